@@ -1,0 +1,11 @@
+"""Collect every python fence of docs/**/*.md as a pytest item (see tests/markdown_fences.py)."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from sybil import Sybil  # noqa: E402
+
+from tests.markdown_fences import parse_python_fences  # noqa: E402
+
+pytest_collect_file = Sybil(parsers=[parse_python_fences], path="docs", patterns=["**/*.md"]).pytest()

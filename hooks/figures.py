@@ -1,0 +1,88 @@
+"""MkDocs hook: render the lesson's figures at build time and add them to the site.
+
+The figures are produced in memory from the package's plotting functions and
+handed to MkDocs as generated files, so nothing is written into docs/ (which
+would make ``mkdocs serve`` rebuild forever) and nothing rendered is committed.
+
+Rendered bytes are cached in ``.cache/figures/`` under a key made of everything
+that produces them (the package source, this hook, library versions): editing a
+figure function re-renders, an unrelated page edit does not. Set
+``VITLESSON_FIGURE_CACHE=off`` to always render.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import torch  # noqa: E402
+from mkdocs.structure.files import File  # noqa: E402
+
+from vitlesson.images import sample_image  # noqa: E402
+from vitlesson.plots import (  # noqa: E402
+    figure_bytes,
+    patch_sizes_figure,
+    patches_figure,
+    position_embedding_figure,
+)
+from vitlesson.position import PositionalEmbedding, sincos_2d_position_embedding  # noqa: E402
+
+log = logging.getLogger("mkdocs.hooks.figures")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _position_embeddings():
+    torch.manual_seed(0)
+    learnable = PositionalEmbedding(n_patches=196, embed_dim=768).position_embeddings[0, 1:]  # drop CLS
+    return position_embedding_figure(
+        {"learnable, at initialisation": learnable, "fixed 2-D sin-cos": sincos_2d_position_embedding(14, 768)},
+        grid_size=14,
+    )
+
+
+# site path -> (function returning a Figure, encoding)
+FIGURES = {
+    "figures/patches.webp": (lambda: patches_figure(sample_image(224), patch_size=16), "webp"),
+    "figures/patch-sizes.webp": (patch_sizes_figure, "webp"),
+    "figures/position-embeddings.png": (_position_embeddings, "png"),
+}
+
+
+def render(path: str) -> bytes:
+    make_figure, encoding = FIGURES[path]
+    return figure_bytes(make_figure(), encoding)
+
+
+def cache_key() -> str:
+    digest = hashlib.sha256()
+    for source in sorted((ROOT / "vitlesson").rglob("*.py")) + [Path(__file__).resolve()]:
+        digest.update(source.read_bytes())
+    for package in ("torch", "matplotlib", "numpy", "pillow"):
+        digest.update(version(package).encode())
+    return digest.hexdigest()[:16]
+
+
+def on_files(files, config):
+    use_cache = os.environ.get("VITLESSON_FIGURE_CACHE", "on") != "off"
+    cache = ROOT / ".cache" / "figures" / cache_key()
+    start, rendered = time.perf_counter(), 0
+    for path in FIGURES:
+        cached = cache / path
+        if use_cache and cached.exists():
+            content = cached.read_bytes()
+        else:
+            content, rendered = render(path), rendered + 1
+            if use_cache:
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                cached.write_bytes(content)
+        files.append(File.generated(config, path, content=content))
+    log.info(f"figures: {rendered} rendered, {len(FIGURES) - rendered} cached ({time.perf_counter() - start:.2f} s)")
+    return files

@@ -1,0 +1,165 @@
+"""The lesson's figures, as functions that return matplotlib Figures.
+
+The site build calls them (hooks/figures.py) and so can a learner in a notebook;
+nothing here calls ``plt.show()`` or writes files. Each function draws from the
+package's own computations, so a figure cannot disagree with the code.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import PIL.Image
+import torch
+from matplotlib.figure import Figure
+
+from vitlesson import _validation as check
+from vitlesson.images import load_photo, square_crop_resize
+from vitlesson.patching import patchify
+from vitlesson.position import cosine_similarity_maps, principal_component_maps
+
+GRID_COLOUR = "#ffd54f"
+HIGHLIGHT_COLOUR = "#ff5252"
+
+
+def _to_numpy_image(image: torch.Tensor) -> np.ndarray:
+    """(3, H, W) in [0, 1] -> (H, W, 3) for imshow."""
+    check.float_tensor(image, "image")
+    if image.dim() != 3 or image.shape[0] != 3:
+        raise ValueError(f"image must have shape (3, height, width) with values in [0, 1], got {tuple(image.shape)}")
+    return image.detach().permute(1, 2, 0).clamp(0, 1).numpy()  # (3, H, W) -> (H, W, 3)
+
+
+def _draw_grid(ax, height: int, width: int, patch_size: int, linewidth: float = 0.8) -> None:
+    for y in range(0, height + 1, patch_size):
+        ax.axhline(y - 0.5, color=GRID_COLOUR, linewidth=linewidth)
+    for x in range(0, width + 1, patch_size):
+        ax.axvline(x - 0.5, color=GRID_COLOUR, linewidth=linewidth)
+
+
+def patch_mosaic(image: torch.Tensor, patch_size: int, gap: int = 2) -> np.ndarray:
+    """The image's patches laid out on their grid with ``gap`` white pixels between them."""
+    pixels = _to_numpy_image(image)
+    rows, cols = check.patch_grid(pixels.shape[:2], check.positive_int(patch_size, "patch_size"))
+    step = patch_size + gap
+    mosaic = np.ones((rows * step - gap, cols * step - gap, 3))
+    for r in range(rows):
+        for c in range(cols):
+            patch = pixels[r * patch_size : (r + 1) * patch_size, c * patch_size : (c + 1) * patch_size]
+            mosaic[r * step : r * step + patch_size, c * step : c * step + patch_size] = patch
+    return mosaic
+
+
+def patches_figure(image: torch.Tensor, patch_size: int = 16, n_tokens: int = 14) -> Figure:
+    """The image, its patch grid, the patches pulled apart, and the first tokens as a sequence."""
+    pixels = _to_numpy_image(image)
+    height, width = pixels.shape[:2]
+    rows, cols = check.patch_grid((height, width), check.positive_int(patch_size, "patch_size"))
+    n_tokens = min(check.positive_int(n_tokens, "n_tokens"), rows * cols)
+    tokens = patchify(image[None].float(), patch_size)[0]  # (N, 3*P*P), raster order
+
+    fig = Figure(figsize=(12, 6.2), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[3.2, 1])
+    ax_image, ax_grid, ax_mosaic = top.subplots(1, 3)
+    ax_image.imshow(pixels)
+    ax_image.set_title(f"The image: {height}×{width}×3 pixels")
+    ax_grid.imshow(pixels)
+    _draw_grid(ax_grid, height, width, patch_size)
+    for index in (0, cols - 1, (rows - 1) * cols, rows * cols - 1):
+        r, c = divmod(index, cols)
+        ax_grid.text(c * patch_size + patch_size / 2, r * patch_size + patch_size / 2, str(index),
+                     ha="center", va="center", fontsize=7, color="white",
+                     bbox={"boxstyle": "round,pad=0.15", "facecolor": "black", "alpha": 0.6, "linewidth": 0})
+    ax_grid.add_patch(_rectangle(0, 0, patch_size * min(n_tokens, cols), patch_size))
+    ax_grid.set_title(f"{patch_size}×{patch_size} patches: {rows}×{cols} = {rows * cols} tokens")
+    ax_mosaic.imshow(patch_mosaic(image, patch_size))
+    ax_mosaic.set_title("Pulled apart: each patch is one 'word'")
+    for ax in (ax_image, ax_grid, ax_mosaic):
+        ax.set_axis_off()
+
+    strip = bottom.subplots(1, n_tokens)
+    bottom.suptitle(
+        f"…read in raster order as a sequence: tokens 0–{n_tokens - 1} of {rows * cols}, "
+        f"each flattened to {tokens.shape[1]} numbers (3·{patch_size}·{patch_size})", fontsize=10)
+    for index, ax in enumerate(np.atleast_1d(strip)):
+        r, c = divmod(index, cols)
+        ax.imshow(pixels[r * patch_size : (r + 1) * patch_size, c * patch_size : (c + 1) * patch_size])
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_xlabel(str(index), fontsize=9)
+        for spine in ax.spines.values():
+            spine.set_edgecolor(HIGHLIGHT_COLOUR)
+    return fig
+
+
+def _rectangle(x: float, y: float, width: float, height: float):
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((x - 0.5, y - 0.5), width, height, fill=False, edgecolor=HIGHLIGHT_COLOUR, linewidth=2)
+
+
+def patch_sizes_figure(configs=((224, 8), (224, 16), (224, 32), (384, 16)), photo: torch.Tensor | None = None) -> Figure:
+    """The same photograph cut with different (image size, patch size) pairs, with token counts."""
+    photo = load_photo() if photo is None else photo
+    fig = Figure(figsize=(3.1 * len(configs), 3.6), layout="constrained")
+    for ax, (img_size, patch_size) in zip(np.atleast_1d(fig.subplots(1, len(configs))), configs):
+        image = square_crop_resize(photo, img_size)
+        rows, cols = check.patch_grid(tuple(image.shape[1:]), patch_size)
+        ax.imshow(_to_numpy_image(image))
+        _draw_grid(ax, image.shape[1], image.shape[2], patch_size, linewidth=0.5)
+        ax.set_title(f"{img_size}×{img_size}, P = {patch_size}\n{rows}×{cols} = {rows * cols} tokens")
+        ax.set_axis_off()
+    return fig
+
+
+def position_embedding_figure(embeddings: dict[str, torch.Tensor], grid_size, references=None) -> Figure:
+    """Cosine-similarity maps and principal components of position embeddings, one row each.
+
+    ``embeddings`` maps a row label to an (N, D) table of patch position vectors
+    (CLS removed). The similarity maps show, for three reference positions, how
+    close every other position's vector is; the component maps show the main
+    directions of variation across the grid.
+    """
+    rows, cols = check.image_size_pair(grid_size, "grid_size")
+    references = references or [(0, 0), (rows // 2, cols // 2), (rows - 1, cols - 1)]
+    fig = Figure(figsize=(2.1 * (len(references) + 3) + 1.2, 2.35 * len(embeddings) + 0.4), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(len(embeddings), len(references) + 3))
+    for row_axes, (label, embedding) in zip(axes, embeddings.items()):
+        similarity = cosine_similarity_maps(embedding, (rows, cols))
+        components, variance = principal_component_maps(embedding, (rows, cols), k=3)
+        # One colour scale per row, from that embedding's lowest similarity to 1, so that
+        # weak structure stays visible (a sin-cos embedding is similar to itself almost everywhere).
+        low = min(float(similarity[r, c].min()) for r, c in references)
+        for ax, (r, c) in zip(row_axes, references):
+            sim_image = ax.imshow(similarity[r, c].numpy(), cmap="viridis", vmin=low, vmax=1)
+            ax.plot(c, r, marker="x", color=HIGHLIGHT_COLOUR, markersize=8, markeredgewidth=2)
+            ax.set_title(f"similarity to ({r}, {c})", fontsize=9)
+        fig.colorbar(sim_image, ax=row_axes[len(references) - 1], shrink=0.9, label="cosine")
+        for i, ax in enumerate(row_axes[len(references):]):
+            limit = float(components[i].abs().max())
+            ax.imshow(components[i].numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit)
+            ax.set_title(f"PC {i + 1}: {variance[i]:.1%} of variance", fontsize=9)
+        row_axes[0].set_ylabel(label, fontsize=10)
+        for ax in row_axes:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    return fig
+
+
+def figure_bytes(fig: Figure, format: str = "png", dpi: int = 100) -> bytes:
+    """Encode a figure reproducibly: the same figure gives the same bytes on every build.
+
+    PNG is written without the "Software" tag; photographs are re-encoded as lossy
+    WebP (about a fifth of the PNG's size), which carries no metadata at all.
+    """
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
+    if format == "png":
+        return buffer.getvalue()
+    if format != "webp":
+        raise ValueError(f"format must be 'png' or 'webp', got {format!r}")
+    buffer.seek(0)
+    webp = io.BytesIO()
+    PIL.Image.open(buffer).convert("RGB").save(webp, format="webp", quality=88, method=6)
+    return webp.getvalue()
