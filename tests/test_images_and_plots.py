@@ -1,0 +1,92 @@
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+from vitlesson.images import IMAGENET_MEAN, load_photo, normalize, sample_image, square_crop_resize
+from vitlesson.plots import figure_bytes, patch_mosaic, patch_sizes_figure, patches_figure, position_embedding_figure
+from vitlesson.position import sincos_2d_position_embedding
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_figures_hook():
+    spec = importlib.util.spec_from_file_location("figures_hook", ROOT / "hooks" / "figures.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_photo_is_a_real_photograph():
+    photo = load_photo()
+    assert photo.shape == (3, 600, 512) and photo.dtype == torch.float32
+    assert 0 <= photo.min() and photo.max() <= 1
+    assert photo.std() > 0.2  # far from a flat image; random noise would not be reproducible either
+    assert torch.equal(load_photo(), photo)
+
+
+@pytest.mark.parametrize("size,expected", [(224, (3, 224, 224)), (384, (3, 384, 384)), ((224, 160), (3, 224, 160))])
+def test_sample_image_sizes(size, expected):
+    assert sample_image(size).shape == expected
+
+
+def test_crop_keeps_the_centre():
+    image = torch.zeros(3, 40, 20)
+    image[:, 10:30] = 1.0  # the centred 20x20 square is white, the rest black
+    assert torch.allclose(square_crop_resize(image, 10), torch.ones(3, 10, 10))
+
+
+def test_normalize():
+    x = torch.tensor(IMAGENET_MEAN).reshape(3, 1, 1).expand(3, 2, 2)
+    assert torch.allclose(normalize(x), torch.zeros(3, 2, 2), atol=1e-6)
+    with pytest.raises(ValueError, match=r"Expected images with 3 channels in dimension -3, got shape \(1, 2, 2\)"):
+        normalize(torch.zeros(1, 2, 2))
+
+
+def test_image_errors():
+    with pytest.raises(ValueError, match=r"shape \(channels, height, width\), got \(1, 3, 8, 8\)"):
+        square_crop_resize(torch.zeros(1, 3, 8, 8), 4)
+    with pytest.raises(ValueError, match=r"shape \(3, height, width\)"):
+        patches_figure(torch.zeros(1, 3, 32, 32))
+
+
+def test_mosaic_has_gaps_between_patches():
+    mosaic = patch_mosaic(torch.zeros(3, 32, 32), patch_size=16, gap=2)
+    assert mosaic.shape == (34, 34, 3)
+    assert (mosaic[16:18] == 1).all() and (mosaic[:, 16:18] == 1).all() and (mosaic[:16, :16] == 0).all()
+
+
+def test_patches_figure_panels():
+    fig = patches_figure(sample_image(224), patch_size=16, n_tokens=14)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert len(fig.axes) == 3 + 14
+    assert "16×16 patches: 14×14 = 196 tokens" in titles
+    assert [ax.get_xlabel() for ax in fig.axes[3:]] == [str(i) for i in range(14)]
+
+
+def test_patch_sizes_figure_counts():
+    fig = patch_sizes_figure()
+    counts = [ax.get_title().rsplit("= ", 1)[1] for ax in fig.axes]
+    assert counts == ["784 tokens", "196 tokens", "49 tokens", "576 tokens"]
+
+
+def test_position_figure_takes_any_number_of_embeddings():
+    fig = position_embedding_figure({"a": torch.randn(16, 8), "b": sincos_2d_position_embedding(4, 8), "c": torch.randn(16, 8)}, 4)
+    assert len(fig.axes) == 3 * 6 + 3
+    assert [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel() in "abc" and ax.get_ylabel()] == ["a", "b", "c"]
+
+
+def test_figure_bytes_are_reproducible_and_small():
+    hook = load_figures_hook()
+    for path in hook.FIGURES:
+        first, second = hook.render(path), hook.render(path)
+        assert first == second, path
+        assert len(first) <= 200 * 1024, (path, len(first))
+        assert first[:4] in (b"\x89PNG", b"RIFF"), path
+        assert b"Software" not in first and b"matplotlib" not in first.lower()
+
+
+def test_figure_bytes_rejects_unknown_format():
+    with pytest.raises(ValueError, match="format must be 'png' or 'webp', got 'gif'"):
+        figure_bytes(patch_sizes_figure(configs=((32, 8),)), "gif")

@@ -1,0 +1,147 @@
+"""The built site: strict build, every fence collected, figures present, nothing loaded from other hosts."""
+
+import os
+import re
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urljoin, urlparse
+
+import pytest
+from sybil import Sybil
+
+from tests.markdown_fences import count_python_fences, parse_python_fences
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+MKDOCS = [sys.executable, "-m", "mkdocs"]
+
+
+def build(destination: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, VITLESSON_FIGURE_CACHE="off", NO_MKDOCS_2_WARNING="1")
+    return subprocess.run(
+        [*MKDOCS, "build", "--strict", "--site-dir", str(destination)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory) -> Path:
+    destination = tmp_path_factory.mktemp("site")
+    result = build(destination)
+    assert result.returncode == 0, result.stderr
+    assert "WARNING" not in result.stderr, result.stderr
+    return destination
+
+
+def test_every_python_fence_is_collected():
+    sybil = Sybil(parsers=[parse_python_fences], path=str(DOCS), patterns=["**/*.md"])
+    pages = sorted(DOCS.rglob("*.md"))
+    fences = sum(count_python_fences(page.read_text(encoding="utf-8")) for page in pages)
+    examples = [example for page in pages for example in sybil.parse(page)]
+    print(f"{fences} python fences in {len(pages)} pages, {len(examples)} Sybil examples")
+    assert fences > 0 and len(examples) == fences
+    assert all(example.parsed for example in examples)  # no fence is empty
+
+
+def test_fence_counter_sees_attributes_and_indentation():
+    text = '```python title="x.py"\npass\n```\n\n    ```py\n    pass\n    ```\n```text\npython\n```\n'
+    assert count_python_fences(text) == 2
+
+
+class Resources(HTMLParser):
+    """Collect what a page makes the browser load (not plain links to read elsewhere)."""
+
+    LOADING = {("script", "src"), ("img", "src"), ("iframe", "src"), ("source", "src"), ("video", "src"),
+               ("audio", "src"), ("embed", "src"), ("object", "data"), ("img", "srcset"), ("source", "srcset")}
+
+    def __init__(self):
+        super().__init__()
+        self.urls: list[str] = []
+        self.images: list[dict] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "img":
+            self.images.append(attrs)
+        if tag == "link" and attrs.get("href") and attrs.get("rel") not in ("canonical", "alternate"):
+            self.urls.append(attrs["href"])
+        for name in ("src", "srcset", "data"):
+            if (tag, name) in self.LOADING and attrs.get(name):
+                self.urls.extend(part.split()[0] for part in attrs[name].split(","))
+        if attrs.get("style"):
+            self.urls.extend(re.findall(r"url\(['\"]?([^'\")]+)", attrs["style"]))
+
+
+def external(url: str) -> bool:
+    return urlparse(url).scheme in ("http", "https") or url.startswith("//")
+
+
+def test_site_loads_nothing_from_other_hosts(site):
+    offenders = []
+    for page in site.rglob("*.html"):
+        parser = Resources()
+        parser.feed(page.read_text(encoding="utf-8"))
+        offenders += [f"{page.relative_to(site)}: {url}" for url in parser.urls if external(url)]
+    for sheet in site.rglob("*.css"):
+        text = sheet.read_text(encoding="utf-8")
+        urls = re.findall(r"url\(\s*['\"]?([^'\")]+)", text) + re.findall(r"@import\s+['\"]([^'\"]+)", text)
+        offenders += [f"{sheet.relative_to(site)}: {url}" for url in urls if external(url)]
+    # Material's bundle names two URLs it loads only on demand: a ResizeObserver polyfill for
+    # browsers without ResizeObserver (every current browser has it) and mermaid, for pages with a
+    # mermaid diagram (this site has none). Any other CDN address in a script is an offence.
+    on_demand = {"https://unpkg.com/resize-observer-polyfill", "https://unpkg.com/mermaid@11/dist/mermaid.min.js"}
+    cdn = re.compile(r"https?://(?:fonts\.googleapis|fonts\.gstatic|cdn\.jsdelivr|unpkg\.com|cdnjs|polyfill\.io)[^\"'`\s)]*")
+    for script in site.rglob("*.js"):
+        offenders += [f"{script.relative_to(site)}: {url}" for url in set(cdn.findall(script.read_text("utf-8"))) - on_demand]
+    offenders += [f"{page.relative_to(site)}: mermaid" for page in site.rglob("*.html") if 'class="mermaid"' in page.read_text("utf-8")]
+    assert offenders == []
+
+
+def test_every_image_resolves_and_has_alt_text(site):
+    checked = 0
+    for page in site.rglob("*.html"):
+        parser = Resources()
+        parser.feed(page.read_text(encoding="utf-8"))
+        for image in parser.images:
+            target = urlparse(urljoin(page.relative_to(site).as_posix(), image["src"])).path
+            assert (site / target).is_file(), f"{page.relative_to(site)}: {image['src']}"
+            assert len(image.get("alt", "")) > 40, f"{page.relative_to(site)}: {image['src']} needs a real alt text"
+            checked += 1
+    assert checked >= 3
+
+
+def test_maths_is_rendered_by_the_self_hosted_katex(site):
+    lesson = (site / "lessons" / "vit-primer" / "index.html").read_text(encoding="utf-8")
+    assert 'class="arithmatex"' in lesson
+    assert re.search(r'<script src="[./]*assets/katex/katex\.min\.js"', lesson)
+    fonts = list((site / "assets" / "katex" / "fonts").glob("*.woff2"))
+    css = (site / "assets" / "katex" / "katex.min.css").read_text(encoding="utf-8")
+    assert {f.name for f in fonts} == set(re.findall(r"url\(fonts/([^)]+\.woff2)\)", css))
+
+
+def test_package_code_is_included_not_copied(site):
+    """The class bodies on the page come from the package source through snippets."""
+    lesson_md = (DOCS / "lessons" / "vit-primer.md").read_text(encoding="utf-8")
+    assert "class PatchEmbedding" not in lesson_md
+    lesson = (site / "lessons" / "vit-primer" / "index.html").read_text(encoding="utf-8")
+    source = (ROOT / "vitlesson" / "patching.py").read_text(encoding="utf-8")
+    docstring_line = source.split("class PatchEmbedding(nn.Module):\n")[1].splitlines()[0].strip('" ')
+    assert docstring_line.split(":")[0].replace("(", "").split()[0] in lesson
+    assert "--8&lt;--" not in lesson and "[start:" not in lesson
+
+
+def test_figures_are_generated_not_committed(site):
+    figures = sorted(p.name for p in (site / "figures").iterdir())
+    assert figures == ["patch-sizes.webp", "patches.webp", "position-embeddings.png"]
+    assert not (DOCS / "figures").exists()
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split()
+    assert not [path for path in tracked if path.endswith((".png", ".webp", ".svg", ".jpg"))]
+
+
+def test_two_builds_give_identical_figures(site, tmp_path):
+    result = build(tmp_path / "again")
+    assert result.returncode == 0, result.stderr
+    for figure in (site / "figures").iterdir():
+        assert figure.read_bytes() == (tmp_path / "again" / "figures" / figure.name).read_bytes(), figure.name
