@@ -26,14 +26,16 @@ matplotlib.use("Agg")
 import torch  # noqa: E402
 from mkdocs.structure.files import File  # noqa: E402
 
-from vitlesson.images import sample_image  # noqa: E402
+from vitlesson.images import normalize, sample_image  # noqa: E402
 from vitlesson.plots import (  # noqa: E402
+    attention_maps_figure,
     figure_bytes,
     patch_sizes_figure,
     patches_figure,
     position_embedding_figure,
 )
 from vitlesson.position import PositionalEmbedding, sincos_2d_position_embedding  # noqa: E402
+from vitlesson.vit import vit_small  # noqa: E402
 
 log = logging.getLogger("mkdocs.hooks.figures")
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,11 +50,22 @@ def _position_embeddings():
     )
 
 
+def _untrained_attention():
+    torch.manual_seed(0)
+    model = vit_small(patch_size=16).eval()
+    photo = sample_image(224)
+    with torch.no_grad():
+        attention = model.get_last_selfattention(normalize(photo)[None])  # (1, 6, 197, 197)
+    return attention_maps_figure(photo, attention[0, :, 0, 1:], patch_size=16,
+                                 title="CLS attention, last block of an untrained ViT-S/16")
+
+
 # site path -> (function returning a Figure, encoding)
 FIGURES = {
     "figures/patches.webp": (lambda: patches_figure(sample_image(224), patch_size=16), "webp"),
     "figures/patch-sizes.webp": (patch_sizes_figure, "webp"),
     "figures/position-embeddings.png": (_position_embeddings, "png"),
+    "figures/attention-untrained.png": (_untrained_attention, "png"),
 }
 
 

@@ -19,6 +19,15 @@ def positive_int(value, name: str) -> int:
     return value
 
 
+def non_negative_int(value, name: str) -> int:
+    """Return ``value`` if it is an ``int`` >= 0; raise otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r})")
+    if value < 0:
+        raise ValueError(f"{name} must be 0 or more, got {value}")
+    return value
+
+
 def image_size_pair(img_size, name: str = "img_size") -> tuple[int, int]:
     """Turn ``224`` or ``(224, 160)`` into a ``(height, width)`` pair of positive ints."""
     if isinstance(img_size, (tuple, list)):

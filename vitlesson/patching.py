@@ -72,8 +72,9 @@ class PatchEmbedding(nn.Module):
     fastest way to do this on a CPU (see the Performance page).
     """
 
-    def __init__(self, img_size=224, patch_size=16, in_channels=3, embed_dim=768):
+    def __init__(self, img_size=224, patch_size=16, in_channels=3, embed_dim=768, *, dynamic_img_size=False):
         super().__init__()
+        self.dynamic_img_size = bool(dynamic_img_size)  # accept any size the patches tile exactly
         self.img_size = check.image_size_pair(img_size)
         self.patch_size = check.positive_int(patch_size, "patch_size")
         self.in_channels = check.positive_int(in_channels, "in_channels")
@@ -88,7 +89,8 @@ class PatchEmbedding(nn.Module):
         return self.proj
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check.image_batch(x, in_channels=self.in_channels, img_size=self.img_size, dtype=self.proj.weight.dtype)
+        expected_size = None if self.dynamic_img_size else self.img_size
+        check.image_batch(x, in_channels=self.in_channels, img_size=expected_size, dtype=self.proj.weight.dtype)
         patches = patchify(x, self.patch_size)  # (B, N, C*P*P)
         weight = self.proj.weight.flatten(1)  # (D, C, P, P) -> (D, C*P*P)
         return F.linear(patches, weight, self.proj.bias)  # (B, N, D)

@@ -163,3 +163,30 @@ def figure_bytes(fig: Figure, format: str = "png", dpi: int = 100) -> bytes:
     webp = io.BytesIO()
     PIL.Image.open(buffer).convert("RGB").save(webp, format="webp", quality=88, method=6)
     return webp.getvalue()
+
+
+def attention_maps_figure(image: torch.Tensor, cls_attention: torch.Tensor, patch_size: int, title: str = "") -> Figure:
+    """The image next to one map per head of how much the CLS token attends to each patch.
+
+    ``cls_attention`` is row 0 of the attention matrix without its CLS column,
+    shape (heads, N), for the grid of ``image`` cut into ``patch_size`` patches.
+    """
+    pixels = _to_numpy_image(image)
+    rows, cols = check.patch_grid(pixels.shape[:2], check.positive_int(patch_size, "patch_size"))
+    check.float_tensor(cls_attention, "cls_attention")
+    if cls_attention.dim() != 2 or cls_attention.shape[1] != rows * cols:
+        raise ValueError(f"cls_attention must have shape (heads, {rows * cols}), got {tuple(cls_attention.shape)}")
+    heads = cls_attention.shape[0]
+    maps = cls_attention.detach().reshape(heads, rows, cols)  # (heads, N) -> (heads, rows, cols)
+    fig = Figure(figsize=(1.9 * (heads + 1), 2.4), layout="constrained")
+    axes = fig.subplots(1, heads + 1)
+    axes[0].imshow(pixels)
+    axes[0].set_title("input", fontsize=9)
+    for head, ax in enumerate(axes[1:]):
+        ax.imshow(maps[head].numpy(), cmap="inferno")
+        ax.set_title(f"head {head}", fontsize=9)
+    for ax in axes:
+        ax.set_axis_off()
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig

@@ -110,3 +110,46 @@ def principal_component_maps(embedding: torch.Tensor, grid_size, k: int = 3) -> 
     maps = (u[:, :k] * s[:k]).T.reshape(k, rows, cols)  # (N, k) -> (k, rows, cols)
     return maps.float(), variance[:k].float()
 # --8<-- [end:analysis]
+
+
+# --8<-- [start:resample]
+def resample_position_embedding(
+    pos_embed: torch.Tensor,
+    new_grid,
+    old_grid=None,
+    num_prefix_tokens: int = 1,
+    antialias: bool = False,
+) -> torch.Tensor:
+    """Resize a (1, prefix + rows*cols, D) position table to another patch grid.
+
+    The prefix tokens (the CLS token) keep their vectors; the patch vectors are laid
+    out on their grid and resized as an image with D channels. The convention is
+    bicubic interpolation to an explicit output ``size``, ``align_corners=False``,
+    no antialiasing: equal to Hugging Face's ``interpolate_pos_encoding`` and to
+    timm's ``resample_abs_pos_embed(..., antialias=False)``.
+    """
+    check.float_tensor(pos_embed, "pos_embed")
+    num_prefix_tokens = int(num_prefix_tokens)
+    if pos_embed.dim() != 3 or pos_embed.shape[0] != 1 or pos_embed.shape[1] <= num_prefix_tokens:
+        raise ValueError(
+            f"pos_embed must have shape (1, {num_prefix_tokens} + rows*cols, D), got {tuple(pos_embed.shape)}"
+        )
+    n_patches = pos_embed.shape[1] - num_prefix_tokens
+    if old_grid is None:
+        side = round(n_patches**0.5)
+        if side * side != n_patches:
+            raise ValueError(f"{n_patches} patch positions are not a square grid: pass old_grid=(rows, cols)")
+        old_grid = (side, side)
+    old_rows, old_cols = check.image_size_pair(old_grid, "old_grid")
+    new_rows, new_cols = check.image_size_pair(new_grid, "new_grid")
+    if old_rows * old_cols != n_patches:
+        raise ValueError(f"old_grid {old_rows}x{old_cols} has {old_rows * old_cols} positions, pos_embed has {n_patches}")
+    if (new_rows, new_cols) == (old_rows, old_cols):
+        return pos_embed
+    prefix, patches = pos_embed[:, :num_prefix_tokens], pos_embed[:, num_prefix_tokens:]
+    dim = patches.shape[-1]
+    grid = patches.reshape(1, old_rows, old_cols, dim).permute(0, 3, 1, 2)  # (1, N, D) -> (1, D, rows, cols)
+    grid = F.interpolate(grid, size=(new_rows, new_cols), mode="bicubic", align_corners=False, antialias=antialias)
+    patches = grid.permute(0, 2, 3, 1).reshape(1, new_rows * new_cols, dim)  # (1, D, rows', cols') -> (1, N', D)
+    return torch.cat([prefix, patches], dim=1)  # (1, prefix + N', D)
+# --8<-- [end:resample]

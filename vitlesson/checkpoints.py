@@ -1,0 +1,45 @@
+"""Moving weights between the DINO/timm layout of this package and Hugging Face's ViTModel.
+
+The two layouts hold the same numbers under different names, except for one real
+difference: DINO and timm compute queries, keys and values with a single ``qkv``
+layer, Hugging Face with three (``q_proj``, ``k_proj``, ``v_proj``). Splitting the
+``qkv`` weight into thirds, in that order, converts one into the other.
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+
+# --8<-- [start:to_hf]
+_RENAMES = [
+    (r"^cls_token$", "embeddings.cls_token"),
+    (r"^pos_embed$", "embeddings.position_embeddings"),
+    (r"^patch_embed\.proj\.", "embeddings.patch_embeddings.projection."),
+    (r"^blocks\.(\d+)\.norm1\.", r"layers.\1.layernorm_before."),
+    (r"^blocks\.(\d+)\.norm2\.", r"layers.\1.layernorm_after."),
+    (r"^blocks\.(\d+)\.attn\.proj\.", r"layers.\1.attention.o_proj."),
+    (r"^blocks\.(\d+)\.mlp\.", r"layers.\1.mlp."),
+    (r"^norm\.", "layernorm."),
+]
+
+
+def to_hf_vit_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename a DINO/timm ViT state dict (no head) to the keys of ``transformers.ViTModel``."""
+    converted = {}
+    for key, value in state_dict.items():
+        qkv = re.match(r"^blocks\.(\d+)\.attn\.qkv\.(weight|bias)$", key)
+        if qkv:
+            block, kind = qkv.groups()
+            for name, part in zip("qkv", value.chunk(3, dim=0)):  # (3D, ...) -> 3 x (D, ...)
+                converted[f"layers.{block}.attention.{name}_proj.{kind}"] = part
+            continue
+        for pattern, replacement in _RENAMES:
+            if re.match(pattern, key):
+                converted[re.sub(pattern, replacement, key)] = value
+                break
+        else:
+            raise ValueError(f"No Hugging Face ViTModel key for {key!r} (a model with a head? use num_classes=0)")
+    return converted
+# --8<-- [end:to_hf]
