@@ -1,0 +1,99 @@
+"""The python code of a lesson page, found and expanded exactly as MkDocs renders it.
+
+Shared by the notebook hook (a lesson page becomes a downloadable notebook) and the
+test runner (every python fence of every page is executed). A fence is any
+``python`` or ``py`` fence, with or without attributes such as ``title="..."``,
+at any indentation (inside admonitions and tabs). ``--8<--`` include lines are
+expanded by the pymdownx.snippets preprocessor configured in mkdocs.yml, so the
+code that runs is byte for byte the code the reader sees.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import markdown
+
+FENCE = re.compile(
+    r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<lang>python|py)(?:[ \t]+(?P<attrs>[^\n]*))?\n"
+    r"(?P<body>.*?)"
+    r"^(?P=indent)(?P=fence)[ \t]*$",
+    re.MULTILINE | re.DOTALL,
+)
+FENCE_OPENING = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*(python|py)\b", re.MULTILINE)
+INCLUDE = re.compile(r"""^[ \t]*-{1,}8<-{1,}[ \t]+(?P<quote>["'])(?P<target>.+?)(?P=quote)[ \t]*$""")
+
+
+def count_python_fences(text: str) -> int:
+    """Count fence openings with a python info string, independently of :data:`FENCE`."""
+    return len(FENCE_OPENING.findall(text))
+
+
+def snippet_preprocessor(config):
+    """The pymdownx.snippets preprocessor with the settings of a loaded MkDocs config."""
+    md = markdown.Markdown(extensions=config["markdown_extensions"], extension_configs=config["mdx_configs"])
+    return md.preprocessors["snippet"]
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A run of code, with the file and line it really comes from."""
+
+    source: str
+    filename: str
+    first_line: int
+    module: str | None = None  # the package module of included code, e.g. "vitlesson.patching"
+
+
+@dataclass(frozen=True)
+class Fence:
+    start: int  # character offsets of the whole fence in the page
+    end: int
+    segments: list[Segment]
+
+    @property
+    def source(self) -> str:
+        return "".join(segment.source for segment in self.segments)
+
+
+def expand_include(line: str, root: Path, preprocessor) -> Segment:
+    """Expand one ``--8<--`` line and locate the included lines in their file."""
+    target = INCLUDE.match(line)["target"]
+    expanded = "\n".join(preprocessor.run([line.strip()])) + "\n"
+    path, _, section = target.partition(":")
+    file_lines = (root / path).read_text(encoding="utf-8").splitlines()
+    first_line = 1
+    if section:
+        start = next(i for i, text in enumerate(file_lines) if f"[start:{section}]" in text)
+        end = next(i for i, text in enumerate(file_lines) if f"[end:{section}]" in text)
+        if "\n".join(file_lines[start + 1 : end]) + "\n" != expanded:
+            raise ValueError(f"{target}: the expanded snippet does not match lines {start + 2}-{end} of {path}")
+        first_line = start + 2
+    module = ".".join(Path(path).with_suffix("").parts) if path.endswith(".py") else None
+    return Segment(expanded, str(root / path), first_line, module)
+
+
+def python_fences(text: str, path: str, root: Path, preprocessor) -> list[Fence]:
+    """Every python fence of a page, split into page code and included package code, in order."""
+    fences = []
+    for match in FENCE.finditer(text):
+        indent = len(match["indent"])
+        body_line = text.count("\n", 0, match.start("body")) + 1
+        segments: list[Segment] = []
+        page_lines: list[str] = []
+        page_start = body_line
+        for offset, line in enumerate(match["body"].splitlines()):
+            line = line[indent:]
+            if INCLUDE.match(line):
+                if page_lines:
+                    segments.append(Segment("\n".join(page_lines) + "\n", path, page_start))
+                segments.append(expand_include(line, root, preprocessor))
+                page_lines, page_start = [], body_line + offset + 1
+            else:
+                page_lines.append(line)
+        if any(text_line.strip() for text_line in page_lines):
+            segments.append(Segment("\n".join(page_lines) + "\n", path, page_start))
+        fences.append(Fence(match.start(), match.end(), segments))
+    return fences

@@ -1,0 +1,101 @@
+"""The exercise checks: the reference solution passes, typical mistakes get their own message."""
+
+import pytest
+import torch
+import torch.nn as nn
+
+from vitlesson import patchify
+from vitlesson.exercises import (
+    ExerciseError,
+    check_configuration_table,
+    check_linear_from_conv,
+    check_manual_patching,
+)
+
+
+def reshape_then(order):
+    def manual_patching(images, p):
+        b, c, h, w = images.shape
+        x = images.reshape(b, c, h // p, p, w // p, p).permute(*order)
+        return x.reshape(b, (h // p) * (w // p), c * p * p)
+    return manual_patching
+
+
+def test_reference_patching_passes(capsys):
+    check_manual_patching(patchify)
+    assert capsys.readouterr().out.count("✓") == 4
+
+
+@pytest.mark.parametrize(
+    "wrong,message",
+    [
+        (reshape_then((0, 4, 2, 1, 3, 5)), "column-major order .* token 1 is the patch \\*below\\* token 0"),
+        (reshape_then((0, 2, 4, 3, 5, 1)), "flattened channels-last, as \\(P, P, C\\)"),
+        (reshape_then((0, 2, 4, 1, 5, 3)), "rows and columns are swapped"),
+        (lambda x, p: x.reshape(x.shape[0], -1, 3 * p * p), "reshaping .* without a permute"),
+        (lambda x, p: patchify(x, p)[:, :-1], r"For patch size 8 on 224x224 images, expected shape \(2, 784, 192\) .* got \(2, 783, 192\)"),
+        (lambda x, p: patchify(x, p).reshape(2, -1, p * p), r"expected shape \(2, 784, 192\) .* got \(2, 2352, 64\)"),
+        (lambda x, p: patchify(x, p) * 2, "Right shape, wrong values for patch size 8"),
+        (lambda x, p: patchify(x, p).numpy(), "must return a torch.Tensor, got ndarray"),
+        (lambda x, p: x.view(2, 3, 1, 2), "manual_patching raised RuntimeError: .* patch size 8"),
+    ],
+)
+def test_wrong_patching_is_named(wrong, message):
+    with pytest.raises(ExerciseError, match=message):
+        check_manual_patching(wrong)
+
+
+def linear_from_conv(conv, flatten=lambda w: w.flatten(1), bias=True, transpose=False):
+    weight = flatten(conv.weight.detach())
+    linear = nn.Linear(weight.shape[1], weight.shape[0], bias=bias)
+    with torch.no_grad():
+        linear.weight = nn.Parameter(weight.T.contiguous() if transpose else weight)
+        if bias:
+            linear.bias.copy_(conv.bias)
+    return linear
+
+
+def test_reference_linear_from_conv_passes(capsys):
+    check_linear_from_conv(linear_from_conv)
+    assert capsys.readouterr().out.count("same tokens as the convolution") == 4
+
+
+@pytest.mark.parametrize(
+    "wrong,message",
+    [
+        (lambda conv: linear_from_conv(conv, flatten=lambda w: w.permute(0, 2, 3, 1).flatten(1)),
+         r"different tokens than the convolution .* flatten conv.weight \(D, C, P, P\)"),
+        (lambda conv: linear_from_conv(conv, bias=False), "The bias was not copied"),
+        (lambda conv: linear_from_conv(conv, transpose=True), r"weight shape \(32, 192\), got weight shape \(192, 32\): the weight is transposed"),
+        (lambda conv: conv, "must return an nn.Linear, got Conv2d"),
+    ],
+)
+def test_wrong_linear_from_conv_is_named(wrong, message):
+    with pytest.raises(ExerciseError, match=message):
+        check_linear_from_conv(wrong)
+
+
+def table(configs, embed_dim, channels=3, bias=1):
+    return [
+        {"n_patches": (s // p) ** 2, "patch_dim": channels * p * p, "params": (channels * p * p + bias) * embed_dim}
+        for s, p in configs
+    ]
+
+
+def test_reference_table_passes(capsys):
+    check_configuration_table(table)
+    assert capsys.readouterr().out.count("✓") == 4
+
+
+@pytest.mark.parametrize(
+    "wrong,message",
+    [
+        (lambda c, d: table(c, d, channels=1), r"224/8: patch_dim should be 192 \(C·P·P = 3·8·8: did you forget the 3 channels\?\), got 64"),
+        (lambda c, d: table(c, d, bias=0), r"224/8: params should be 148224 \(patch_dim·D \+ D .*\), got 147456"),
+        (lambda c, d: table(c, d)[:3], "Expected 4 rows, one per configuration, got 3"),
+        (lambda c, d: [{"patches": 1}] * 4, r"Row for 224/8 has no 'n_patches' entry \(it has \['patches'\]\)"),
+    ],
+)
+def test_wrong_table_is_named(wrong, message):
+    with pytest.raises(ExerciseError, match=message):
+        check_configuration_table(wrong)

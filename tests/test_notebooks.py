@@ -1,0 +1,65 @@
+"""Notebooks: executed end to end, downloadable from their pages, and light to load."""
+
+import json
+import re
+import time
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from tests.conftest import ROOT
+
+NOTEBOOK_PAGES = ["notebooks/flexible-patch-embedding"]
+LESSON_PAGES = ["lessons/vit-primer", "lessons/vit-to-dino"]
+
+
+def run(notebook, name):
+    start = time.perf_counter()
+    NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
+    print(f"{name}: executed in {time.perf_counter() - start:.1f} s")
+    return notebook
+
+
+@pytest.mark.parametrize("page", NOTEBOOK_PAGES + LESSON_PAGES)
+def test_downloaded_notebook_runs(site, page):
+    html = (site / page / "index.html").read_text(encoding="utf-8")
+    link = re.search(r'<a class="md-button vl-download" href="([^"]+)" download', html)
+    assert link, f"{page} has no download link"
+    path = (site / page / link.group(1)).resolve()
+    assert path.is_file() and path.suffix == ".ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    nbformat.validate(notebook)
+    assert not any(cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code")  # shipped clean
+    run(notebook, path.name)
+    if page in NOTEBOOK_PAGES:  # the exercise, as shipped with its solutions, passes its own checks
+        outputs = "".join(o.get("text", "") for cell in notebook.cells for o in cell.get("outputs", []))
+        assert outputs.count("✓ manual_patching") == 4 and outputs.count("✓ linear_from_conv") == 4
+        tags = [cell.metadata.get("tags", []) for cell in notebook.cells]
+        assert tags.count(["exercise"]) == tags.count(["solution"]) == 3
+
+
+def test_lesson_notebook_mirrors_the_page(site):
+    notebook = json.loads((site / "downloads" / "vit-primer.ipynb").read_text(encoding="utf-8"))
+    page = (ROOT / "docs" / "lessons" / "vit-primer.md").read_text(encoding="utf-8")
+    code_cells = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
+    assert len(code_cells) == len(re.findall(r"^[ \t]*```python", page, re.MULTILINE))
+    included = [cell for cell in code_cells if "from vitlesson.patching import *" in "".join(cell["source"])]
+    assert any("class PatchEmbedding(nn.Module):" in "".join(cell["source"]) for cell in included)
+    images = [name for cell in notebook["cells"] for name in cell.get("attachments", {})]
+    assert sorted(images) == ["patch-sizes.webp", "patches.webp", "position-embeddings.png"]
+    text = "".join("".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "markdown")
+    assert "!!!" not in text and "???" not in text and "--8<--" not in text and ".md)" not in text
+
+
+@pytest.mark.parametrize("page", NOTEBOOK_PAGES)
+def test_notebook_pages_are_light(site, page):
+    html = (site / page / "index.html").read_text(encoding="utf-8")
+    size_kb = len(html.encode()) / 1024
+    print(f"{page}: {size_kb:.0f} KB")
+    assert size_kb <= 300
+    assert "<style" not in html and "mathjax" not in html.lower() and "cdnjs" not in html
+    sheet = re.search(r'<link rel="stylesheet" href="([^"]+notebook-[0-9a-f]+\.css)">', html)
+    assert sheet and (site / page / sheet.group(1)).resolve().stat().st_size > 500_000  # the JupyterLab CSS, once
+    assert html.count("celltag_solution") >= 3 and html.count("celltag_exercise") >= 3
+    assert "Traceback" not in html and "NotImplementedError: write" not in html
