@@ -5,7 +5,8 @@ handed to MkDocs as generated files, so nothing is written into docs/ (which
 would make ``mkdocs serve`` rebuild forever) and nothing rendered is committed.
 
 Rendered bytes are cached in ``.cache/figures/`` under a key made of everything
-that produces them (the package source, this hook, library versions): editing a
+that produces them (the package source, this hook, the recorded benchmark results,
+library versions): editing a
 figure function re-renders, an unrelated page edit does not. Set
 ``VITLESSON_FIGURE_CACHE=off`` to always render.
 """
@@ -13,6 +14,7 @@ figure function re-renders, an unrelated page edit does not. Set
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import time
@@ -27,8 +29,10 @@ import torch  # noqa: E402
 from mkdocs.structure.files import File  # noqa: E402
 
 from vitlesson.images import normalize, sample_image  # noqa: E402
+from vitlesson.bench import RECORDED  # noqa: E402
 from vitlesson.plots import (  # noqa: E402
     attention_maps_figure,
+    benchmark_figure,
     figure_bytes,
     patch_sizes_figure,
     patches_figure,
@@ -60,12 +64,17 @@ def _untrained_attention():
                                  title="CLS attention, last block of an untrained ViT-S/16")
 
 
+def _benchmarks():
+    return benchmark_figure(json.loads(RECORDED.read_text(encoding="utf-8")))
+
+
 # site path -> (function returning a Figure, encoding)
 FIGURES = {
     "figures/patches.webp": (lambda: patches_figure(sample_image(224), patch_size=16), "webp"),
     "figures/patch-sizes.webp": (patch_sizes_figure, "webp"),
     "figures/position-embeddings.png": (_position_embeddings, "png"),
     "figures/attention-untrained.png": (_untrained_attention, "png"),
+    "figures/benchmarks.png": (_benchmarks, "png"),
 }
 
 
@@ -76,7 +85,7 @@ def render(path: str) -> bytes:
 
 def cache_key() -> str:
     digest = hashlib.sha256()
-    for source in sorted((ROOT / "vitlesson").rglob("*.py")) + [Path(__file__).resolve()]:
+    for source in sorted((ROOT / "vitlesson").rglob("*.py")) + [Path(__file__).resolve(), RECORDED]:
         digest.update(source.read_bytes())
     for package in ("torch", "matplotlib", "numpy", "pillow"):
         digest.update(version(package).encode())

@@ -26,6 +26,21 @@ def test_patch_embedding_defaults_and_checkpoint_layout():
     }
 
 
+def test_kernel_layout_survives_loading_and_copying():
+    """The kernel is stored so that weight.flatten(1).T is contiguous (a faster GEMM); loading keeps that."""
+    import copy
+
+    layer = PatchEmbedding(32, 8, embed_dim=16)
+    source = torch.nn.Conv2d(3, 16, kernel_size=8, stride=8)
+    layer.load_state_dict({"proj.weight": source.weight.detach(), "proj.bias": source.bias.detach()})
+    for module in (layer, copy.deepcopy(layer)):
+        assert module.proj.weight.flatten(1).T.is_contiguous()
+        assert torch.equal(module.proj.weight, source.weight)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(layer(x), source(x).flatten(2).transpose(1, 2), atol=1e-5)
+
+
 @pytest.mark.parametrize("img_size,patch_size", CONFIGS)
 def test_patch_embedding_equals_its_convolution(img_size, patch_size):
     layer = PatchEmbedding(img_size, patch_size, embed_dim=48)

@@ -24,6 +24,11 @@ def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
     """
     patch_size = check.positive_int(patch_size, "patch_size")
     check.image_batch(images)
+    return _cut_patches(images, patch_size)
+
+
+def _cut_patches(images: torch.Tensor, patch_size: int) -> torch.Tensor:
+    """The reshape of :func:`patchify`, for callers that have already checked their input."""
     batch, channels, height, width = images.shape
     rows, cols = check.patch_grid((height, width), patch_size)
     x = images.reshape(batch, channels, rows, patch_size, cols, patch_size)  # (B, C, H/P, P, W/P, P)
@@ -82,6 +87,10 @@ class PatchEmbedding(nn.Module):
         self.grid_size = check.patch_grid(self.img_size, self.patch_size)  # (H/P, W/P)
         self.n_patches = self.grid_size[0] * self.grid_size[1]
         self.proj = nn.Conv2d(in_channels, embed_dim, kernel_size=patch_size, stride=patch_size)
+        # Same shape, values and state_dict key as any Conv2d kernel, stored so that the
+        # (C*P*P, D) matrix of the product below is contiguous: the layout BLAS is fastest with.
+        kernel = torch.empty(in_channels, patch_size, patch_size, embed_dim).permute(3, 0, 1, 2)  # (D, C, P, P)
+        self.proj.weight = nn.Parameter(kernel.copy_(self.proj.weight.detach()))
 
     @property
     def projection(self) -> nn.Conv2d:
@@ -91,7 +100,7 @@ class PatchEmbedding(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expected_size = None if self.dynamic_img_size else self.img_size
         check.image_batch(x, in_channels=self.in_channels, img_size=expected_size, dtype=self.proj.weight.dtype)
-        patches = patchify(x, self.patch_size)  # (B, N, C*P*P)
+        patches = _cut_patches(x, self.patch_size)  # (B, N, C*P*P)
         weight = self.proj.weight.flatten(1)  # (D, C, P, P) -> (D, C*P*P)
         return F.linear(patches, weight, self.proj.bias)  # (B, N, D)
 # --8<-- [end:patch_embedding]
@@ -125,7 +134,7 @@ class FlexiblePatchEmbedding(nn.Module):
     def manual_patching(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) -> (B, N, C*P*P), checked against this module's configuration."""
         check.image_batch(x, in_channels=self.in_channels, img_size=self.img_size)
-        return patchify(x, self.patch_size)
+        return _cut_patches(x, self.patch_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check.image_batch(x, in_channels=self.in_channels, img_size=self.img_size, dtype=self.projection.weight.dtype)

@@ -190,3 +190,35 @@ def attention_maps_figure(image: torch.Tensor, cls_attention: torch.Tensor, patc
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
+
+
+def benchmark_figure(results: dict) -> Figure:
+    """Achieved GFLOP/s of each patch-embedding form against its matmul roof, and attention cost."""
+    machine = results["machine"]
+    rows = results["patch_embedding"]
+    forms = ["conv", "reshape + linear", "vitlesson default", "matmul roof"]
+    fig = Figure(figsize=(12, 4.2), layout="constrained")
+    ax_gemm, ax_time, ax_memory = fig.subplots(1, 3, width_ratios=[2.2, 1, 1])
+    width = 0.8 / len(forms)
+    positions = np.arange(len(rows))
+    for i, form in enumerate(forms):
+        ax_gemm.bar(positions + (i - 1.5) * width, [row["gflops_per_s"][form] for row in rows], width, label=form)
+    ax_gemm.set_xticks(positions, [f"{row['config']}\nbatch {row['batch']}" for row in rows], fontsize=8)
+    ax_gemm.set_ylabel("GFLOP/s (higher is better)")
+    ax_gemm.set_title("Patch embedding, D = 768")
+    ax_gemm.legend(fontsize=8, ncols=2, loc="lower right")
+    attention = results["attention"]
+    tokens = [row["tokens"] for row in attention]
+    for name, style in [("sdpa", "o-"), ("explicit", "s--")]:
+        ax_time.plot(tokens, [row["ms"][name] for row in attention], style, label=name)
+    ax_time.set_xlabel("tokens N + 1")
+    ax_time.set_ylabel("ms per attention (1 image, 6 heads)")
+    ax_time.set_title("Attention time")
+    ax_time.legend(fontsize=8)
+    ax_memory.plot(tokens, [row["attention_matrix_mb"] for row in attention], "o-", color="C3")
+    ax_memory.set_xlabel("tokens N + 1")
+    ax_memory.set_ylabel("MB")
+    ax_memory.set_title("One layer's attention matrices")
+    fig.suptitle(f"{machine['cpu']}, {machine['threads']} threads, torch {machine['torch']}, "
+                 f"{results['date']} ({results['mode']} run)", fontsize=9)
+    return fig

@@ -1,0 +1,101 @@
+"""MkDocs hook: put the recorded benchmark numbers into the Performance page.
+
+The page never runs the benchmark (a full run takes minutes); it shows the result
+file that ``python -m vitlesson.bench`` wrote (``docs/data/bench.json``), and says
+so, with the file's machine, thread count, torch version and date. Placeholders
+``{{ bench.NAME }}`` in a page are replaced by values computed from that file; an
+unknown name is a warning, so ``mkdocs build --strict`` fails on it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import statistics
+
+from vitlesson.bench import RECORDED
+
+log = logging.getLogger("mkdocs.hooks.benchmarks")
+PLACEHOLDER = re.compile(r"\{\{\s*bench\.(?P<name>[a-z0-9_]+)\s*\}\}")
+
+
+def load_recorded() -> dict:
+    return json.loads(RECORDED.read_text(encoding="utf-8"))
+
+
+def patch_table(results: dict) -> str:
+    lines = [
+        "| config | batch | tokens | GFLOP | output | conv | reshape + linear | **vitlesson default** | matmul roof "
+        "| default / roof |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in results["patch_embedding"]:
+        g = row["gflops_per_s"]
+        lines.append(
+            f"| {row['config']} | {row['batch']} | {row['tokens']} | {row['gflop']:.2f} | {row['output_mb']:.1f} MB "
+            f"| {g['conv']:.0f} | {g['reshape + linear']:.0f} | **{g['vitlesson default']:.0f}** "
+            f"| {g['matmul roof']:.0f} | {row['default_vs_roof']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def attention_table(results: dict) -> str:
+    lines = ["| tokens | attention matrices (6 heads) | SDPA | explicit softmax(QKᵀ)V | explicit / SDPA |",
+             "|---:|---:|---:|---:|---:|"]
+    for row in results["attention"]:
+        ms = row["ms"]
+        lines.append(f"| {row['tokens']} | {row['attention_matrix_mb']:.1f} MB | {ms['sdpa']:.2f} ms "
+                     f"| {ms['explicit']:.2f} ms | {ms['explicit'] / ms['sdpa']:.1f}× |")
+    return "\n".join(lines)
+
+
+def values(results: dict) -> dict[str, str]:
+    machine, rows = results["machine"], results["patch_embedding"]
+    by_key = {(row["config"], row["batch"]): row for row in rows}
+    conv_ratio = [row["gflops_per_s"]["conv"] / row["gflops_per_s"]["matmul roof"] for row in rows]
+    default_ratio = [row["default_vs_roof"] for row in rows]
+    first, last = results["attention"][0], results["attention"][-1]
+    vit = results.get("vit", {})
+    return {
+        "machine": f"{machine['cpu']}, {machine['threads']} threads, torch {machine['torch']}, "
+                   f"Python {machine['python']}",
+        "date": results["date"],
+        "mode": results["mode"],
+        "patch_table": patch_table(results),
+        "attention_table": attention_table(results),
+        "default_vs_roof_min": f"{min(default_ratio):.2f}",
+        "default_vs_roof_median": f"{statistics.median(default_ratio):.2f}",
+        "default_vs_roof_count": f"{sum(r >= 0.90 for r in default_ratio)} of {len(default_ratio)}",
+        "conv_vs_roof_min": f"{min(conv_ratio):.2f}",
+        "conv_vs_roof_max": f"{max(conv_ratio):.2f}",
+        "conv_gflops_224_8_b8": f"{by_key[('224/8', 8)]['gflops_per_s']['conv']:.0f}",
+        "default_gflops_224_8_b8": f"{by_key[('224/8', 8)]['gflops_per_s']['vitlesson default']:.0f}",
+        "max_diff": f"{max(row['default_vs_conv_max_abs_diff'] for row in rows):.1e}",
+        "tokens_first": str(first["tokens"]),
+        "tokens_last": str(last["tokens"]),
+        "token_growth": f"{last['tokens'] / first['tokens']:.0f}",
+        "sdpa_growth": f"{last['ms']['sdpa'] / first['ms']['sdpa']:.0f}",
+        "memory_last": f"{last['attention_matrix_mb']:.1f}",
+        "memory_growth": f"{last['attention_matrix_mb'] / first['attention_matrix_mb']:.0f}",
+        "sdpa_speedup_last": f"{last['ms']['explicit'] / last['ms']['sdpa']:.1f}",
+        "vit_ours_ms": f"{vit['ms']['vitlesson']:.0f}" if vit else "n/a",
+        "vit_hf_ms": f"{vit['ms']['transformers']:.0f}" if vit else "n/a",
+        "vit_ratio": f"{vit['ratio']:.2f}" if vit else "n/a",
+        "transformers_version": vit.get("transformers_version", "n/a"),
+    }
+
+
+def on_page_markdown(markdown, page, config, files):
+    if "{{ bench." not in markdown and "{{bench." not in markdown:
+        return markdown
+    known = values(load_recorded())
+
+    def substitute(match):
+        name = match["name"]
+        if name not in known:
+            log.warning(f"{page.file.src_uri}: unknown benchmark value {{{{ bench.{name} }}}}")
+            return match.group(0)
+        return known[name]
+
+    return PLACEHOLDER.sub(substitute, markdown)

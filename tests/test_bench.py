@@ -1,0 +1,60 @@
+"""The benchmark command: structure of its results (no timing is asserted: numbers go in the report)."""
+
+import json
+
+import pytest
+
+from hooks import benchmarks as bench_hook
+from vitlesson import bench
+
+
+@pytest.fixture
+def small(monkeypatch):
+    monkeypatch.setattr(bench, "PATCH_CONFIGS", [(32, 8), (32, 16)])
+    monkeypatch.setattr(bench, "BATCHES", [1, 2])
+    monkeypatch.setattr(bench, "ATTENTION_TOKENS", [17, 65])
+
+
+def test_command_writes_results_with_machine_label(small, tmp_path, capsys):
+    output = tmp_path / "bench.json"
+    bench.main(["--quick", "--output", str(output)])
+    results = json.loads(output.read_text())
+    assert results["mode"] == "quick" and results["machine"]["threads"] == 2
+    assert results["machine"]["torch"].startswith("2.13.0")
+    assert [(r["config"], r["batch"]) for r in results["patch_embedding"]] == [
+        ("32/8", 1), ("32/8", 2), ("32/16", 1), ("32/16", 2)]
+    for row in results["patch_embedding"]:
+        assert set(row["ms"]) == {"conv", "reshape + linear", "vitlesson default", "matmul roof"}
+        assert row["gflop"] == pytest.approx(2 * row["batch"] * row["tokens"] * 3 * int(row["config"].split("/")[1]) ** 2 * 768 / 1e9)
+        assert row["default_vs_roof"] == pytest.approx(row["ms"]["matmul roof"] / row["ms"]["vitlesson default"])
+        assert row["default_vs_conv_max_abs_diff"] <= 1e-5
+    assert [r["tokens"] for r in results["attention"]] == [17, 65]
+    assert results["vit"]["model"] == "ViT-S/16" and results["vit"]["ratio"] > 0
+    out = capsys.readouterr()
+    assert "default/roof" in out.out and "[ 1/" in out.err  # summary on stdout, progress on stderr
+
+
+def test_threads_must_be_positive():
+    with pytest.raises(SystemExit):
+        bench.main(["--threads", "0"])
+
+
+def test_recorded_results_render_into_the_page():
+    results = bench_hook.load_recorded()
+    values = bench_hook.values(results)
+    assert values["patch_table"].count("\n") == 2 + len(results["patch_embedding"]) - 1
+    assert values["attention_table"].count("\n") == 2 + len(results["attention"]) - 1
+    assert results["mode"] == "full", "the recorded file must come from a full run"
+    page = (bench_hook.RECORDED.parent.parent / "performance.md").read_text()
+    names = set(bench_hook.PLACEHOLDER.findall(page))
+    assert names and names <= set(values)
+
+
+def test_unknown_placeholder_is_a_warning(caplog):
+    class Page:
+        class file:
+            src_uri = "performance.md"
+
+    out = bench_hook.on_page_markdown("x {{ bench.nonsense }} {{ bench.date }}", Page, {}, None)
+    assert "{{ bench.nonsense }}" in out and "{{ bench.date }}" not in out
+    assert "unknown benchmark value" in caplog.text

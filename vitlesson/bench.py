@@ -1,0 +1,223 @@
+"""Measured answers to the lesson's analysis questions: ``python -m vitlesson.bench``.
+
+Every timing here is a median from ``torch.utils.benchmark`` (warm-up, then
+repeated blocks until the measurement is stable) at a fixed number of threads,
+never one ``time.time()`` around one call. Next to each patch embedding runs its
+*roof*: a plain matrix multiplication of exactly the same GEMM shape, the fastest
+this machine can do that arithmetic. FLOPs come from ``torch.utils.flop_counter``.
+
+The command writes a JSON file (``--output``) that the site build renders into the
+Performance page, labelled with the machine, threads, torch version and date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import statistics
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+import torch.utils.benchmark as benchmark
+from torch.utils.flop_counter import FlopCounterMode
+
+from vitlesson.patching import FlexiblePatchEmbedding, PatchEmbedding
+from vitlesson.vit import vit_small
+
+PATCH_CONFIGS = [(224, 8), (224, 16), (224, 32), (384, 16)]
+BATCHES = [1, 8]
+EMBED_DIM = 768
+ATTENTION_TOKENS = [50, 101, 197, 401, 577, 785]
+RECORDED = Path(__file__).resolve().parent.parent / "docs" / "data" / "bench.json"
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def median_seconds(fns: dict, threads: int, min_run_time: float, rounds: int) -> dict[str, float]:
+    """Median time of each ``fn()`` after warm-up, at ``threads`` threads.
+
+    The candidates take turns for ``rounds`` rounds and each keeps the median of its
+    rounds, so a slow spell of a shared machine hits all of them alike instead of
+    whichever happened to run then: the ratios between them are what we report.
+    """
+    samples = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads)
+            samples[name].append(timer.blocked_autorange(min_run_time=min_run_time).median)
+    return {name: statistics.median(times) for name, times in samples.items()}
+
+
+def count_flops(fn) -> int:
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def patch_embedding_rows(threads: int, min_run_time: float, rounds: int, progress) -> list[dict]:
+    """Conv, reshape+linear, the package default, and the matmul roof, per configuration and batch."""
+    rows = []
+    for img_size, patch_size in PATCH_CONFIGS:
+        for batch in BATCHES:
+            torch.manual_seed(0)
+            images = torch.randn(batch, 3, img_size, img_size)
+            conv = FlexiblePatchEmbedding(img_size, patch_size, embed_dim=EMBED_DIM, flatten_patches=False).eval()
+            linear = FlexiblePatchEmbedding(img_size, patch_size, embed_dim=EMBED_DIM, flatten_patches=True).eval()
+            default = PatchEmbedding(img_size, patch_size, embed_dim=EMBED_DIM).eval()
+            n_patches = default.n_patches
+            a = torch.randn(batch * n_patches, default.proj.weight[0].numel())  # (B*N, C*P*P)
+            b = torch.randn(default.proj.weight[0].numel(), EMBED_DIM)  # (C*P*P, D)
+            forms = {
+                "conv": lambda: conv(images),
+                "reshape + linear": lambda: linear(images),
+                "vitlesson default": lambda: default(images),
+                "matmul roof": lambda: torch.mm(a, b),
+            }
+            progress(f"patch embedding {img_size}/{patch_size}, batch {batch}")
+            with torch.no_grad():
+                flops = count_flops(forms["conv"])
+                times = median_seconds(forms, threads, min_run_time, rounds)
+            rows.append({
+                "config": f"{img_size}/{patch_size}",
+                "batch": batch,
+                "tokens": n_patches,
+                "params": sum(p.numel() for p in default.parameters()),
+                "output_mb": batch * n_patches * EMBED_DIM * 4 / 2**20,
+                "gflop": flops / 1e9,
+                "ms": {name: t * 1e3 for name, t in times.items()},
+                "gflops_per_s": {name: flops / t / 1e9 for name, t in times.items()},
+                "default_vs_roof": times["matmul roof"] / times["vitlesson default"],
+                "default_vs_conv_max_abs_diff": _default_vs_conv(default, images),
+            })
+    return rows
+
+
+def _default_vs_conv(default: PatchEmbedding, images: torch.Tensor) -> float:
+    with torch.no_grad():
+        conv_tokens = default.proj(images).flatten(2).transpose(1, 2)  # (B, D, N) -> (B, N, D)
+        return (default(images) - conv_tokens).abs().max().item()
+
+
+def attention_rows(threads: int, min_run_time: float, rounds: int, progress, dim: int = 384, heads: int = 6) -> list[dict]:
+    """Fused SDPA against explicit softmax(QKᵀ/√d)V as the sequence grows (ViT-S width, batch 1)."""
+    rows = []
+    for tokens in ATTENTION_TOKENS:
+        torch.manual_seed(0)
+        q, k, v = torch.randn(3, 1, heads, tokens, dim // heads).unbind(0)  # 3 x (1, h, T, hd)
+
+        def explicit():
+            weights = (q @ k.transpose(-2, -1)) * (dim // heads) ** -0.5  # (1, h, T, T)
+            return weights.softmax(dim=-1) @ v
+
+        progress(f"attention, {tokens} tokens")
+        with torch.no_grad():
+            times = median_seconds({"sdpa": lambda: F.scaled_dot_product_attention(q, k, v), "explicit": explicit},
+                                   threads, min_run_time, rounds)
+        rows.append({
+            "tokens": tokens,
+            "attention_matrix_mb": heads * tokens**2 * 4 / 2**20,
+            "ms": {name: t * 1e3 for name, t in times.items()},
+        })
+    return rows
+
+
+def vit_row(threads: int, min_run_time: float, rounds: int, progress, batch: int = 8) -> dict:
+    """ViT-S/16 forward at 224, this package against Hugging Face's ViTModel (sdpa), same weights."""
+    import transformers
+
+    from vitlesson.checkpoints import to_hf_vit_state_dict
+
+    torch.manual_seed(0)
+    ours = vit_small(patch_size=16).eval()
+    config = transformers.ViTConfig(
+        hidden_size=384, num_hidden_layers=12, num_attention_heads=6, intermediate_size=1536, image_size=224,
+        patch_size=16, layer_norm_eps=1e-6, qkv_bias=True, attn_implementation="sdpa",
+    )
+    reference = transformers.ViTModel(config, add_pooling_layer=False).eval()
+    reference.load_state_dict(to_hf_vit_state_dict(ours.state_dict()))
+    images = torch.randn(batch, 3, 224, 224)
+    progress(f"ViT-S/16 batch {batch}: vitlesson and transformers")
+    with torch.no_grad():
+        times = median_seconds({"vitlesson": lambda: ours.forward_features(images),
+                                "transformers": lambda: reference(pixel_values=images).last_hidden_state},
+                               threads, min_run_time, rounds)
+    ours_s, hf_s = times["vitlesson"], times["transformers"]
+    return {"model": "ViT-S/16", "batch": batch, "ms": {"vitlesson": ours_s * 1e3, "transformers": hf_s * 1e3},
+            "ratio": ours_s / hf_s, "transformers_version": transformers.__version__}
+
+
+def run(quick: bool = False, threads: int = 2, progress=print, include_vit: bool = True) -> dict:
+    """All measurements; ``quick`` shortens each timing block (numbers get noisier, not different)."""
+    min_run_time, rounds = (0.05, 1) if quick else (0.4, 5)
+    torch.set_num_threads(threads)
+    results = {
+        "machine": {"cpu": cpu_model(), "threads": threads, "torch": torch.__version__,
+                    "python": platform.python_version()},
+        "date": datetime.date.today().isoformat(),
+        "mode": "quick" if quick else "full",
+        "patch_embedding": patch_embedding_rows(threads, min_run_time, rounds, progress),
+        "attention": attention_rows(threads, min_run_time, rounds, progress),
+    }
+    if include_vit:
+        results["vit"] = vit_row(threads, min_run_time, rounds, progress)
+    return results
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m vitlesson.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="one short timing round per measurement (about 15 s; a full run takes about 5 minutes)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument("--output", type=Path, default=RECORDED, help=f"JSON file to write (default {RECORDED})")
+    args = parser.parse_args(argv)
+    if args.threads <= 0:
+        parser.error(f"--threads must be positive, got {args.threads}")
+    steps = len(PATCH_CONFIGS) * len(BATCHES) + len(ATTENTION_TOKENS) + 1
+    done = 0
+
+    def progress(message: str) -> None:
+        nonlocal done
+        done += 1
+        print(f"[{done:>2}/{steps}] {message}", file=sys.stderr, flush=True)
+
+    results = run(quick=args.quick, threads=args.threads, progress=progress)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    print(format_summary(results))
+    print(f"written to {args.output}")
+
+
+def format_summary(results: dict) -> str:
+    machine = results["machine"]
+    lines = [f"{machine['cpu']}, {machine['threads']} threads, torch {machine['torch']}, {results['date']} "
+             f"({results['mode']} mode)", "",
+             f"{'config':>8} {'batch':>5} {'conv GF/s':>10} {'linear GF/s':>12} {'default GF/s':>13} "
+             f"{'roof GF/s':>10} {'default/roof':>13}"]
+    for row in results["patch_embedding"]:
+        g = row["gflops_per_s"]
+        lines.append(f"{row['config']:>8} {row['batch']:>5} {g['conv']:>10.1f} {g['reshape + linear']:>12.1f} "
+                     f"{g['vitlesson default']:>13.1f} {g['matmul roof']:>10.1f} {row['default_vs_roof']:>13.2f}")
+    lines += ["", f"{'tokens':>6} {'matrix MB':>10} {'sdpa ms':>9} {'explicit ms':>12}"]
+    for row in results["attention"]:
+        lines.append(f"{row['tokens']:>6} {row['attention_matrix_mb']:>10.1f} {row['ms']['sdpa']:>9.2f} "
+                     f"{row['ms']['explicit']:>12.2f}")
+    if "vit" in results:
+        vit = results["vit"]
+        lines += ["", f"{vit['model']} batch {vit['batch']}: vitlesson {vit['ms']['vitlesson']:.0f} ms, "
+                      f"transformers {vit['ms']['transformers']:.0f} ms, ratio {vit['ratio']:.2f}"]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
