@@ -1,5 +1,6 @@
 """The benchmark command: structure of its results (no timing is asserted: numbers go in the report)."""
 
+import functools
 import json
 
 import pytest
@@ -10,6 +11,7 @@ from vitlesson import bench
 
 @pytest.fixture
 def small(monkeypatch):
+    monkeypatch.setattr(bench, "vit_row", functools.partial(bench.vit_row, batch=1))
     monkeypatch.setattr(bench, "PATCH_CONFIGS", [(32, 8), (32, 16)])
     monkeypatch.setattr(bench, "BATCHES", [1, 2])
     monkeypatch.setattr(bench, "ATTENTION_TOKENS", [17, 65])
@@ -29,7 +31,7 @@ def test_command_writes_results_with_machine_label(small, tmp_path, capsys):
         assert row["default_vs_roof"] == pytest.approx(row["ms"]["matmul roof"] / row["ms"]["vitlesson default"])
         assert row["default_vs_conv_max_abs_diff"] <= 1e-5
     assert [r["tokens"] for r in results["attention"]] == [17, 65]
-    assert results["vit"]["model"] == "ViT-S/16" and results["vit"]["ratio"] > 0
+    assert results["vit"]["model"] == "ViT-S/16" and results["vit"]["batch"] == 1 and results["vit"]["ratio"] > 0
     out = capsys.readouterr()
     assert "default/roof" in out.out and "[ 1/" in out.err  # summary on stdout, progress on stderr
 

@@ -130,7 +130,7 @@ def resample_position_embedding(
     """
     check.float_tensor(pos_embed, "pos_embed")
     num_prefix_tokens = int(num_prefix_tokens)
-    if pos_embed.dim() != 3 or pos_embed.shape[0] != 1 or pos_embed.shape[1] <= num_prefix_tokens:
+    if pos_embed.dim() != 3 or pos_embed.shape[0] != 1 or pos_embed.shape[1] <= num_prefix_tokens or not pos_embed.shape[2]:
         raise ValueError(
             f"pos_embed must have shape (1, {num_prefix_tokens} + rows*cols, D), got {tuple(pos_embed.shape)}"
         )

@@ -1,0 +1,17 @@
+// Accessibility fixes for what the theme and the notebook renderer leave out (found by axe-core).
+document$.subscribe(function () {
+  // Material's search overlay is a dialog without a name.
+  document.querySelectorAll(".md-search").forEach(function (dialog) {
+    dialog.setAttribute("aria-label", "Search");
+  });
+  // Checklist boxes (pymdownx.tasklist) are named by the text of their item.
+  document.querySelectorAll(".task-list-item input[type=checkbox]").forEach(function (box) {
+    box.setAttribute("aria-label", box.closest(".task-list-item").textContent.trim());
+  });
+  // Regions that scroll sideways (wide tables, display maths, notebook cells) must be reachable by keyboard.
+  document.querySelectorAll(
+    ".md-typeset__scrollwrap, .katex-display, .jupyter-wrapper .highlight-ipynb, .jupyter-wrapper .jp-RenderedText pre"
+  ).forEach(function (region) {
+    if (region.scrollWidth > region.clientWidth) region.tabIndex = 0;
+  });
+});

@@ -1,0 +1,212 @@
+"""The built site in a real browser: Debian's Chromium driven by Playwright, served on 127.0.0.1.
+
+Needs /usr/bin/chromium (``apt-get install chromium``; ``.ci/run`` installs it) and never
+downloads a browser. axe-core comes from the npm registry (``npm pack``), cached in .cache/.
+Screenshots of every page, in light and dark mode, go to test-artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+import threading
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from tests.conftest import ROOT
+
+CHROMIUM = Path("/usr/bin/chromium")
+AXE_VERSION = "4.14.1"
+AXE = ROOT / ".cache" / f"axe-core-{AXE_VERSION}" / "axe.min.js"
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+if not CHROMIUM.exists() and os.environ.get("CI"):
+    raise RuntimeError("CI must run the browser tests: /usr/bin/chromium is missing (.ci/run installs it)")
+if not CHROMIUM.exists():
+    pytest.skip("Chromium is not installed at /usr/bin/chromium (apt-get install chromium; .ci/run does this)",
+                allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -r requirements.txt)")
+
+PAGES = ["", "lessons/vit-primer/", "lessons/vit-to-dino/", "notebooks/flexible-patch-embedding/", "performance/"]
+REPORT: dict[str, dict] = {}
+
+
+@pytest.fixture(scope="module")
+def base_url(site):
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class Visit:
+    """One page load with every request, failure and console error recorded."""
+
+    def __init__(self, browser, base_url: str, path: str, color_scheme: str = "light"):
+        self.requests, self.external, self.failed, self.errors = [], [], [], []
+        self.context = browser.new_context(color_scheme=color_scheme, viewport={"width": 1280, "height": 900})
+        local = urlparse(base_url).netloc
+
+        def route(route):
+            self.requests.append(route.request.url)
+            if urlparse(route.request.url).netloc == local or route.request.url.startswith("data:"):
+                route.continue_()
+            else:
+                self.external.append(route.request.url)
+                route.abort()
+
+        self.context.route("**/*", route)
+        self.page = self.context.new_page()
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("requestfailed", lambda r: self.failed.append(f"{r.url} ({r.failure})"))
+        self.page.on("response", lambda r: self.failed.append(f"{r.url} ({r.status})") if r.status >= 400 else None)
+        self.page.goto(base_url + path, wait_until="networkidle")
+
+    def close(self):
+        self.context.close()
+
+
+def contrast(page, text_selector: str) -> float:
+    """WCAG contrast ratio between the text colour of an element and the page background."""
+    return page.evaluate(
+        """(selector) => {
+            const rgb = (c) => c.match(/[\\d.]+/g).slice(0, 3).map(Number);
+            const lum = ([r, g, b]) => { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+                                         return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
+            const el = document.querySelector(selector);
+            let bg = el, colour = 'rgba(0, 0, 0, 0)';
+            while (bg && (colour === 'rgba(0, 0, 0, 0)' || colour === 'transparent')) {
+                colour = getComputedStyle(bg).backgroundColor; bg = bg.parentElement;
+            }
+            if (colour === 'rgba(0, 0, 0, 0)') colour = getComputedStyle(document.body).backgroundColor;
+            const [a, b] = [lum(rgb(getComputedStyle(el).color)), lum(rgb(colour))];
+            return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+        }""",
+        text_selector,
+    )
+
+
+def axe_violations(page, axe_script: Path) -> list[dict]:
+    """axe-core's violations of serious or critical impact on the loaded page."""
+    page.add_script_tag(path=str(axe_script))
+    violations = page.evaluate(
+        """async () => (await axe.run(document, {resultTypes: ['violations']})).violations
+             .map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.length,
+                         targets: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))"""
+    )
+    return [v for v in violations if v["impact"] in ("serious", "critical")]
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_page_loads_cleanly(browser, base_url, axe_script, path):
+    """Light mode: requests, console, images, maths, screenshot, and axe-core."""
+    visit = Visit(browser, base_url, path)
+    page = visit.page
+    images = page.evaluate("Array.from(document.images).map(i => ({src: i.src.slice(0, 80), w: i.naturalWidth, alt: i.alt}))")
+    text = page.inner_text("article")
+    katex = page.locator(".katex").count()
+    name = path.strip("/").replace("/", "-") or "home"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}-light.png"), full_page=True)
+    REPORT[path or "/"] = {"requests": len(visit.requests), "external": visit.external, "images": len(images),
+                           "katex": katex}
+    violations = axe_violations(page, axe_script)
+    visit.close()
+    assert violations == [], "axe-core (light mode)"
+    assert visit.external == [], "requests to other hosts"
+    assert visit.failed == [] and visit.errors == []
+    assert all(image["w"] > 0 for image in images), images
+    assert all(image["alt"].strip() for image in images), images
+    assert "\\(" not in text and "$$" not in text and "\\[" not in text  # no maths left unrendered
+    if path:  # every lesson page has maths
+        assert katex > 0
+
+
+def test_report(base_url):
+    """Printed for the closing note: pages checked, requests recorded, external requests (must be none)."""
+    print(json.dumps(REPORT, indent=1))
+    assert len(REPORT) == len(PAGES)
+    assert sum(len(entry["external"]) for entry in REPORT.values()) == 0
+
+
+def test_search_finds_a_lesson_term(browser, base_url):
+    visit = Visit(browser, base_url, "")
+    page = visit.page
+    page.click("input.md-search__input")
+    page.keyboard.type("patchify", delay=20)
+    page.wait_for_selector(".md-search-result__item", timeout=15000)
+    page.locator(".md-search-result__item a").first.click()
+    page.wait_for_load_state("networkidle")
+    assert "/lessons/vit-primer/" in page.url
+    assert visit.external == [] and visit.errors == []
+    visit.close()
+
+
+@pytest.mark.parametrize("path", ["lessons/vit-primer/", "notebooks/flexible-patch-embedding/"])
+def test_dark_mode_toggle_keeps_pages_readable(browser, base_url, path):
+    visit = Visit(browser, base_url, path)
+    page = visit.page
+    selectors = ["article p"] + ([".jp-RenderedMarkdown p", ".jupyter-wrapper .highlight-ipynb pre",
+                                  ".jupyter-wrapper .jp-RenderedText pre"] if "notebooks" in path else [])
+    schemes = {}
+    for _ in range(2):
+        scheme = page.evaluate("document.body.getAttribute('data-md-color-scheme')")
+        schemes[scheme] = {selector: contrast(page, selector) for selector in selectors}
+        name = path.strip("/").replace("/", "-")
+        page.screenshot(path=str(SCREENSHOTS / f"{name}-{scheme}.png"), full_page=False)
+        page.locator("form[data-md-component='palette'] label:visible").first.click()
+        page.wait_for_timeout(300)
+    visit.close()
+    print(schemes)
+    assert set(schemes) == {"default", "slate"}
+    for scheme, ratios in schemes.items():
+        for selector, ratio in ratios.items():
+            assert ratio >= 4.5, f"{path} {scheme}: {selector} contrast {ratio:.2f}"
+
+
+@pytest.fixture(scope="module")
+def axe_script() -> Path:
+    if not AXE.exists():
+        npm = shutil.which("npm")
+        if npm is None and os.environ.get("CI"):
+            raise RuntimeError("CI must run axe-core: npm is missing (.ci/run installs it)")
+        if npm is None:
+            pytest.skip(f"axe-core {AXE_VERSION} is not in .cache and npm is not installed to fetch it")
+        AXE.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([npm, "pack", f"axe-core@{AXE_VERSION}", "--pack-destination", str(AXE.parent), "--silent"],
+                       check=True, capture_output=True, timeout=300)
+        with tarfile.open(AXE.parent / f"axe-core-{AXE_VERSION}.tgz") as archive:
+            AXE.write_bytes(archive.extractfile("package/axe.min.js").read())
+    return AXE
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_accessibility_in_dark_mode(browser, base_url, axe_script, path):
+    visit = Visit(browser, base_url, path, color_scheme="dark")
+    assert visit.page.evaluate("document.body.getAttribute('data-md-color-scheme')") == "slate"
+    violations = axe_violations(visit.page, axe_script)
+    visit.close()
+    assert violations == [], "axe-core (dark mode)"

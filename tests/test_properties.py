@@ -1,0 +1,169 @@
+"""A flood of bad (and good) inputs: every public constructor and forward pass either returns the
+documented shape or raises ValueError/TypeError naming the offending value. Never another
+exception, never a silent crop.
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import vitlesson
+from vitlesson.vit import Attention
+
+CASES = {"count": 0}
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+sizes = st.one_of(st.integers(-4, 48), st.tuples(st.integers(-2, 48), st.integers(-2, 48)), st.floats(-1, 48),
+                  st.just("16"), st.none(), st.booleans(), st.lists(st.integers(1, 32), max_size=3))
+small_ints = st.one_of(st.integers(-3, 12), st.floats(0, 8), st.just("3"), st.none(), st.booleans())
+dtypes = st.sampled_from([torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.uint8,
+                          torch.bool, torch.complex64])
+shapes = st.lists(st.integers(0, 40), min_size=0, max_size=5)
+
+
+def tensor(shape, dtype, nan: bool) -> torch.Tensor:
+    x = torch.zeros(shape, dtype=dtype) if not dtype.is_floating_point else torch.randn(shape).to(dtype)
+    if nan and dtype.is_floating_point and x.numel():
+        x.view(-1)[0] = float("nan")
+    return x
+
+
+def names_a_value(message: str, *values) -> bool:
+    """The message names what was expected and what was given: at least one offending value appears."""
+    text = message.lower()
+    return any(str(v).lower() in text for v in values) or bool(re.search(r"\d", text))
+
+
+def expect(build, check_result, *offending):
+    """Run ``build``; a result must pass ``check_result``, a failure must be a named ValueError/TypeError."""
+    CASES["count"] += 1
+    try:
+        result = build()
+    except (ValueError, TypeError) as error:
+        assert str(error), "an error without a message"
+        assert names_a_value(str(error), *offending), f"{type(error).__name__}: {error}"
+        return
+    check_result(result)
+
+
+@SETTINGS
+@given(img_size=sizes, patch_size=small_ints, in_channels=small_ints, embed_dim=small_ints,
+       flexible=st.sampled_from([None, True, False]))
+def test_patch_embedding_constructors(img_size, patch_size, in_channels, embed_dim, flexible):
+    def build():
+        if flexible is None:
+            return vitlesson.PatchEmbedding(img_size, patch_size, in_channels, embed_dim)
+        return vitlesson.FlexiblePatchEmbedding(img_size, patch_size, in_channels, embed_dim, flatten_patches=flexible)
+
+    def check(layer):
+        h, w = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
+        assert h % patch_size == 0 and w % patch_size == 0 and min(h, w, patch_size, in_channels, embed_dim) > 0
+        assert layer.n_patches == (h // patch_size) * (w // patch_size)
+
+    expect(build, check, img_size, patch_size, in_channels, embed_dim)
+
+
+@SETTINGS
+@given(shape=shapes, dtype=dtypes, nan=st.booleans(), patch_size=st.sampled_from([4, 8]),
+       form=st.sampled_from(["default", "linear", "conv", "patchify"]))
+def test_patch_embedding_forward(shape, dtype, nan, patch_size, form):
+    layer = {
+        "default": lambda: vitlesson.PatchEmbedding(32, patch_size, 3, 8),
+        "linear": lambda: vitlesson.FlexiblePatchEmbedding(32, patch_size, 3, 8, flatten_patches=True),
+        "conv": lambda: vitlesson.FlexiblePatchEmbedding(32, patch_size, 3, 8, flatten_patches=False),
+        "patchify": lambda: (lambda x: vitlesson.patchify(x, patch_size)),
+    }[form]()
+    x = tensor(shape, dtype, nan)
+
+    def check(out):
+        b, c, h, w = shape  # anything else must have been refused
+        n = (h // patch_size) * (w // patch_size)
+        assert h % patch_size == 0 and w % patch_size == 0  # no silent crop
+        assert out.shape == ((b, n, c * patch_size**2) if form == "patchify" else (b, n, 8))
+        if form != "patchify":
+            assert (b, c, h, w)[1:] == (3, 32, 32)
+        if nan and out.numel():
+            assert out.isnan().any()  # NaN propagates, it is not hidden
+
+    expect(lambda: layer(x), check, tuple(shape), dtype, *shape)
+
+
+@SETTINGS
+@given(n_patches=small_ints, embed_dim=small_ints, dropout=st.one_of(st.floats(-1, 2), st.just(0.1)),
+       shape=shapes, dtype=dtypes)
+def test_positional_embedding(n_patches, embed_dim, dropout, shape, dtype):
+    def build():
+        pos = vitlesson.PositionalEmbedding(n_patches, embed_dim, dropout).eval()
+        return pos(tensor(shape, dtype, False))
+
+    def check(out):
+        assert tuple(shape[1:]) == (n_patches + 1, embed_dim) and out.shape == tuple(shape)
+
+    expect(build, check, n_patches, embed_dim, dropout, tuple(shape), dtype)
+
+
+@SETTINGS
+@given(img_size=st.sampled_from([16, 32, (32, 16)]), patch_size=st.sampled_from([4, 8, 16]),
+       shape=shapes, dtype=dtypes, nan=st.booleans(), dynamic=st.booleans())
+def test_vision_transformer_forward(img_size, patch_size, shape, dtype, nan, dynamic):
+    def build():
+        model = vitlesson.VisionTransformer(img_size=img_size, patch_size=patch_size, embed_dim=16, depth=1,
+                                            num_heads=2, dynamic_img_size=dynamic).eval()
+        with torch.no_grad():
+            return model.forward_features(tensor(shape, dtype, nan)), model
+
+    def check(result):
+        out, model = result
+        b, _, h, w = shape
+        assert h % patch_size == 0 and w % patch_size == 0
+        assert out.shape == (b, (h // patch_size) * (w // patch_size) + 1, 16)
+        if not dynamic:
+            assert (h, w) == model.patch_embed.img_size
+
+    expect(build, check, tuple(shape), dtype, img_size, *shape)
+
+
+@SETTINGS
+@given(new_grid=sizes, tokens=st.integers(-1, 50), dim=st.integers(0, 6), prefix=st.integers(0, 2))
+def test_resample_position_embedding(new_grid, tokens, dim, prefix):
+    def build():
+        return vitlesson.resample_position_embedding(torch.randn(1, max(tokens, 0), dim), new_grid,
+                                                     num_prefix_tokens=prefix)
+
+    def check(out):
+        rows, cols = (new_grid, new_grid) if isinstance(new_grid, int) else tuple(new_grid)
+        assert out.shape == (1, prefix + rows * cols, dim)
+
+    expect(build, check, new_grid, tokens, dim, tokens - prefix)
+
+
+@SETTINGS
+@given(dim=small_ints, heads=small_ints, shape=shapes, dtype=dtypes)
+def test_attention(dim, heads, shape, dtype):
+    def build():
+        return Attention(dim, heads)(tensor(shape, dtype, False))[0]
+
+    def check(out):
+        assert out.shape == tuple(shape) and shape[-1] == dim
+
+    expect(build, check, dim, heads, tuple(shape), dtype)
+
+
+@SETTINGS
+@given(grid=sizes, dim=small_ints)
+def test_sincos(grid, dim):
+    def check(out):
+        rows, cols = (grid, grid) if isinstance(grid, int) else tuple(grid)
+        assert out.shape == (rows * cols, dim)
+
+    expect(lambda: vitlesson.sincos_2d_position_embedding(grid, dim), check, grid, dim)
+
+
+def test_case_count():
+    """Runs last in this module: the number of inputs tried, for the report (at least 1,000)."""
+    print(f"{CASES['count']} property-based cases tried")
+    assert CASES["count"] >= 1000
