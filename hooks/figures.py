@@ -5,8 +5,8 @@ handed to MkDocs as generated files, so nothing is written into docs/ (which
 would make ``mkdocs serve`` rebuild forever) and nothing rendered is committed.
 
 Rendered bytes are cached in ``.cache/figures/`` under a key made of everything
-that produces them (the package source, this hook, the recorded benchmark results,
-library versions): editing a
+that produces them (the package source and shipped weights, this hook, the recorded
+benchmark results, library versions): editing a
 figure function re-renders, an unrelated page edit does not. Set
 ``VITLESSON_FIGURE_CACHE=off`` to always render.
 """
@@ -39,6 +39,8 @@ from vitlesson.plots import (  # noqa: E402
     position_embedding_figure,
 )
 from vitlesson.position import PositionalEmbedding, sincos_2d_position_embedding  # noqa: E402
+from vitlesson.shapes import make_shapes, normalize_shapes  # noqa: E402
+from vitlesson.train import TEST_SEED, WEIGHTS, load_trained, tiny_vit  # noqa: E402
 from vitlesson.vit import vit_small  # noqa: E402
 
 log = logging.getLogger("mkdocs.hooks.figures")
@@ -64,6 +66,33 @@ def _untrained_attention():
                                  title="CLS attention, last block of an untrained ViT-S/16")
 
 
+def _trained_position_embeddings():
+    torch.manual_seed(0)
+    untrained, (trained, _) = tiny_vit(), load_trained()
+    return position_embedding_figure(
+        {
+            "random init": untrained.pos_embed.detach()[0, 1:],
+            "trained on shapes": trained.pos_embed.detach()[0, 1:],
+            "fixed 2-D sin-cos": sincos_2d_position_embedding(8, 64),
+        },
+        grid_size=8,
+    )
+
+
+def _trained_attention():
+    model, _ = load_trained()
+    images, labels = make_shapes(4, seed=TEST_SEED)
+    with torch.no_grad():
+        attention = model.get_last_selfattention(normalize_shapes(images))  # (4, 4 heads, 65, 65)
+        answers = model(normalize_shapes(images)).argmax(dim=1)
+    names = ["square right", "square left"]
+    return attention_maps_figure(
+        images, attention[:, :, 0, 1:], patch_size=4,
+        labels=[f"{names[y]} (model: {names[a].split()[1]})" for y, a in zip(labels.tolist(), answers.tolist())],
+        title="CLS attention in the last block of the trained tiny ViT",
+    )
+
+
 def _benchmarks():
     return benchmark_figure(json.loads(RECORDED.read_text(encoding="utf-8")))
 
@@ -75,6 +104,8 @@ FIGURES = {
     "figures/position-embeddings.png": (_position_embeddings, "png"),
     "figures/attention-untrained.png": (_untrained_attention, "png"),
     "figures/benchmarks.png": (_benchmarks, "png"),
+    "figures/position-embeddings-trained.png": (_trained_position_embeddings, "png"),
+    "figures/attention-trained.png": (_trained_attention, "png"),
 }
 
 
@@ -85,7 +116,8 @@ def render(path: str) -> bytes:
 
 def cache_key() -> str:
     digest = hashlib.sha256()
-    for source in sorted((ROOT / "vitlesson").rglob("*.py")) + [Path(__file__).resolve(), RECORDED]:
+    sources = sorted((ROOT / "vitlesson").rglob("*.py")) + sorted(WEIGHTS.parent.glob("*"))
+    for source in sources + [Path(__file__).resolve(), RECORDED]:
         digest.update(source.read_bytes())
     for package in ("torch", "matplotlib", "numpy", "pillow"):
         digest.update(version(package).encode())

@@ -36,7 +36,8 @@ if not CHROMIUM.exists():
                 allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -r requirements.txt)")
 
-PAGES = ["", "lessons/vit-primer/", "lessons/vit-to-dino/", "notebooks/flexible-patch-embedding/", "performance/"]
+PAGES = ["", "lessons/vit-primer/", "lessons/vit-to-dino/", "notebooks/flexible-patch-embedding/",
+         "lessons/learned-positions/", "performance/"]
 REPORT: dict[str, dict] = {}
 
 

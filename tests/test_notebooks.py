@@ -11,7 +11,7 @@ from nbclient import NotebookClient
 from tests.conftest import ROOT
 
 NOTEBOOK_PAGES = ["notebooks/flexible-patch-embedding"]
-LESSON_PAGES = ["lessons/vit-primer", "lessons/vit-to-dino"]
+LESSON_PAGES = ["lessons/vit-primer", "lessons/vit-to-dino", "lessons/learned-positions"]
 
 
 def run(notebook, name):

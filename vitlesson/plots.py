@@ -165,28 +165,35 @@ def figure_bytes(fig: Figure, format: str = "png", dpi: int = 100) -> bytes:
     return webp.getvalue()
 
 
-def attention_maps_figure(image: torch.Tensor, cls_attention: torch.Tensor, patch_size: int, title: str = "") -> Figure:
-    """The image next to one map per head of how much the CLS token attends to each patch.
+def attention_maps_figure(image: torch.Tensor, cls_attention: torch.Tensor, patch_size: int, title: str = "",
+                          labels: list[str] | None = None) -> Figure:
+    """Each image next to one map per head of how much the CLS token attends to each patch.
 
-    ``cls_attention`` is row 0 of the attention matrix without its CLS column,
-    shape (heads, N), for the grid of ``image`` cut into ``patch_size`` patches.
+    ``image`` is one (3, H, W) image or a batch (B, 3, H, W); ``cls_attention`` is row 0
+    of the last block's attention without its CLS column: (heads, N) or (B, heads, N).
     """
-    pixels = _to_numpy_image(image)
-    rows, cols = check.patch_grid(pixels.shape[:2], check.positive_int(patch_size, "patch_size"))
-    check.float_tensor(cls_attention, "cls_attention")
-    if cls_attention.dim() != 2 or cls_attention.shape[1] != rows * cols:
-        raise ValueError(f"cls_attention must have shape (heads, {rows * cols}), got {tuple(cls_attention.shape)}")
-    heads = cls_attention.shape[0]
-    maps = cls_attention.detach().reshape(heads, rows, cols)  # (heads, N) -> (heads, rows, cols)
-    fig = Figure(figsize=(1.9 * (heads + 1), 2.4), layout="constrained")
-    axes = fig.subplots(1, heads + 1)
-    axes[0].imshow(pixels)
-    axes[0].set_title("input", fontsize=9)
-    for head, ax in enumerate(axes[1:]):
-        ax.imshow(maps[head].numpy(), cmap="inferno")
-        ax.set_title(f"head {head}", fontsize=9)
-    for ax in axes:
-        ax.set_axis_off()
+    images = image[None] if image.dim() == 3 else image
+    attention = cls_attention[None] if cls_attention.dim() == 2 else cls_attention
+    pixels = [_to_numpy_image(im) for im in images]
+    rows, cols = check.patch_grid(pixels[0].shape[:2], check.positive_int(patch_size, "patch_size"))
+    check.float_tensor(attention, "cls_attention")
+    if attention.dim() != 3 or attention.shape[0] != len(pixels) or attention.shape[2] != rows * cols:
+        raise ValueError(
+            f"cls_attention must have shape ({len(pixels)}, heads, {rows * cols}) for these images, "
+            f"got {tuple(cls_attention.shape)}"
+        )
+    heads = attention.shape[1]
+    maps = attention.detach().reshape(len(pixels), heads, rows, cols)  # (B, heads, N) -> (B, heads, rows, cols)
+    fig = Figure(figsize=(1.9 * (heads + 1), 2.2 * len(pixels) + 0.3), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(len(pixels), heads + 1))
+    for b, row_axes in enumerate(axes):
+        row_axes[0].imshow(pixels[b])
+        row_axes[0].set_title(labels[b] if labels else "input", fontsize=9)
+        for head, ax in enumerate(row_axes[1:]):
+            ax.imshow(maps[b, head].numpy(), cmap="inferno")
+            ax.set_title(f"head {head}", fontsize=9)
+        for ax in row_axes:
+            ax.set_axis_off()
     if title:
         fig.suptitle(title, fontsize=10)
     return fig

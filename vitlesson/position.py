@@ -109,6 +109,24 @@ def principal_component_maps(embedding: torch.Tensor, grid_size, k: int = 3) -> 
     variance = s**2 / (s**2).sum()
     maps = (u[:, :k] * s[:k]).T.reshape(k, rows, cols)  # (N, k) -> (k, rows, cols)
     return maps.float(), variance[:k].float()
+
+
+def neighbour_similarity(embedding: torch.Tensor, grid_size, far: float = 4.0) -> tuple[float, float]:
+    """Two numbers that summarise the maps: mean cosine similarity of each position with its
+    (up to 4) direct neighbours, and with the positions at least ``far`` cells away.
+
+    Random vectors give about 0 for both; an embedding that knows the grid gives clearly
+    more to neighbours than to distant positions.
+    """
+    rows, cols = check.image_size_pair(grid_size, "grid_size")
+    similarity = cosine_similarity_maps(embedding, (rows, cols)).reshape(rows * cols, rows * cols)  # (N, N)
+    r, c = torch.meshgrid(torch.arange(rows), torch.arange(cols), indexing="ij")
+    coords = torch.stack([r.flatten(), c.flatten()], dim=1).float()  # (N, 2): (row, col) of each position
+    distance = torch.cdist(coords, coords)  # (N, N)
+    near, distant = distance == 1, distance >= far
+    if not distant.any():
+        raise ValueError(f"no two positions of a {rows}x{cols} grid are {far} cells apart: use a smaller far")
+    return similarity[near].mean().item(), similarity[distant].mean().item()
 # --8<-- [end:analysis]
 
 

@@ -1,0 +1,65 @@
+"""The shapes task, the training loop and the shipped tiny ViT."""
+
+import pytest
+import torch
+
+from vitlesson.position import neighbour_similarity
+from vitlesson.shapes import make_shapes
+from vitlesson.train import TEST_SEED, TEST_SIZE, WEIGHTS, evaluate, load_trained, tiny_vit, train
+
+
+def test_shapes_are_deterministic_and_balanced():
+    images, labels = make_shapes(400, seed=3)
+    again, again_labels = make_shapes(400, seed=3)
+    assert torch.equal(images, again) and torch.equal(labels, again_labels)
+    assert not torch.equal(images, make_shapes(400, seed=4)[0])
+    assert images.shape == (400, 3, 32, 32) and 0 <= images.min() and images.max() <= 1
+    assert 0.4 < labels.float().mean() < 0.6
+
+
+def test_labels_say_where_the_square_is():
+    images, labels = make_shapes(50, seed=5)
+    red = (images[:, 0] > 0.79) & (images[:, 2] < 0.31)  # the square's warm shades
+    blue = (images[:, 2] > 0.79) & (images[:, 0] < 0.31)  # the circle's cool shades
+    columns = torch.arange(32).float()
+    square_x = (red.float().sum(dim=1) * columns).sum(dim=1) / red.float().sum(dim=(1, 2))
+    circle_x = (blue.float().sum(dim=1) * columns).sum(dim=1) / blue.float().sum(dim=(1, 2))
+    assert torch.equal((square_x < circle_x).long(), labels)
+
+
+@pytest.mark.parametrize("kwargs,error,message", [
+    ({"n": -1, "seed": 0}, ValueError, "n must be 0 or more, got -1"),
+    ({"n": 2, "seed": 0, "image_size": 8}, ValueError, "image_size must be at least 16 to fit both shapes, got 8"),
+    ({"n": 2.5, "seed": 0}, TypeError, "n must be an int, got float"),
+])
+def test_shapes_errors(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        make_shapes(**kwargs)
+
+
+def test_short_training_run_lowers_the_loss():
+    model, record = train(steps=80, batch_size=16, lr=3e-3, examples=16, progress=False)
+    print(f"loss {record['first_loss']:.3f} -> {record['last_loss']:.3f}")
+    assert record["last_loss"] < 0.6 * record["first_loss"]
+    assert isinstance(model, type(tiny_vit()))
+
+
+def test_shipped_weights_reach_the_recorded_accuracy():
+    assert WEIGHTS.stat().st_size <= 1024 * 1024
+    model, record = load_trained()
+    images, labels = make_shapes(TEST_SIZE, seed=TEST_SEED)
+    accuracy = evaluate(model, images, labels)
+    print(f"test accuracy {accuracy:.3f} (recorded {record['test_accuracy']:.3f}), trained in {record['train_seconds']} s")
+    assert accuracy == pytest.approx(record["test_accuracy"], abs=1e-9)
+    assert accuracy > 0.9
+
+
+def test_learned_position_embeddings_know_the_grid():
+    model, record = load_trained()
+    near, far = neighbour_similarity(model.pos_embed.detach()[0, 1:], model.patch_embed.grid_size)
+    print(f"neighbours {near:+.2f}, 4+ cells away {far:+.2f}")
+    assert (near, far) == pytest.approx((record["neighbour_similarity"], record["distant_similarity"]))
+    assert near > far + 0.3
+    torch.manual_seed(0)
+    random_near, random_far = neighbour_similarity(tiny_vit().pos_embed.detach()[0, 1:], 8)
+    assert abs(random_near - random_far) < 0.1  # no structure before training
