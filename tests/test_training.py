@@ -1,11 +1,12 @@
-"""The shapes task, the training loop and the shipped tiny ViT."""
+"""The shapes task and the shipped tiny ViT (the short training run is a code block of
+docs/lessons/learned-positions.md, executed like every other)."""
 
 import pytest
 import torch
 
 from vitlesson.position import neighbour_similarity
 from vitlesson.shapes import make_shapes
-from vitlesson.train import TEST_SEED, TEST_SIZE, WEIGHTS, evaluate, load_trained, tiny_vit, train
+from vitlesson.train import TEST_SEED, TEST_SIZE, WEIGHTS, evaluate, load_trained, tiny_vit
 
 
 def test_shapes_are_deterministic_and_balanced():
@@ -35,13 +36,6 @@ def test_labels_say_where_the_square_is():
 def test_shapes_errors(kwargs, error, message):
     with pytest.raises(error, match=message):
         make_shapes(**kwargs)
-
-
-def test_short_training_run_lowers_the_loss():
-    model, record = train(steps=80, batch_size=16, lr=3e-3, examples=16, progress=False)
-    print(f"loss {record['first_loss']:.3f} -> {record['last_loss']:.3f}")
-    assert record["last_loss"] < 0.6 * record["first_loss"]
-    assert isinstance(model, type(tiny_vit()))
 
 
 def test_shipped_weights_reach_the_recorded_accuracy():
