@@ -146,6 +146,11 @@ def test_page_loads_cleanly(browser, base_url, axe_script, path):
         assert katex > 0
 
 
+def test_every_built_page_is_checked(site):
+    built = {p.parent.relative_to(site).as_posix() + "/" for p in site.rglob("index.html")}
+    assert {("" if p == "./" else p) for p in built} == set(PAGES)
+
+
 def test_report(base_url):
     """Printed for the closing note: pages checked, requests recorded, external requests (must be none)."""
     print(json.dumps(REPORT, indent=1))
