@@ -60,3 +60,7 @@ def test_unknown_placeholder_is_a_warning(caplog):
     out = bench_hook.on_page_markdown("x {{ bench.nonsense }} {{ bench.date }}", Page, {}, None)
     assert "{{ bench.nonsense }}" in out and "{{ bench.date }}" not in out
     assert "unknown benchmark value" in caplog.text
+
+
+def test_hook_reads_the_file_the_command_writes():
+    assert bench_hook.RECORDED == bench.RECORDED

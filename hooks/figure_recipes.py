@@ -1,0 +1,92 @@
+"""What each figure of the site shows: the package's plotting functions applied to the lesson's data.
+
+Imported by hooks/figures.py only when a figure has to be drawn (a cache miss), so that a warm
+build does not pay for importing torch and matplotlib.
+"""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import torch  # noqa: E402
+
+from vitlesson.bench import RECORDED  # noqa: E402
+from vitlesson.images import normalize, sample_image  # noqa: E402
+from vitlesson.plots import (  # noqa: E402
+    attention_maps_figure,
+    benchmark_figure,
+    figure_bytes,
+    patch_sizes_figure,
+    patches_figure,
+    position_embedding_figure,
+)
+from vitlesson.position import PositionalEmbedding, sincos_2d_position_embedding  # noqa: E402
+from vitlesson.shapes import make_shapes, normalize_shapes  # noqa: E402
+from vitlesson.train import TEST_SEED, load_trained, tiny_vit  # noqa: E402
+from vitlesson.vit import vit_small  # noqa: E402
+
+
+def patches():
+    return patches_figure(sample_image(224), patch_size=16)
+
+
+def patch_sizes():
+    return patch_sizes_figure()
+
+
+def position_embeddings():
+    torch.manual_seed(0)
+    learnable = PositionalEmbedding(n_patches=196, embed_dim=768).position_embeddings[0, 1:]  # drop CLS
+    return position_embedding_figure(
+        {"learnable, at initialisation": learnable, "fixed 2-D sin-cos": sincos_2d_position_embedding(14, 768)},
+        grid_size=14,
+    )
+
+
+def untrained_attention():
+    torch.manual_seed(0)
+    model = vit_small(patch_size=16).eval()
+    photo = sample_image(224)
+    with torch.no_grad():
+        attention = model.get_last_selfattention(normalize(photo)[None])  # (1, 6, 197, 197)
+    return attention_maps_figure(photo, attention[0, :, 0, 1:], patch_size=16,
+                                 title="CLS attention, last block of an untrained ViT-S/16")
+
+
+def trained_position_embeddings():
+    torch.manual_seed(0)
+    untrained, (trained, _) = tiny_vit(), load_trained()
+    return position_embedding_figure(
+        {
+            "random init": untrained.pos_embed.detach()[0, 1:],
+            "trained on shapes": trained.pos_embed.detach()[0, 1:],
+            "fixed 2-D sin-cos": sincos_2d_position_embedding(8, 64),
+        },
+        grid_size=8,
+    )
+
+
+def trained_attention():
+    model, _ = load_trained()
+    images, labels = make_shapes(4, seed=TEST_SEED)
+    with torch.no_grad():
+        attention = model.get_last_selfattention(normalize_shapes(images))  # (4, 4 heads, 65, 65)
+        answers = model(normalize_shapes(images)).argmax(dim=1)
+    names = ["square right", "square left"]
+    return attention_maps_figure(
+        images, attention[:, :, 0, 1:], patch_size=4,
+        labels=[f"{names[y]} (model: {names[a].split()[1]})" for y, a in zip(labels.tolist(), answers.tolist())],
+        title="CLS attention in the last block of the trained tiny ViT",
+    )
+
+
+def benchmarks():
+    return benchmark_figure(json.loads(RECORDED.read_text(encoding="utf-8")))
+
+
+def render(recipe: str, encoding: str) -> bytes:
+    return figure_bytes(globals()[recipe](), encoding)
