@@ -38,7 +38,6 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not 
 
 PAGES = ["", "lessons/vit-primer/", "lessons/vit-to-dino/", "notebooks/flexible-patch-embedding/",
          "lessons/learned-positions/", "performance/"]
-REPORT: dict[str, dict] = {}
 
 
 @pytest.fixture(scope="module")
@@ -121,29 +120,39 @@ def axe_violations(page, axe_script: Path) -> list[dict]:
     return [v for v in violations if v["impact"] in ("serious", "critical")]
 
 
-@pytest.mark.parametrize("path", PAGES)
-def test_page_loads_cleanly(browser, base_url, axe_script, path):
-    """Light mode: requests, console, images, maths, screenshot, and axe-core."""
-    visit = Visit(browser, base_url, path)
-    page = visit.page
-    images = page.evaluate("Array.from(document.images).map(i => ({src: i.src.slice(0, 80), w: i.naturalWidth, alt: i.alt}))")
-    text = page.inner_text("article")
-    katex = page.locator(".katex").count()
-    name = path.strip("/").replace("/", "-") or "home"
+@pytest.fixture(scope="module")
+def light_visits(browser, base_url, axe_script) -> dict[str, dict]:
+    """Every page once in light mode: what it requested, logged, showed, and what axe-core found."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}-light.png"), full_page=True)
-    REPORT[path or "/"] = {"requests": len(visit.requests), "external": visit.external, "images": len(images),
-                           "katex": katex}
-    violations = axe_violations(page, axe_script)
-    visit.close()
-    assert violations == [], "axe-core (light mode)"
-    assert visit.external == [], "requests to other hosts"
-    assert visit.failed == [] and visit.errors == []
-    assert all(image["w"] > 0 for image in images), images
-    assert all(image["alt"].strip() for image in images), images
-    assert "\\(" not in text and "$$" not in text and "\\[" not in text  # no maths left unrendered
+    visits = {}
+    for path in PAGES:
+        visit = Visit(browser, base_url, path)
+        page = visit.page
+        name = path.strip("/").replace("/", "-") or "home"
+        page.screenshot(path=str(SCREENSHOTS / f"{name}-light.png"), full_page=True)
+        visits[path] = {
+            "requests": len(visit.requests), "external": visit.external, "failed": visit.failed,
+            "errors": visit.errors, "katex": page.locator(".katex").count(), "text": page.inner_text("article"),
+            "images": page.evaluate(
+                "Array.from(document.images).map(i => ({src: i.src.slice(0, 80), w: i.naturalWidth, alt: i.alt}))"),
+            "axe": axe_violations(page, axe_script),
+        }
+        visit.close()
+    return visits
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_page_loads_cleanly(light_visits, path):
+    """Light mode: requests, console, images, maths, and axe-core."""
+    visit = light_visits[path]
+    assert visit["external"] == [], "requests to other hosts"
+    assert visit["failed"] == [] and visit["errors"] == []
+    assert all(image["w"] > 0 for image in visit["images"]), visit["images"]
+    assert all(image["alt"].strip() for image in visit["images"]), visit["images"]
+    assert "\\(" not in visit["text"] and "$$" not in visit["text"] and "\\[" not in visit["text"]  # maths rendered
     if path:  # every lesson page has maths
-        assert katex > 0
+        assert visit["katex"] > 0
+    assert visit["axe"] == [], "axe-core (light mode)"
 
 
 def test_every_built_page_is_checked(site):
@@ -151,11 +160,14 @@ def test_every_built_page_is_checked(site):
     assert {("" if p == "./" else p) for p in built} == set(PAGES)
 
 
-def test_report(base_url):
+def test_report(light_visits):
     """Printed for the closing note: pages checked, requests recorded, external requests (must be none)."""
-    print(json.dumps(REPORT, indent=1))
-    assert len(REPORT) == len(PAGES)
-    assert sum(len(entry["external"]) for entry in REPORT.values()) == 0
+    report = {path or "/": {k: v for k, v in visit.items() if k in ("requests", "external", "katex")}
+              | {"images": len(visit["images"])} for path, visit in light_visits.items()}
+    print(json.dumps(report, indent=1))
+    print(f"{len(report)} pages, {sum(r['requests'] for r in report.values())} requests recorded, "
+          f"{sum(len(r['external']) for r in report.values())} to other hosts")
+    assert sum(len(r["external"]) for r in report.values()) == 0
 
 
 def test_search_finds_a_lesson_term(browser, base_url):
