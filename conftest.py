@@ -8,4 +8,5 @@ from sybil import Sybil  # noqa: E402
 
 from tests.markdown_fences import parse_python_fences  # noqa: E402
 
-pytest_collect_file = Sybil(parsers=[parse_python_fences], path="docs", patterns=["**/*.md"]).pytest()
+DOCS_SYBIL = Sybil(parsers=[parse_python_fences], path="docs", patterns=["*.md", "**/*.md"])
+pytest_collect_file = DOCS_SYBIL.pytest()

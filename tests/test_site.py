@@ -7,21 +7,20 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
-from sybil import Sybil
-
 from hooks.lesson_code import count_python_fences
 from tests.conftest import build
-from tests.markdown_fences import parse_python_fences
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 
 
 def test_every_python_fence_is_collected():
-    sybil = Sybil(parsers=[parse_python_fences], path=str(DOCS), patterns=["**/*.md"])
+    from conftest import DOCS_SYBIL  # the Sybil that pytest collects the docs with
+
     pages = sorted(DOCS.rglob("*.md"))
     fences = sum(count_python_fences(page.read_text(encoding="utf-8")) for page in pages)
-    examples = [example for page in pages for example in sybil.parse(page)]
+    assert all(DOCS_SYBIL.should_parse(page) for page in pages)  # every page is collected, top level included
+    examples = [example for page in pages for example in DOCS_SYBIL.parse(page)]
     print(f"{fences} python fences in {len(pages)} pages, {len(examples)} Sybil examples")
     assert fences > 0 and len(examples) == fences
     assert all(example.parsed for example in examples)  # no fence is empty
