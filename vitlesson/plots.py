@@ -1,7 +1,7 @@
 """The lesson's figures, as functions that return matplotlib Figures.
 
 The site build calls them (hooks/figures.py) and so can a learner in a notebook;
-nothing here calls ``plt.show()`` or writes files. Each function draws from the
+nothing here opens a window or writes files. Each function draws from the
 package's own computations, so a figure cannot disagree with the code.
 """
 
