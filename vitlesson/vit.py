@@ -43,7 +43,7 @@ class Attention(nn.Module):
         self.proj_drop = nn.Dropout(proj_drop)
 
     def forward(self, x: torch.Tensor, return_attention: bool = False):
-        check.float_tensor(x, "tokens")
+        check.float_tensor(x, "tokens", dtype=self.qkv.weight.dtype)
         if x.dim() != 3 or x.shape[-1] != self.proj.in_features:
             raise ValueError(f"tokens must have shape (batch, tokens, {self.proj.in_features}), got {tuple(x.shape)}")
         batch, tokens, dim = x.shape
