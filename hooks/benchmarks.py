@@ -51,6 +51,11 @@ def attention_table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def _count(vit: dict, name: str) -> str:
+    faults = vit.get("page_faults_per_forward", {}).get(name)
+    return "n/a" if faults is None else f"{faults:,.0f}"
+
+
 def values(results: dict) -> dict[str, str]:
     machine, rows = results["machine"], results["patch_embedding"]
     by_key = {(row["config"], row["batch"]): row for row in rows}
@@ -83,6 +88,8 @@ def values(results: dict) -> dict[str, str]:
         "vit_ours_ms": f"{vit['ms']['vitlesson']:.0f}" if vit else "n/a",
         "vit_hf_ms": f"{vit['ms']['transformers']:.0f}" if vit else "n/a",
         "vit_ratio": f"{vit['ratio']:.2f}" if vit else "n/a",
+        "vit_ours_faults": _count(vit, "vitlesson"),
+        "vit_hf_faults": _count(vit, "transformers"),
         "transformers_version": vit.get("transformers_version", "n/a"),
     }
 

@@ -8,20 +8,61 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def build(destination: Path) -> subprocess.CompletedProcess:
-    """``mkdocs build --strict`` into ``destination``, figures rendered afresh."""
-    env = dict(os.environ, VITLESSON_FIGURE_CACHE="off", NO_MKDOCS_2_WARNING="1")
-    return subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(destination)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
-    )
+class Build:
+    """``mkdocs build --strict`` into ``destination``, in a subprocess.
+
+    ``fresh_figures`` renders every figure instead of reading the figure cache. The output
+    goes to a log file, not a pipe, so a build left running in the background never blocks
+    on a full pipe.
+    """
+
+    def __init__(self, destination: Path, fresh_figures: bool = False):
+        self.destination = destination
+        self.log_path = destination.with_suffix(".log")
+        env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
+        if fresh_figures:
+            env["VITLESSON_FIGURE_CACHE"] = "off"
+        with self.log_path.open("w") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(destination)],
+                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            )
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def result(self) -> Path:
+        """Wait for the build; fail on its exit status or on any MkDocs warning."""
+        self.process.wait(timeout=600)
+        log = self.log_path.read_text()
+        assert self.process.returncode == 0, log
+        # MkDocs' own warnings (strict turns them into errors); the Jupyter kernel's TCP notice is not one.
+        assert not [line for line in log.splitlines() if line.startswith("WARNING")], log
+        return self.destination
 
 
 @pytest.fixture(scope="session")
-def site(tmp_path_factory) -> Path:
-    destination = tmp_path_factory.mktemp("site")
-    result = build(destination)
-    assert result.returncode == 0, result.stderr
-    # MkDocs' own warnings (strict turns them into errors); the Jupyter kernel's TCP notice is not one.
-    assert not [line for line in result.stderr.splitlines() if line.startswith("WARNING")], result.stderr
-    return destination
+def builds(tmp_path_factory):
+    """Two builds of the site: the first as ``make build`` makes it (figures from the cache
+    when their inputs are unchanged), the second with every figure rendered afresh.
+
+    The second starts when the first is done (so it finds the executed notebooks cached,
+    as any rebuild does) and runs in the background while the browser tests, which wait
+    mostly on Chromium, use the first; only the reproducibility test waits for it."""
+    folder = tmp_path_factory.mktemp("builds")
+    first = Build(folder / "site").result()
+    rebuild = Build(folder / "site-again", fresh_figures=True)
+    yield first, rebuild
+    rebuild.stop()
+
+
+@pytest.fixture(scope="session")
+def site(builds) -> Path:
+    return builds[0]
+
+
+@pytest.fixture(scope="session")
+def second_site(builds) -> Path:
+    return builds[1].result()

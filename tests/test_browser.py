@@ -64,7 +64,7 @@ def browser():
 class Visit:
     """One page load with every request, failure and console error recorded."""
 
-    def __init__(self, browser, base_url: str, path: str, color_scheme: str = "light"):
+    def __init__(self, browser, base_url: str, path: str, color_scheme: str = "light", wait: bool = True):
         self.requests, self.external, self.failed, self.errors = [], [], [], []
         self.context = browser.new_context(color_scheme=color_scheme, viewport={"width": 1280, "height": 900})
         local = urlparse(base_url).netloc
@@ -83,7 +83,9 @@ class Visit:
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("requestfailed", lambda r: self.failed.append(f"{r.url} ({r.failure})"))
         self.page.on("response", lambda r: self.failed.append(f"{r.url} ({r.status})") if r.status >= 400 else None)
-        self.page.goto(base_url + path, wait_until="networkidle")
+        # wait=False returns once navigation starts, so several pages can load side by side;
+        # call page.wait_for_load_state("networkidle") before looking at one.
+        self.page.goto(base_url + path, wait_until="networkidle" if wait else "commit")
 
     def close(self):
         self.context.close()
@@ -109,42 +111,88 @@ def contrast(page, text_selector: str) -> float:
     )
 
 
-def axe_violations(page, axe_script: Path) -> list[dict]:
-    """axe-core's violations of serious or critical impact on the loaded page."""
-    page.add_script_tag(path=str(axe_script))
+def start_axe(page, rules: list[str] | None = None) -> None:
+    """Start axe-core (``rules``: only those) on a page and return at once: several pages are
+    audited side by side, each in its own renderer process. Collect with :func:`axe_result`."""
+    page.evaluate(
+        """(rules) => {
+            const options = rules ? {resultTypes: ['violations'], runOnly: {type: 'rule', values: rules}}
+                                  : {resultTypes: ['violations']};
+            window.vlAxe = new Promise((done) => setTimeout(() => done(axe.run(document, options)), 0));
+        }""",
+        rules,
+    )
+
+
+def axe_result(page) -> list[dict]:
+    """axe-core's violations of serious or critical impact, once the run started on ``page`` ends."""
     violations = page.evaluate(
-        """async () => (await axe.run(document, {resultTypes: ['violations']})).violations
+        """async () => (await window.vlAxe).violations
              .map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.length,
                          targets: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))"""
     )
     return [v for v in violations if v["impact"] in ("serious", "critical")]
 
 
+def readable_selectors(path: str) -> list[str]:
+    """Text whose contrast is measured: lesson prose, plus the notebook's own cells."""
+    notebook = [".jp-RenderedMarkdown p", ".jupyter-wrapper .highlight-ipynb pre", ".jupyter-wrapper .jp-RenderedText pre"]
+    return ["article p"] + (notebook if path.startswith("notebooks/") else [])
+
+
+# The palette toggle changes colours only, so the dark pass runs axe-core's colour rules.
+DARK_MODE_RULES = ["color-contrast", "link-in-text-block"]
+
+
 @pytest.fixture(scope="module")
-def light_visits(browser, base_url, axe_script) -> dict[str, dict]:
-    """Every page once in light mode: what it requested, logged, showed, and what axe-core found."""
+def visits(browser, base_url, axe_script) -> dict[str, dict]:
+    """Every page in light mode, then switched to dark mode with the palette toggle: what it
+    requested, logged and showed, its text contrast in both schemes, and what axe-core found.
+
+    The pages load, and axe-core audits them, side by side in separate browser contexts, so
+    Chromium works on them in parallel. Screenshots (JPEG): the full page in light mode, the
+    first screen in dark mode.
+    """
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    visits = {}
-    for path in PAGES:
-        visit = Visit(browser, base_url, path)
+    opened = {path: Visit(browser, base_url, path, wait=False) for path in PAGES}
+    results = {}
+    for path, visit in opened.items():
         page = visit.page
-        name = path.strip("/").replace("/", "-") or "home"
-        page.screenshot(path=str(SCREENSHOTS / f"{name}-light.png"), full_page=True)
-        visits[path] = {
+        page.wait_for_load_state("networkidle")
+        results[path] = {
             "requests": len(visit.requests), "external": visit.external, "failed": visit.failed,
             "errors": visit.errors, "katex": page.locator(".katex").count(), "text": page.inner_text("article"),
             "images": page.evaluate(
                 "Array.from(document.images).map(i => ({src: i.src.slice(0, 80), w: i.naturalWidth, alt: i.alt}))"),
-            "axe": axe_violations(page, axe_script),
+            "schemes": {}, "contrast": {}, "axe": {},
         }
+        page.add_script_tag(path=str(axe_script))
+    for scheme in ("light", "dark"):
+        if scheme == "dark":
+            for visit in opened.values():
+                visit.page.locator("form[data-md-component='palette'] label:visible").first.click()
+            for visit in opened.values():
+                visit.page.wait_for_function("document.body.getAttribute('data-md-color-scheme') === 'slate'")
+            opened[PAGES[0]].page.wait_for_timeout(300)  # let colour transitions finish
+        for path, visit in opened.items():
+            page = visit.page
+            results[path]["schemes"][scheme] = page.evaluate("document.body.getAttribute('data-md-color-scheme')")
+            results[path]["contrast"][scheme] = {selector: contrast(page, selector) for selector in readable_selectors(path)}
+            start_axe(page, DARK_MODE_RULES if scheme == "dark" else None)
+        for path, visit in opened.items():
+            results[path]["axe"][scheme] = axe_result(visit.page)
+            name = path.strip("/").replace("/", "-") or "home"
+            visit.page.screenshot(path=str(SCREENSHOTS / f"{name}-{scheme}.jpg"), type="jpeg", quality=80,
+                                  full_page=scheme == "light")
+    for visit in opened.values():
         visit.close()
-    return visits
+    return results
 
 
 @pytest.mark.parametrize("path", PAGES)
-def test_page_loads_cleanly(light_visits, path):
+def test_page_loads_cleanly(visits, path):
     """Light mode: requests, console, images, maths, and axe-core."""
-    visit = light_visits[path]
+    visit = visits[path]
     assert visit["external"] == [], "requests to other hosts"
     assert visit["failed"] == [] and visit["errors"] == []
     assert all(image["w"] > 0 for image in visit["images"]), visit["images"]
@@ -152,7 +200,7 @@ def test_page_loads_cleanly(light_visits, path):
     assert "\\(" not in visit["text"] and "$$" not in visit["text"] and "\\[" not in visit["text"]  # maths rendered
     if path:  # every lesson page has maths
         assert visit["katex"] > 0
-    assert visit["axe"] == [], "axe-core (light mode)"
+    assert visit["axe"]["light"] == [], "axe-core (light mode)"
 
 
 def test_every_built_page_is_checked(site):
@@ -160,10 +208,10 @@ def test_every_built_page_is_checked(site):
     assert {("" if p == "./" else p) for p in built} == set(PAGES)
 
 
-def test_report(light_visits):
+def test_report(visits):
     """Printed for the closing note: pages checked, requests recorded, external requests (must be none)."""
     report = {path or "/": {k: v for k, v in visit.items() if k in ("requests", "external", "katex")}
-              | {"images": len(visit["images"])} for path, visit in light_visits.items()}
+              | {"images": len(visit["images"])} for path, visit in visits.items()}
     print(json.dumps(report, indent=1))
     print(f"{len(report)} pages, {sum(r['requests'] for r in report.values())} requests recorded, "
           f"{sum(len(r['external']) for r in report.values())} to other hosts")
@@ -183,26 +231,26 @@ def test_search_finds_a_lesson_term(browser, base_url):
     visit.close()
 
 
-@pytest.mark.parametrize("path", ["lessons/vit-primer/", "notebooks/flexible-patch-embedding/"])
-def test_dark_mode_toggle_keeps_pages_readable(browser, base_url, path):
-    visit = Visit(browser, base_url, path)
-    page = visit.page
-    selectors = ["article p"] + ([".jp-RenderedMarkdown p", ".jupyter-wrapper .highlight-ipynb pre",
-                                  ".jupyter-wrapper .jp-RenderedText pre"] if "notebooks" in path else [])
-    schemes = {}
-    for _ in range(2):
-        scheme = page.evaluate("document.body.getAttribute('data-md-color-scheme')")
-        schemes[scheme] = {selector: contrast(page, selector) for selector in selectors}
-        name = path.strip("/").replace("/", "-")
-        page.screenshot(path=str(SCREENSHOTS / f"{name}-{scheme}.png"), full_page=False)
-        page.locator("form[data-md-component='palette'] label:visible").first.click()
-        page.wait_for_timeout(300)
-    visit.close()
-    print(schemes)
-    assert set(schemes) == {"default", "slate"}
-    for scheme, ratios in schemes.items():
+@pytest.mark.parametrize("path", PAGES)
+def test_dark_mode_toggle_keeps_pages_readable(visits, path):
+    visit = visits[path]
+    print(visit["contrast"])
+    assert visit["schemes"] == {"light": "default", "dark": "slate"}
+    for scheme, ratios in visit["contrast"].items():
         for selector, ratio in ratios.items():
             assert ratio >= 4.5, f"{path} {scheme}: {selector} contrast {ratio:.2f}"
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_accessibility_in_dark_mode(visits, path):
+    assert visits[path]["axe"]["dark"] == [], "axe-core (dark mode)"
+
+
+def test_dark_system_preference_opens_the_dark_scheme(browser, base_url):
+    visit = Visit(browser, base_url, "", color_scheme="dark")
+    scheme = visit.page.evaluate("document.body.getAttribute('data-md-color-scheme')")
+    visit.close()
+    assert scheme == "slate"
 
 
 @pytest.fixture(scope="module")
@@ -219,12 +267,3 @@ def axe_script() -> Path:
         with tarfile.open(AXE.parent / f"axe-core-{AXE_VERSION}.tgz") as archive:
             AXE.write_bytes(archive.extractfile("package/axe.min.js").read())
     return AXE
-
-
-@pytest.mark.parametrize("path", PAGES)
-def test_accessibility_in_dark_mode(browser, base_url, axe_script, path):
-    visit = Visit(browser, base_url, path, color_scheme="dark")
-    assert visit.page.evaluate("document.body.getAttribute('data-md-color-scheme')") == "slate"
-    violations = axe_violations(visit.page, axe_script)
-    visit.close()
-    assert violations == [], "axe-core (dark mode)"

@@ -60,6 +60,20 @@ def median_seconds(fns: dict, threads: int, min_run_time: float, rounds: int) ->
     return {name: statistics.median(times) for name, times in samples.items()}
 
 
+def page_faults_per_call(fn, calls: int = 3) -> float | None:
+    """Fresh memory pages the process touched per ``fn()`` (minor page faults; ``None`` where
+    the platform does not count them). Every large tensor the allocator cannot reuse costs
+    one fault per 4 KiB page the first time it is written."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(calls):
+        fn()
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / calls
+
+
 def count_flops(fn) -> int:
     with FlopCounterMode(display=False) as counter:
         fn()
@@ -151,17 +165,19 @@ def vit_row(threads: int, min_run_time: float, rounds: int, progress, batch: int
     progress(f"ViT-S/16 batch {batch}: vitlesson and transformers")
     with torch.no_grad():
         # One forward pass takes over half a second: give each block several of them.
-        times = median_seconds({"vitlesson": lambda: ours.forward_features(images),
-                                "transformers": lambda: reference(pixel_values=images).last_hidden_state},
-                               threads, 4 * min_run_time, rounds)
+        forms = {"vitlesson": lambda: ours.forward_features(images),
+                 "transformers": lambda: reference(pixel_values=images).last_hidden_state}
+        times = median_seconds(forms, threads, 4 * min_run_time, rounds)
+        faults = {name: page_faults_per_call(fn) for name, fn in forms.items()}
     ours_s, hf_s = times["vitlesson"], times["transformers"]
     return {"model": "ViT-S/16", "batch": batch, "ms": {"vitlesson": ours_s * 1e3, "transformers": hf_s * 1e3},
-            "ratio": ours_s / hf_s, "transformers_version": transformers.__version__}
+            "ratio": ours_s / hf_s, "page_faults_per_forward": faults,
+            "transformers_version": transformers.__version__}
 
 
 def run(quick: bool = False, threads: int = 2, progress=print, include_vit: bool = True) -> dict:
     """All measurements; ``quick`` shortens each timing block (numbers get noisier, not different)."""
-    min_run_time, rounds = (0.05, 1) if quick else (0.4, 5)
+    min_run_time, rounds = (0.05, 1) if quick else (0.3, 9)
     torch.set_num_threads(threads)
     results = {
         "machine": {"cpu": cpu_model(), "threads": threads, "torch": torch.__version__,

@@ -73,7 +73,14 @@ class Mlp(nn.Module):
         self.drop = nn.Dropout(drop)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
+        hidden = self.fc1(x)  # (B, T, hidden_dim): the widest activation of the whole model
+        if torch.is_grad_enabled():
+            hidden = self.act(hidden)  # training: backward needs the pre-activation, keep it
+        else:
+            # Inference: nothing needs the pre-activation, so GELU overwrites it instead of
+            # allocating a second (B, T, hidden_dim) tensor (see the Performance page).
+            torch.ops.aten.gelu_(hidden, approximate=self.act.approximate)
+        return self.drop(self.fc2(self.drop(hidden)))
 
 
 class Block(nn.Module):
@@ -88,9 +95,11 @@ class Block(nn.Module):
         self.mlp = Mlp(dim, int(dim * mlp_ratio), drop)
 
     def forward(self, x: torch.Tensor, return_attention: bool = False):
+        # x + Attention(LN(x)), then x + MLP(LN(x)). Each sum is written into the branch's
+        # own fresh output (add_), which nothing else needs, rather than into a new tensor.
         y, attn = self.attn(self.norm1(x), return_attention)
-        x = x + y  # (B, T, D): the residual stream keeps its shape through every block
-        x = x + self.mlp(self.norm2(x))
+        x = y.add_(x)  # (B, T, D): the residual stream keeps its shape through every block
+        x = self.mlp(self.norm2(x)).add_(x)
         return (x, attn) if return_attention else x
 # --8<-- [end:block]
 
