@@ -8,11 +8,14 @@ import torch
 
 from hooks import benchmarks as bench_hook
 from vitlesson import bench
+from vitlesson.vit import VisionTransformer
 
 
 @pytest.fixture
 def small(monkeypatch):
     monkeypatch.setattr(bench, "vit_row", functools.partial(bench.vit_row, batch=1))
+    monkeypatch.setattr(bench, "vit_small", lambda patch_size: VisionTransformer(patch_size=patch_size, embed_dim=64,
+                                                                                depth=1, num_heads=2))
     monkeypatch.setattr(bench, "PATCH_CONFIGS", [(32, 8), (32, 16)])
     monkeypatch.setattr(bench, "BATCHES", [2])
     monkeypatch.setattr(bench, "ATTENTION_TOKENS", [17, 65])

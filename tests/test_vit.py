@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 import vitlesson
-from vitlesson.checkpoints import to_hf_vit_state_dict
+from vitlesson.checkpoints import hf_vit_reference, to_hf_vit_state_dict
 from vitlesson.position import resample_position_embedding
 from vitlesson.vit import Attention, Block
 
@@ -106,12 +106,8 @@ def test_hf_parity_vit_small():
     transformers = pytest.importorskip("transformers", reason="the parity reference is Hugging Face transformers")
     torch.manual_seed(0)
     ours = vitlesson.vit_small(patch_size=16).eval()
-    config = transformers.ViTConfig(
-        hidden_size=384, num_hidden_layers=12, num_attention_heads=6, intermediate_size=1536, image_size=224,
-        patch_size=16, layer_norm_eps=1e-6, qkv_bias=True, attn_implementation="sdpa",
-    )
-    reference = transformers.ViTModel(config, add_pooling_layer=False).eval()
-    reference.load_state_dict(to_hf_vit_state_dict(ours.state_dict()), strict=True)
+    reference = hf_vit_reference(ours)
+    assert isinstance(reference, transformers.ViTModel) and reference.config.num_attention_heads == 6
     x = torch.randn(2, 3, 224, 224)
     with torch.no_grad():
         error = (ours.forward_features(x) - reference(pixel_values=x).last_hidden_state).abs().max().item()

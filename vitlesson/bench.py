@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.metadata
 import json
 import platform
 import statistics
@@ -25,6 +26,7 @@ import torch.nn.functional as F
 import torch.utils.benchmark as benchmark
 from torch.utils.flop_counter import FlopCounterMode
 
+from vitlesson.checkpoints import hf_vit_reference
 from vitlesson.patching import FlexiblePatchEmbedding, PatchEmbedding
 from vitlesson.vit import vit_small
 
@@ -45,19 +47,37 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def median_seconds(fns: dict, threads: int, min_run_time: float, rounds: int) -> dict[str, float]:
+def median_seconds(fns: dict, threads: int, block_seconds: float, rounds: int) -> dict[str, float]:
     """Median time of each ``fn()`` after warm-up, at ``threads`` threads.
 
-    The candidates take turns for ``rounds`` rounds and each keeps the median of its
-    rounds, so a slow spell of a shared machine hits all of them alike instead of
-    whichever happened to run then: the ratios between them are what we report.
+    Each candidate is warmed up and calibrated by ``blocked_autorange``: how many calls
+    make a block of about ``block_seconds``. Then the candidates take turns, one block
+    each, for ``rounds`` rounds, and each keeps the median of its blocks. Short blocks in
+    strict alternation make a slow spell of a shared machine hit all candidates alike
+    instead of whichever happened to run then: the ratios between them are what we report.
     """
+    timers, calls = {}, {}
+    for name, fn in fns.items():
+        timers[name] = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads)
+        warm = timers[name].blocked_autorange(min_run_time=block_seconds)
+        calls[name] = max(1, round(block_seconds / warm.median))
     samples = {name: [] for name in fns}
     for _ in range(rounds):
-        for name, fn in fns.items():
-            timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads)
-            samples[name].append(timer.blocked_autorange(min_run_time=min_run_time).median)
+        for name, timer in timers.items():
+            samples[name].append(timer.timeit(calls[name]).median)
     return {name: statistics.median(times) for name, times in samples.items()}
+
+
+def warm_up_allocator() -> None:
+    """Allocate and free one 24 MiB block before measuring anything.
+
+    glibc's allocator hands a large block back to the system when it is freed, and raises
+    its thresholds for doing so each time it frees a larger one: a process that has once
+    handled a large tensor (as any real one has) keeps more memory for reuse. Starting from
+    that state, whether a candidate pays page faults depends on its own allocations, not on
+    which measurements happened to run before it.
+    """
+    torch.empty(6 * 2**20)  # 24 MiB of float32, freed at once
 
 
 def page_faults_per_call(fn, calls: int = 3) -> float | None:
@@ -80,7 +100,7 @@ def count_flops(fn) -> int:
     return counter.get_total_flops()
 
 
-def patch_embedding_rows(threads: int, min_run_time: float, rounds: int, progress) -> list[dict]:
+def patch_embedding_rows(threads: int, block_seconds: float, rounds: int, progress) -> list[dict]:
     """Conv, reshape+linear, the package default, and the matmul roof, per configuration and batch."""
     rows = []
     for img_size, patch_size in PATCH_CONFIGS:
@@ -102,7 +122,7 @@ def patch_embedding_rows(threads: int, min_run_time: float, rounds: int, progres
             progress(f"patch embedding {img_size}/{patch_size}, batch {batch}")
             with torch.no_grad():
                 flops = count_flops(forms["conv"])
-                times = median_seconds(forms, threads, min_run_time, rounds)
+                times = median_seconds(forms, threads, block_seconds, rounds)
             rows.append({
                 "config": f"{img_size}/{patch_size}",
                 "batch": batch,
@@ -124,7 +144,7 @@ def _default_vs_conv(default: PatchEmbedding, images: torch.Tensor) -> float:
         return (default(images) - conv_tokens).abs().max().item()
 
 
-def attention_rows(threads: int, min_run_time: float, rounds: int, progress, dim: int = 384, heads: int = 6) -> list[dict]:
+def attention_rows(threads: int, block_seconds: float, rounds: int, progress, dim: int = 384, heads: int = 6) -> list[dict]:
     """Fused SDPA against explicit softmax(QKᵀ/√d)V as the sequence grows (ViT-S width, batch 1)."""
     rows = []
     for tokens in ATTENTION_TOKENS:
@@ -138,7 +158,7 @@ def attention_rows(threads: int, min_run_time: float, rounds: int, progress, dim
         progress(f"attention, {tokens} tokens")
         with torch.no_grad():
             times = median_seconds({"sdpa": lambda: F.scaled_dot_product_attention(q, k, v), "explicit": explicit},
-                                   threads, min_run_time, rounds)
+                                   threads, block_seconds, rounds)
         rows.append({
             "tokens": tokens,
             "attention_matrix_mb": heads * tokens**2 * 4 / 2**20,
@@ -147,54 +167,45 @@ def attention_rows(threads: int, min_run_time: float, rounds: int, progress, dim
     return rows
 
 
-def vit_row(threads: int, min_run_time: float, rounds: int, progress, batch: int = 8) -> dict:
+def vit_row(threads: int, block_seconds: float, rounds: int, progress, batch: int = 8) -> dict:
     """ViT-S/16 forward at 224, this package against Hugging Face's ViTModel (sdpa), same weights."""
-    import transformers
-
-    from vitlesson.checkpoints import to_hf_vit_state_dict
-
     torch.manual_seed(0)
     ours = vit_small(patch_size=16).eval()
-    config = transformers.ViTConfig(
-        hidden_size=384, num_hidden_layers=12, num_attention_heads=6, intermediate_size=1536, image_size=224,
-        patch_size=16, layer_norm_eps=1e-6, qkv_bias=True, attn_implementation="sdpa",
-    )
-    reference = transformers.ViTModel(config, add_pooling_layer=False).eval()
-    reference.load_state_dict(to_hf_vit_state_dict(ours.state_dict()))
+    reference = hf_vit_reference(ours)
     images = torch.randn(batch, 3, 224, 224)
     progress(f"ViT-S/16 batch {batch}: vitlesson and transformers")
     with torch.no_grad():
-        # One forward pass takes over half a second: give each block several of them.
         forms = {"vitlesson": lambda: ours.forward_features(images),
                  "transformers": lambda: reference(pixel_values=images).last_hidden_state}
-        times = median_seconds(forms, threads, 4 * min_run_time, rounds)
+        times = median_seconds(forms, threads, block_seconds, rounds)  # a forward pass is longer than a block: one call each
         faults = {name: page_faults_per_call(fn) for name, fn in forms.items()}
     ours_s, hf_s = times["vitlesson"], times["transformers"]
     return {"model": "ViT-S/16", "batch": batch, "ms": {"vitlesson": ours_s * 1e3, "transformers": hf_s * 1e3},
             "ratio": ours_s / hf_s, "page_faults_per_forward": faults,
-            "transformers_version": transformers.__version__}
+            "transformers_version": importlib.metadata.version("transformers")}
 
 
 def run(quick: bool = False, threads: int = 2, progress=print, include_vit: bool = True) -> dict:
-    """All measurements; ``quick`` shortens each timing block (numbers get noisier, not different)."""
-    min_run_time, rounds = (0.05, 1) if quick else (0.3, 9)
+    """All measurements; ``quick`` takes shorter blocks and fewer rounds (numbers get noisier, not different)."""
+    block_seconds, rounds = (0.02, 2) if quick else (0.05, 30)
     torch.set_num_threads(threads)
+    warm_up_allocator()
     results = {
         "machine": {"cpu": cpu_model(), "threads": threads, "torch": torch.__version__,
                     "python": platform.python_version()},
         "date": datetime.date.today().isoformat(),
         "mode": "quick" if quick else "full",
-        "patch_embedding": patch_embedding_rows(threads, min_run_time, rounds, progress),
-        "attention": attention_rows(threads, min_run_time, rounds, progress),
+        "patch_embedding": patch_embedding_rows(threads, block_seconds, rounds, progress),
+        "attention": attention_rows(threads, block_seconds, rounds, progress),
     }
     if include_vit:
-        results["vit"] = vit_row(threads, min_run_time, rounds, progress)
+        results["vit"] = vit_row(threads, block_seconds, rounds, progress)
     return results
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m vitlesson.bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="one short timing round per measurement (about 15 s; a full run takes about 5 minutes)")
+    parser.add_argument("--quick", action="store_true", help="short blocks, two rounds (about 20 s; a full run takes about 4 minutes)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--output", type=Path, default=RECORDED, help=f"JSON file to write (default {RECORDED})")
     args = parser.parse_args(argv)

@@ -43,3 +43,27 @@ def to_hf_vit_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch
             raise ValueError(f"No Hugging Face ViTModel key for {key!r} (a model with a head? use num_classes=0)")
     return converted
 # --8<-- [end:to_hf]
+
+
+# --8<-- [start:hf_reference]
+def hf_vit_reference(model):
+    """Hugging Face's ``ViTModel`` built to ``model``'s architecture and loaded with its weights.
+
+    ``model`` is a :class:`vitlesson.vit.VisionTransformer` without a head. The result is an
+    independent implementation of the same network, to compare features and speed against.
+    """
+    import transformers  # only needed for this comparison
+
+    first = model.blocks[0]
+    config = transformers.ViTConfig(
+        hidden_size=model.embed_dim, num_hidden_layers=model.depth, num_attention_heads=first.attn.num_heads,
+        intermediate_size=first.mlp.fc1.out_features, qkv_bias=first.attn.qkv.bias is not None,
+        image_size=model.patch_embed.img_size, patch_size=model.patch_embed.patch_size,
+        num_channels=model.patch_embed.in_channels,
+        layer_norm_eps=1e-6,  # DINO and timm use 1e-6; HF's default of 1e-12 would differ slightly
+        attn_implementation="sdpa",
+    )
+    reference = transformers.ViTModel(config, add_pooling_layer=False).eval()
+    reference.load_state_dict(to_hf_vit_state_dict(model.state_dict()), strict=True)
+    return reference
+# --8<-- [end:hf_reference]
