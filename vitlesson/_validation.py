@@ -13,7 +13,9 @@ import torch
 def positive_int(value, name: str) -> int:
     """Return ``value`` if it is a positive ``int``; raise otherwise."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r})")
+        raise TypeError(
+            f"{name} must be an int, got {type(value).__name__} ({value!r})"
+        )
     if value <= 0:
         raise ValueError(f"{name} must be positive, got {value}")
     return value
@@ -22,7 +24,9 @@ def positive_int(value, name: str) -> int:
 def non_negative_int(value, name: str) -> int:
     """Return ``value`` if it is an ``int`` >= 0; raise otherwise."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r})")
+        raise TypeError(
+            f"{name} must be an int, got {type(value).__name__} ({value!r})"
+        )
     if value < 0:
         raise ValueError(f"{name} must be 0 or more, got {value}")
     return value
@@ -32,8 +36,12 @@ def image_size_pair(img_size, name: str = "img_size") -> tuple[int, int]:
     """Turn ``224`` or ``(224, 160)`` into a ``(height, width)`` pair of positive ints."""
     if isinstance(img_size, (tuple, list)):
         if len(img_size) != 2:
-            raise ValueError(f"{name} must be an int or a (height, width) pair, got {img_size!r}")
-        return positive_int(img_size[0], f"{name}[0] (height)"), positive_int(img_size[1], f"{name}[1] (width)")
+            raise ValueError(
+                f"{name} must be an int or a (height, width) pair, got {img_size!r}"
+            )
+        return positive_int(img_size[0], f"{name}[0] (height)"), positive_int(
+            img_size[1], f"{name}[1] (width)"
+        )
     size = positive_int(img_size, name)
     return size, size
 
@@ -50,35 +58,211 @@ def patch_grid(img_size: tuple[int, int], patch_size: int) -> tuple[int, int]:
     return height // patch_size, width // patch_size
 
 
-def float_tensor(x, name: str, *, dtype: torch.dtype | None = None) -> torch.Tensor:
+def float_tensor(
+    x, name: str, *, dtype: torch.dtype | None = None
+) -> torch.Tensor:
     """Require a floating-point tensor, of ``dtype`` when one is given (the module's parameters)."""
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+        raise TypeError(
+            f"{name} must be a torch.Tensor, got {type(x).__name__}"
+        )
     if not x.is_floating_point():
         raise TypeError(
             f"{name} must be a floating-point tensor, got dtype {x.dtype}: "
             "convert images with x.float() / 255 (or a normalising transform) first"
         )
     if dtype is not None and x.dtype != dtype:
-        raise TypeError(f"{name} has dtype {x.dtype} but the module's parameters are {dtype}: call x.to({dtype})")
+        raise TypeError(
+            f"{name} has dtype {x.dtype} but the module's parameters are {dtype}: call x.to({dtype})"
+        )
     return x
 
 
 def image_batch(
-    x, *, in_channels: int | None = None, img_size: tuple[int, int] | None = None, dtype=None
+    x,
+    *,
+    in_channels: int | None = None,
+    img_size: tuple[int, int] | None = None,
+    dtype=None,
 ) -> torch.Tensor:
     """Check a (B, C, H, W) batch: a float tensor of rank 4 with the expected channels and size."""
     float_tensor(x, "images", dtype=dtype)
     if x.dim() != 4:
         raise ValueError(
             f"images must have shape (batch, channels, height, width), got {x.dim()} dimensions "
-            f"{tuple(x.shape)}" + (": add a batch dimension with x.unsqueeze(0)" if x.dim() == 3 else "")
+            f"{tuple(x.shape)}"
+            + (
+                ": add a batch dimension with x.unsqueeze(0)"
+                if x.dim() == 3
+                else ""
+            )
         )
     if in_channels is not None and x.shape[1] != in_channels:
-        raise ValueError(f"Expected {in_channels} input channels, got {x.shape[1]} (images of shape {tuple(x.shape)})")
+        raise ValueError(
+            f"Expected {in_channels} input channels, got {x.shape[1]} (images of shape {tuple(x.shape)})"
+        )
     if img_size is not None and tuple(x.shape[-2:]) != tuple(img_size):
         raise ValueError(
             f"Input image size ({x.shape[-2]}*{x.shape[-1]}) doesn't match model "
             f"({img_size[0]}*{img_size[1]})"
         )
     return x
+
+
+def boolean(value, name: str) -> bool:
+    """Return ``value`` if it is a bool: a string such as "False" is refused."""
+    if not isinstance(value, bool):
+        raise TypeError(
+            f"{name} must be True or False, got {type(value).__name__} "
+            f"({value!r})"
+        )
+    return value
+
+
+def patch_sequence(patches, n_patches: int, patch_size: int, img_size):
+    """Check (B, N, C*P*P) patches for an image; return (B, N, C)."""
+    float_tensor(patches, "patches")
+    if patches.dim() != 3:
+        raise ValueError(
+            "patches must have shape (batch, n_patches, patch_dim), "
+            f"got {tuple(patches.shape)}"
+        )
+    batch, got, patch_dim = patches.shape
+    if got != n_patches:
+        raise ValueError(
+            f"Expected {n_patches} patches for a {img_size[0]}*{img_size[1]} "
+            f"image with patch size {patch_size}, got {got}"
+        )
+    if patch_dim % (patch_size * patch_size):
+        raise ValueError(
+            f"patch_dim must be channels * {patch_size}**2, got {patch_dim}"
+        )
+    return batch, got, patch_dim // (patch_size * patch_size)
+
+
+def patch_embedding_config(
+    layer, img_size, patch_size, in_channels, embed_dim, dynamic_img_size
+) -> None:
+    """Check a PatchEmbedding's arguments and store them on ``layer``."""
+    layer.dynamic_img_size = boolean(dynamic_img_size, "dynamic_img_size")
+    layer.img_size = image_size_pair(img_size)
+    layer.patch_size = positive_int(patch_size, "patch_size")
+    layer.in_channels = positive_int(in_channels, "in_channels")
+    layer.embed_dim = positive_int(embed_dim, "embed_dim")
+    layer.grid_size = patch_grid(layer.img_size, layer.patch_size)
+    layer.n_patches = layer.grid_size[0] * layer.grid_size[1]
+
+
+def patch_embedding_input(layer, images) -> None:
+    """Check a batch against a PatchEmbedding (any tiling size if dynamic)."""
+    image_batch(
+        images,
+        in_channels=layer.in_channels,
+        img_size=None if layer.dynamic_img_size else layer.img_size,
+        dtype=layer.proj.weight.dtype,
+    )
+
+
+def attention_config(dim, num_heads, qkv_bias) -> None:
+    """Check the sizes of multi-head attention."""
+    positive_int(dim, "embed_dim")
+    positive_int(num_heads, "num_heads")
+    boolean(qkv_bias, "qkv_bias")
+    if dim % num_heads:
+        raise ValueError(
+            f"embed_dim ({dim}) must be divisible by num_heads ({num_heads})"
+        )
+
+
+def tokens(x, dim: int, dtype) -> None:
+    """Check a (batch, tokens, dim) float tensor of the module's dtype."""
+    float_tensor(x, "tokens", dtype=dtype)
+    if x.dim() != 3 or x.shape[-1] != dim:
+        raise ValueError(
+            f"tokens must have shape (batch, tokens, {dim}), "
+            f"got {tuple(x.shape)}"
+        )
+
+
+def mlp_hidden(dim: int, mlp_ratio) -> int:
+    """The MLP's hidden width ``dim * mlp_ratio``, refusing a ratio <= 0."""
+    if isinstance(mlp_ratio, bool) or not isinstance(mlp_ratio, (int, float)):
+        raise TypeError(
+            "mlp_ratio must be a number, got "
+            f"{type(mlp_ratio).__name__} ({mlp_ratio!r})"
+        )
+    hidden = int(dim * mlp_ratio)
+    if not hidden > 0:
+        raise ValueError(
+            f"mlp_ratio must give a hidden width of at least 1 "
+            f"(embed_dim * mlp_ratio), got {dim} * {mlp_ratio}"
+        )
+    return hidden
+
+
+def position_config(layer, n_patches, embed_dim, dropout) -> None:
+    """Check a PositionalEmbedding's arguments and store the sizes."""
+    layer.n_patches = positive_int(n_patches, "n_patches")
+    layer.embed_dim = positive_int(embed_dim, "embed_dim")
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)):
+        raise TypeError(
+            f"dropout must be a number, got {type(dropout).__name__} "
+            f"({dropout!r})"
+        )
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+
+
+def token_table(tokens, table) -> None:
+    """Check tokens (B, N+1, D) against a (1, N+1, D) position table."""
+    float_tensor(tokens, "tokens", dtype=table.dtype)
+    expected = tuple(table.shape[1:])
+    if tokens.dim() != 3 or tuple(tokens.shape[1:]) != expected:
+        raise ValueError(
+            f"tokens must have shape (batch, {expected[0]}, {expected[1]}) "
+            f"(CLS + {expected[0] - 1} patches), got {tuple(tokens.shape)}"
+        )
+
+
+def sincos_config(grid_size, embed_dim) -> tuple[int, int, int]:
+    """Check a 2-D sin-cos table's sizes; return rows, cols and D/4."""
+    rows, cols = image_size_pair(grid_size, "grid_size")
+    embed_dim = positive_int(embed_dim, "embed_dim")
+    if embed_dim % 4:
+        raise ValueError(
+            "embed_dim must be divisible by 4 for a 2-D sin-cos embedding, "
+            f"got {embed_dim}"
+        )
+    return rows, cols, embed_dim // 4
+
+
+def resample_args(pos_embed, new_grid, old_grid, num_prefix_tokens,
+                  antialias):
+    """Check resampling arguments; return the (old, new) grids."""
+    float_tensor(pos_embed, "pos_embed")
+    prefix = non_negative_int(num_prefix_tokens, "num_prefix_tokens")
+    boolean(antialias, "antialias")
+    shape = tuple(pos_embed.shape)
+    if (pos_embed.dim() != 3 or shape[0] != 1 or shape[1] <= prefix
+            or not shape[2]):
+        raise ValueError(
+            f"pos_embed must have shape (1, {prefix} + rows*cols, D), "
+            f"got {shape}"
+        )
+    n_patches = shape[1] - prefix
+    if old_grid is None:
+        side = round(n_patches**0.5)
+        if side * side != n_patches:
+            raise ValueError(
+                f"{n_patches} patch positions are not a square grid: "
+                "pass old_grid=(rows, cols)"
+            )
+        old_grid = (side, side)
+    old = image_size_pair(old_grid, "old_grid")
+    new = image_size_pair(new_grid, "new_grid")
+    if old[0] * old[1] != n_patches:
+        raise ValueError(
+            f"old_grid {old[0]}x{old[1]} has {old[0] * old[1]} positions, "
+            f"pos_embed has {n_patches}"
+        )
+    return old, new

@@ -34,7 +34,9 @@ PATCH_CONFIGS = [(224, 8), (224, 16), (224, 32), (384, 16)]
 BATCHES = [1, 8]
 EMBED_DIM = 768
 ATTENTION_TOKENS = [50, 101, 197, 401, 577, 785]
-RECORDED = Path(__file__).resolve().parent.parent / "docs" / "data" / "bench.json"
+RECORDED = (
+    Path(__file__).resolve().parent.parent / "docs" / "data" / "bench.json"
+)
 
 
 def cpu_model() -> str:
@@ -47,7 +49,9 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def median_seconds(fns: dict, threads: int, block_seconds: float, rounds: int) -> dict[str, float]:
+def median_seconds(
+    fns: dict, threads: int, block_seconds: float, rounds: int
+) -> dict[str, float]:
     """Median time of each ``fn()`` after warm-up, at ``threads`` threads.
 
     Each candidate is warmed up and calibrated by ``blocked_autorange``: how many calls
@@ -58,7 +62,9 @@ def median_seconds(fns: dict, threads: int, block_seconds: float, rounds: int) -
     """
     timers, calls = {}, {}
     for name, fn in fns.items():
-        timers[name] = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads)
+        timers[name] = benchmark.Timer(
+            stmt="fn()", globals={"fn": fn}, num_threads=threads
+        )
         warm = timers[name].blocked_autorange(min_run_time=block_seconds)
         calls[name] = max(1, round(block_seconds / warm.median))
     samples = {name: [] for name in fns}
@@ -91,7 +97,9 @@ def page_faults_per_call(fn, calls: int = 3) -> float | None:
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     for _ in range(calls):
         fn()
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / calls
+    return (
+        resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    ) / calls
 
 
 def count_flops(fn) -> int:
@@ -100,19 +108,34 @@ def count_flops(fn) -> int:
     return counter.get_total_flops()
 
 
-def patch_embedding_rows(threads: int, block_seconds: float, rounds: int, progress) -> list[dict]:
+def patch_embedding_rows(
+    threads: int, block_seconds: float, rounds: int, progress
+) -> list[dict]:
     """Conv, reshape+linear, the package default, and the matmul roof, per configuration and batch."""
     rows = []
     for img_size, patch_size in PATCH_CONFIGS:
         for batch in BATCHES:
             torch.manual_seed(0)
             images = torch.randn(batch, 3, img_size, img_size)
-            conv = FlexiblePatchEmbedding(img_size, patch_size, embed_dim=EMBED_DIM, flatten_patches=False).eval()
-            linear = FlexiblePatchEmbedding(img_size, patch_size, embed_dim=EMBED_DIM, flatten_patches=True).eval()
-            default = PatchEmbedding(img_size, patch_size, embed_dim=EMBED_DIM).eval()
+            conv = FlexiblePatchEmbedding(
+                img_size,
+                patch_size,
+                embed_dim=EMBED_DIM,
+                flatten_patches=False,
+            ).eval()
+            linear = FlexiblePatchEmbedding(
+                img_size, patch_size, embed_dim=EMBED_DIM, flatten_patches=True
+            ).eval()
+            default = PatchEmbedding(
+                img_size, patch_size, embed_dim=EMBED_DIM
+            ).eval()
             n_patches = default.n_patches
-            a = torch.randn(batch * n_patches, default.proj.weight[0].numel())  # (B*N, C*P*P)
-            b = torch.randn(default.proj.weight[0].numel(), EMBED_DIM)  # (C*P*P, D)
+            a = torch.randn(
+                batch * n_patches, default.proj.weight[0].numel()
+            )  # (B*N, C*P*P)
+            b = torch.randn(
+                default.proj.weight[0].numel(), EMBED_DIM
+            )  # (C*P*P, D)
             forms = {
                 "conv": lambda: conv(images),
                 "reshape + linear": lambda: linear(images),
@@ -123,51 +146,82 @@ def patch_embedding_rows(threads: int, block_seconds: float, rounds: int, progre
             with torch.no_grad():
                 flops = count_flops(forms["conv"])
                 times = median_seconds(forms, threads, block_seconds, rounds)
-            rows.append({
-                "config": f"{img_size}/{patch_size}",
-                "batch": batch,
-                "tokens": n_patches,
-                "params": sum(p.numel() for p in default.parameters()),
-                "output_mb": batch * n_patches * EMBED_DIM * 4 / 2**20,
-                "gflop": flops / 1e9,
-                "ms": {name: t * 1e3 for name, t in times.items()},
-                "gflops_per_s": {name: flops / t / 1e9 for name, t in times.items()},
-                "default_vs_roof": times["matmul roof"] / times["vitlesson default"],
-                "default_vs_conv_max_abs_diff": _default_vs_conv(default, images),
-            })
+            rows.append(
+                {
+                    "config": f"{img_size}/{patch_size}",
+                    "batch": batch,
+                    "tokens": n_patches,
+                    "params": sum(p.numel() for p in default.parameters()),
+                    "output_mb": batch * n_patches * EMBED_DIM * 4 / 2**20,
+                    "gflop": flops / 1e9,
+                    "ms": {name: t * 1e3 for name, t in times.items()},
+                    "gflops_per_s": {
+                        name: flops / t / 1e9 for name, t in times.items()
+                    },
+                    "default_vs_roof": times["matmul roof"]
+                    / times["vitlesson default"],
+                    "default_vs_conv_max_abs_diff": _default_vs_conv(
+                        default, images
+                    ),
+                }
+            )
     return rows
 
 
 def _default_vs_conv(default: PatchEmbedding, images: torch.Tensor) -> float:
     with torch.no_grad():
-        conv_tokens = default.proj(images).flatten(2).transpose(1, 2)  # (B, D, N) -> (B, N, D)
+        conv_tokens = (
+            default.proj(images).flatten(2).transpose(1, 2)
+        )  # (B, D, N) -> (B, N, D)
         return (default(images) - conv_tokens).abs().max().item()
 
 
-def attention_rows(threads: int, block_seconds: float, rounds: int, progress, dim: int = 384, heads: int = 6) -> list[dict]:
+def attention_rows(
+    threads: int,
+    block_seconds: float,
+    rounds: int,
+    progress,
+    dim: int = 384,
+    heads: int = 6,
+) -> list[dict]:
     """Fused SDPA against explicit softmax(QKᵀ/√d)V as the sequence grows (ViT-S width, batch 1)."""
     rows = []
     for tokens in ATTENTION_TOKENS:
         torch.manual_seed(0)
-        q, k, v = torch.randn(3, 1, heads, tokens, dim // heads).unbind(0)  # 3 x (1, h, T, hd)
+        q, k, v = torch.randn(3, 1, heads, tokens, dim // heads).unbind(
+            0
+        )  # 3 x (1, h, T, hd)
 
         def explicit():
-            weights = (q @ k.transpose(-2, -1)) * (dim // heads) ** -0.5  # (1, h, T, T)
+            weights = (q @ k.transpose(-2, -1)) * (
+                dim // heads
+            ) ** -0.5  # (1, h, T, T)
             return weights.softmax(dim=-1) @ v
 
         progress(f"attention, {tokens} tokens")
         with torch.no_grad():
-            times = median_seconds({"sdpa": lambda: F.scaled_dot_product_attention(q, k, v), "explicit": explicit},
-                                   threads, block_seconds, rounds)
-        rows.append({
-            "tokens": tokens,
-            "attention_matrix_mb": heads * tokens**2 * 4 / 2**20,
-            "ms": {name: t * 1e3 for name, t in times.items()},
-        })
+            times = median_seconds(
+                {
+                    "sdpa": lambda: F.scaled_dot_product_attention(q, k, v),
+                    "explicit": explicit,
+                },
+                threads,
+                block_seconds,
+                rounds,
+            )
+        rows.append(
+            {
+                "tokens": tokens,
+                "attention_matrix_mb": heads * tokens**2 * 4 / 2**20,
+                "ms": {name: t * 1e3 for name, t in times.items()},
+            }
+        )
     return rows
 
 
-def vit_row(threads: int, block_seconds: float, rounds: int, progress, batch: int = 8) -> dict:
+def vit_row(
+    threads: int, block_seconds: float, rounds: int, progress, batch: int = 8
+) -> dict:
     """ViT-S/16 forward at 224, this package against Hugging Face's ViTModel (sdpa), same weights."""
     torch.manual_seed(0)
     ours = vit_small(patch_size=16).eval()
@@ -175,27 +229,49 @@ def vit_row(threads: int, block_seconds: float, rounds: int, progress, batch: in
     images = torch.randn(batch, 3, 224, 224)
     progress(f"ViT-S/16 batch {batch}: vitlesson and transformers")
     with torch.no_grad():
-        forms = {"vitlesson": lambda: ours.forward_features(images),
-                 "transformers": lambda: reference(pixel_values=images).last_hidden_state}
-        times = median_seconds(forms, threads, block_seconds, rounds)  # a forward pass is longer than a block: one call each
+        forms = {
+            "vitlesson": lambda: ours.forward_features(images),
+            "transformers": lambda: (
+                reference(pixel_values=images).last_hidden_state
+            ),
+        }
+        times = median_seconds(
+            forms, threads, block_seconds, rounds
+        )  # a forward pass is longer than a block: one call each
         faults = {name: page_faults_per_call(fn) for name, fn in forms.items()}
     ours_s, hf_s = times["vitlesson"], times["transformers"]
-    return {"model": "ViT-S/16", "batch": batch, "ms": {"vitlesson": ours_s * 1e3, "transformers": hf_s * 1e3},
-            "ratio": ours_s / hf_s, "page_faults_per_forward": faults,
-            "transformers_version": importlib.metadata.version("transformers")}
+    return {
+        "model": "ViT-S/16",
+        "batch": batch,
+        "ms": {"vitlesson": ours_s * 1e3, "transformers": hf_s * 1e3},
+        "ratio": ours_s / hf_s,
+        "page_faults_per_forward": faults,
+        "transformers_version": importlib.metadata.version("transformers"),
+    }
 
 
-def run(quick: bool = False, threads: int = 2, progress=print, include_vit: bool = True) -> dict:
+def run(
+    quick: bool = False,
+    threads: int = 2,
+    progress=print,
+    include_vit: bool = True,
+) -> dict:
     """All measurements; ``quick`` takes shorter blocks and fewer rounds (numbers get noisier, not different)."""
     block_seconds, rounds = (0.02, 2) if quick else (0.05, 30)
     torch.set_num_threads(threads)
     warm_up_allocator()
     results = {
-        "machine": {"cpu": cpu_model(), "threads": threads, "torch": torch.__version__,
-                    "python": platform.python_version()},
+        "machine": {
+            "cpu": cpu_model(),
+            "threads": threads,
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+        },
         "date": datetime.date.today().isoformat(),
         "mode": "quick" if quick else "full",
-        "patch_embedding": patch_embedding_rows(threads, block_seconds, rounds, progress),
+        "patch_embedding": patch_embedding_rows(
+            threads, block_seconds, rounds, progress
+        ),
         "attention": attention_rows(threads, block_seconds, rounds, progress),
     }
     if include_vit:
@@ -204,10 +280,23 @@ def run(quick: bool = False, threads: int = 2, progress=print, include_vit: bool
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m vitlesson.bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="short blocks, two rounds (about 20 s; a full run takes about 4 minutes)")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
-    parser.add_argument("--output", type=Path, default=RECORDED, help=f"JSON file to write (default {RECORDED})")
+    parser = argparse.ArgumentParser(
+        prog="python -m vitlesson.bench", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="short blocks, two rounds (about 20 s; a full run takes about 4 minutes)",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=2, help="torch threads (default 2)"
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=RECORDED,
+        help=f"JSON file to write (default {RECORDED})",
+    )
     args = parser.parse_args(argv)
     if args.threads <= 0:
         parser.error(f"--threads must be positive, got {args.threads}")
@@ -221,29 +310,44 @@ def main(argv=None) -> None:
 
     results = run(quick=args.quick, threads=args.threads, progress=progress)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    args.output.write_text(
+        json.dumps(results, indent=1) + "\n", encoding="utf-8"
+    )
     print(format_summary(results))
     print(f"written to {args.output}")
 
 
 def format_summary(results: dict) -> str:
     machine = results["machine"]
-    lines = [f"{machine['cpu']}, {machine['threads']} threads, torch {machine['torch']}, {results['date']} "
-             f"({results['mode']} mode)", "",
-             f"{'config':>8} {'batch':>5} {'conv GF/s':>10} {'linear GF/s':>12} {'default GF/s':>13} "
-             f"{'roof GF/s':>10} {'default/roof':>13}"]
+    lines = [
+        f"{machine['cpu']}, {machine['threads']} threads, torch {machine['torch']}, {results['date']} "
+        f"({results['mode']} mode)",
+        "",
+        f"{'config':>8} {'batch':>5} {'conv GF/s':>10} {'linear GF/s':>12} {'default GF/s':>13} "
+        f"{'roof GF/s':>10} {'default/roof':>13}",
+    ]
     for row in results["patch_embedding"]:
         g = row["gflops_per_s"]
-        lines.append(f"{row['config']:>8} {row['batch']:>5} {g['conv']:>10.1f} {g['reshape + linear']:>12.1f} "
-                     f"{g['vitlesson default']:>13.1f} {g['matmul roof']:>10.1f} {row['default_vs_roof']:>13.2f}")
-    lines += ["", f"{'tokens':>6} {'matrix MB':>10} {'sdpa ms':>9} {'explicit ms':>12}"]
+        lines.append(
+            f"{row['config']:>8} {row['batch']:>5} {g['conv']:>10.1f} {g['reshape + linear']:>12.1f} "
+            f"{g['vitlesson default']:>13.1f} {g['matmul roof']:>10.1f} {row['default_vs_roof']:>13.2f}"
+        )
+    lines += [
+        "",
+        f"{'tokens':>6} {'matrix MB':>10} {'sdpa ms':>9} {'explicit ms':>12}",
+    ]
     for row in results["attention"]:
-        lines.append(f"{row['tokens']:>6} {row['attention_matrix_mb']:>10.1f} {row['ms']['sdpa']:>9.2f} "
-                     f"{row['ms']['explicit']:>12.2f}")
+        lines.append(
+            f"{row['tokens']:>6} {row['attention_matrix_mb']:>10.1f} {row['ms']['sdpa']:>9.2f} "
+            f"{row['ms']['explicit']:>12.2f}"
+        )
     if "vit" in results:
         vit = results["vit"]
-        lines += ["", f"{vit['model']} batch {vit['batch']}: vitlesson {vit['ms']['vitlesson']:.0f} ms, "
-                      f"transformers {vit['ms']['transformers']:.0f} ms, ratio {vit['ratio']:.2f}"]
+        lines += [
+            "",
+            f"{vit['model']} batch {vit['batch']}: vitlesson {vit['ms']['vitlesson']:.0f} ms, "
+            f"transformers {vit['ms']['transformers']:.0f} ms, ratio {vit['ratio']:.2f}",
+        ]
     return "\n".join(lines)
 
 

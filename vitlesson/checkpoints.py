@@ -25,23 +25,33 @@ _RENAMES = [
 ]
 
 
-def to_hf_vit_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def to_hf_vit_state_dict(
+    state_dict: dict[str, torch.Tensor],
+) -> dict[str, torch.Tensor]:
     """Rename a DINO/timm ViT state dict (no head) to the keys of ``transformers.ViTModel``."""
     converted = {}
     for key, value in state_dict.items():
         qkv = re.match(r"^blocks\.(\d+)\.attn\.qkv\.(weight|bias)$", key)
         if qkv:
             block, kind = qkv.groups()
-            for name, part in zip("qkv", value.chunk(3, dim=0)):  # (3D, ...) -> 3 x (D, ...)
-                converted[f"layers.{block}.attention.{name}_proj.{kind}"] = part
+            for name, part in zip(
+                "qkv", value.chunk(3, dim=0)
+            ):  # (3D, ...) -> 3 x (D, ...)
+                converted[f"layers.{block}.attention.{name}_proj.{kind}"] = (
+                    part
+                )
             continue
         for pattern, replacement in _RENAMES:
             if re.match(pattern, key):
                 converted[re.sub(pattern, replacement, key)] = value
                 break
         else:
-            raise ValueError(f"No Hugging Face ViTModel key for {key!r} (a model with a head? use num_classes=0)")
+            raise ValueError(
+                f"No Hugging Face ViTModel key for {key!r} (a model with a head? use num_classes=0)"
+            )
     return converted
+
+
 # --8<-- [end:to_hf]
 
 
@@ -56,14 +66,22 @@ def hf_vit_reference(model):
 
     first = model.blocks[0]
     config = transformers.ViTConfig(
-        hidden_size=model.embed_dim, num_hidden_layers=model.depth, num_attention_heads=first.attn.num_heads,
-        intermediate_size=first.mlp.fc1.out_features, qkv_bias=first.attn.qkv.bias is not None,
-        image_size=model.patch_embed.img_size, patch_size=model.patch_embed.patch_size,
+        hidden_size=model.embed_dim,
+        num_hidden_layers=model.depth,
+        num_attention_heads=first.attn.num_heads,
+        intermediate_size=first.mlp.fc1.out_features,
+        qkv_bias=first.attn.qkv.bias is not None,
+        image_size=model.patch_embed.img_size,
+        patch_size=model.patch_embed.patch_size,
         num_channels=model.patch_embed.in_channels,
         layer_norm_eps=1e-6,  # DINO and timm use 1e-6; HF's default of 1e-12 would differ slightly
         attn_implementation="sdpa",
     )
     reference = transformers.ViTModel(config, add_pooling_layer=False).eval()
-    reference.load_state_dict(to_hf_vit_state_dict(model.state_dict()), strict=True)
+    reference.load_state_dict(
+        to_hf_vit_state_dict(model.state_dict()), strict=True
+    )
     return reference
+
+
 # --8<-- [end:hf_reference]

@@ -21,29 +21,44 @@ class ExerciseError(AssertionError):
     """An exercise check failed; the message says what was expected and what was found."""
 
 
-def coordinate_images(batch: int, channels: int, height: int, width: int) -> torch.Tensor:
+def coordinate_images(
+    batch: int, channels: int, height: int, width: int
+) -> torch.Tensor:
     """Images whose pixel (b, c, y, x) holds a unique number, so any rearrangement can be traced."""
-    return torch.arange(batch * channels * height * width, dtype=torch.float32).reshape(batch, channels, height, width)
+    return torch.arange(
+        batch * channels * height * width, dtype=torch.float32
+    ).reshape(batch, channels, height, width)
 
 
-def _wrong_patch_orders(images: torch.Tensor, patch_size: int) -> dict[str, torch.Tensor]:
+def _wrong_patch_orders(
+    images: torch.Tensor, patch_size: int
+) -> dict[str, torch.Tensor]:
     """Outputs of the typical wrong implementations, to recognise them in a learner's result."""
     batch, channels, height, width = images.shape
     rows, cols, p = height // patch_size, width // patch_size, patch_size
-    x = images.reshape(batch, channels, rows, p, cols, p)  # (B, C, H/P, P, W/P, P)
+    x = images.reshape(
+        batch, channels, rows, p, cols, p
+    )  # (B, C, H/P, P, W/P, P)
 
     def arranged(order):
         return x.permute(*order).reshape(batch, rows * cols, channels * p * p)
 
     return {
         "the patches are in column-major order (your permute puts the column index before the row index, "
-        "so token 1 is the patch *below* token 0, not the one to its right)": arranged((0, 4, 2, 1, 3, 5)),
+        "so token 1 is the patch *below* token 0, not the one to its right)": arranged(
+            (0, 4, 2, 1, 3, 5)
+        ),
         "each patch is flattened channels-last, as (P, P, C); a Conv2d weight flattens as (C, P, P), so put "
-        "the channel dimension first inside each patch": arranged((0, 2, 4, 3, 5, 1)),
-        "inside each patch, rows and columns are swapped (flattened as (C, P_w, P_h) instead of (C, P_h, P_w))":
-            arranged((0, 2, 4, 1, 5, 3)),
+        "the channel dimension first inside each patch": arranged(
+            (0, 2, 4, 3, 5, 1)
+        ),
+        "inside each patch, rows and columns are swapped (flattened as (C, P_w, P_h) instead of (C, P_h, P_w))": arranged(
+            (0, 2, 4, 1, 5, 3)
+        ),
         "the tokens are not patches: reshaping (B, C, H, W) straight to (B, N, C*P*P) without a permute mixes "
-        "pixels of different patches into one token": images.reshape(batch, rows * cols, channels * p * p),
+        "pixels of different patches into one token": images.reshape(
+            batch, rows * cols, channels * p * p
+        ),
     }
 
 
@@ -60,7 +75,9 @@ def check_manual_patching(manual_patching) -> None:
                 f"patch size {patch_size})"
             ) from error
         if not isinstance(got, torch.Tensor):
-            raise ExerciseError(f"manual_patching must return a torch.Tensor, got {type(got).__name__}")
+            raise ExerciseError(
+                f"manual_patching must return a torch.Tensor, got {type(got).__name__}"
+            )
         if got.shape != expected.shape:
             n, dim = expected.shape[1:]
             raise ExerciseError(
@@ -69,15 +86,21 @@ def check_manual_patching(manual_patching) -> None:
                 f"got {tuple(got.shape)}"
             )
         if not torch.equal(got, expected):
-            for mistake, wrong in _wrong_patch_orders(images, patch_size).items():
+            for mistake, wrong in _wrong_patch_orders(
+                images, patch_size
+            ).items():
                 if torch.equal(got, wrong):
-                    raise ExerciseError(f"Right shape, wrong order (patch size {patch_size}): {mistake}.")
+                    raise ExerciseError(
+                        f"Right shape, wrong order (patch size {patch_size}): {mistake}."
+                    )
             raise ExerciseError(
                 f"Right shape, wrong values for patch size {patch_size} on {img_size}x{img_size}: token 1 should be "
                 f"images[:, :, 0:{patch_size}, {patch_size}:{2 * patch_size}] flattened (the second patch of the "
                 "top row), channel first"
             )
-        print(f"✓ manual_patching: {img_size}x{img_size}, P={patch_size} -> {tuple(got.shape)}")
+        print(
+            f"✓ manual_patching: {img_size}x{img_size}, P={patch_size} -> {tuple(got.shape)}"
+        )
 
 
 def check_linear_from_conv(linear_from_conv) -> None:
@@ -87,34 +110,52 @@ def check_linear_from_conv(linear_from_conv) -> None:
         conv = nn.Conv2d(3, 32, kernel_size=patch_size, stride=patch_size)
         linear = linear_from_conv(conv)
         if not isinstance(linear, nn.Linear):
-            raise ExerciseError(f"linear_from_conv must return an nn.Linear, got {type(linear).__name__}")
+            raise ExerciseError(
+                f"linear_from_conv must return an nn.Linear, got {type(linear).__name__}"
+            )
         patch_dim = 3 * patch_size * patch_size
         if tuple(linear.weight.shape) != (32, patch_dim):
             raise ExerciseError(
                 f"For patch size {patch_size}, expected nn.Linear({patch_dim}, 32) with weight shape (32, {patch_dim}), "
                 f"got weight shape {tuple(linear.weight.shape)}"
-                + (": the weight is transposed" if tuple(linear.weight.shape) == (patch_dim, 32) else "")
+                + (
+                    ": the weight is transposed"
+                    if tuple(linear.weight.shape) == (patch_dim, 32)
+                    else ""
+                )
             )
         images = torch.randn(1, 3, img_size, img_size)
         with torch.no_grad():
-            expected = conv(images).flatten(2).transpose(1, 2)  # (1, D, H/P, W/P) -> (1, N, D)
+            expected = (
+                conv(images).flatten(2).transpose(1, 2)
+            )  # (1, D, H/P, W/P) -> (1, N, D)
             got = linear(patchify(images, patch_size))
-            if linear.bias is None or not torch.allclose(linear.bias, conv.bias):
-                raise ExerciseError("The bias was not copied: linear.bias must equal conv.bias")
+            if linear.bias is None or not torch.allclose(
+                linear.bias, conv.bias
+            ):
+                raise ExerciseError(
+                    "The bias was not copied: linear.bias must equal conv.bias"
+                )
             if not torch.allclose(got, expected, atol=1e-4):
                 raise ExerciseError(
                     f"For patch size {patch_size}, the linear layer gives different tokens than the convolution "
                     f"(largest difference {(got - expected).abs().max():.3g}): flatten conv.weight (D, C, P, P) "
                     "with .flatten(1) or .reshape(D, -1), so its (C, P, P) order matches the patches"
                 )
-        print(f"✓ linear_from_conv: P={patch_size}, same tokens as the convolution")
+        print(
+            f"✓ linear_from_conv: P={patch_size}, same tokens as the convolution"
+        )
 
 
-def check_configuration_table(configuration_table, embed_dim: int = 768) -> None:
+def check_configuration_table(
+    configuration_table, embed_dim: int = 768
+) -> None:
     """Check ``configuration_table(configs, embed_dim)`` -> one dict per (img_size, patch_size)."""
     rows = configuration_table(CONFIGURATIONS, embed_dim)
     if len(rows) != len(CONFIGURATIONS):
-        raise ExerciseError(f"Expected {len(CONFIGURATIONS)} rows, one per configuration, got {len(rows)}")
+        raise ExerciseError(
+            f"Expected {len(CONFIGURATIONS)} rows, one per configuration, got {len(rows)}"
+        )
     for row, (img_size, patch_size) in zip(rows, CONFIGURATIONS):
         patch_dim = 3 * patch_size * patch_size
         expected = {
@@ -124,12 +165,16 @@ def check_configuration_table(configuration_table, embed_dim: int = 768) -> None
         }
         for key, value in expected.items():
             if key not in row:
-                raise ExerciseError(f"Row for {img_size}/{patch_size} has no {key!r} entry (it has {sorted(row)})")
+                raise ExerciseError(
+                    f"Row for {img_size}/{patch_size} has no {key!r} entry (it has {sorted(row)})"
+                )
             if row[key] != value:
                 hint = {
                     "n_patches": f"N = (H/P)·(W/P) = ({img_size}/{patch_size})²",
                     "patch_dim": f"C·P·P = 3·{patch_size}·{patch_size}: did you forget the 3 channels?",
                     "params": f"patch_dim·D + D (weights and bias) = {patch_dim}·{embed_dim} + {embed_dim}",
                 }[key]
-                raise ExerciseError(f"{img_size}/{patch_size}: {key} should be {value} ({hint}), got {row[key]}")
+                raise ExerciseError(
+                    f"{img_size}/{patch_size}: {key} should be {value} ({hint}), got {row[key]}"
+                )
         print(f"✓ {img_size}/{patch_size}: {expected}")

@@ -27,37 +27,59 @@ def _to_numpy_image(image: torch.Tensor) -> np.ndarray:
     """(3, H, W) in [0, 1] -> (H, W, 3) for imshow."""
     check.float_tensor(image, "image")
     if image.dim() != 3 or image.shape[0] != 3:
-        raise ValueError(f"image must have shape (3, height, width) with values in [0, 1], got {tuple(image.shape)}")
-    return image.detach().permute(1, 2, 0).clamp(0, 1).numpy()  # (3, H, W) -> (H, W, 3)
+        raise ValueError(
+            f"image must have shape (3, height, width) with values in [0, 1], got {tuple(image.shape)}"
+        )
+    return (
+        image.detach().permute(1, 2, 0).clamp(0, 1).numpy()
+    )  # (3, H, W) -> (H, W, 3)
 
 
-def _draw_grid(ax, height: int, width: int, patch_size: int, linewidth: float = 0.8) -> None:
+def _draw_grid(
+    ax, height: int, width: int, patch_size: int, linewidth: float = 0.8
+) -> None:
     for y in range(0, height + 1, patch_size):
         ax.axhline(y - 0.5, color=GRID_COLOUR, linewidth=linewidth)
     for x in range(0, width + 1, patch_size):
         ax.axvline(x - 0.5, color=GRID_COLOUR, linewidth=linewidth)
 
 
-def patch_mosaic(image: torch.Tensor, patch_size: int, gap: int = 2) -> np.ndarray:
+def patch_mosaic(
+    image: torch.Tensor, patch_size: int, gap: int = 2
+) -> np.ndarray:
     """The image's patches laid out on their grid with ``gap`` white pixels between them."""
     pixels = _to_numpy_image(image)
-    rows, cols = check.patch_grid(pixels.shape[:2], check.positive_int(patch_size, "patch_size"))
+    rows, cols = check.patch_grid(
+        pixels.shape[:2], check.positive_int(patch_size, "patch_size")
+    )
     step = patch_size + gap
     mosaic = np.ones((rows * step - gap, cols * step - gap, 3))
     for r in range(rows):
         for c in range(cols):
-            patch = pixels[r * patch_size : (r + 1) * patch_size, c * patch_size : (c + 1) * patch_size]
-            mosaic[r * step : r * step + patch_size, c * step : c * step + patch_size] = patch
+            patch = pixels[
+                r * patch_size : (r + 1) * patch_size,
+                c * patch_size : (c + 1) * patch_size,
+            ]
+            mosaic[
+                r * step : r * step + patch_size,
+                c * step : c * step + patch_size,
+            ] = patch
     return mosaic
 
 
-def patches_figure(image: torch.Tensor, patch_size: int = 16, n_tokens: int = 14) -> Figure:
+def patches_figure(
+    image: torch.Tensor, patch_size: int = 16, n_tokens: int = 14
+) -> Figure:
     """The image, its patch grid, the patches pulled apart, and the first tokens as a sequence."""
     pixels = _to_numpy_image(image)
     height, width = pixels.shape[:2]
-    rows, cols = check.patch_grid((height, width), check.positive_int(patch_size, "patch_size"))
+    rows, cols = check.patch_grid(
+        (height, width), check.positive_int(patch_size, "patch_size")
+    )
     n_tokens = min(check.positive_int(n_tokens, "n_tokens"), rows * cols)
-    tokens = patchify(image[None].float(), patch_size)[0]  # (N, 3*P*P), raster order
+    tokens = patchify(image[None].float(), patch_size)[
+        0
+    ]  # (N, 3*P*P), raster order
 
     fig = Figure(figsize=(12, 6.2), layout="constrained")
     top, bottom = fig.subfigures(2, 1, height_ratios=[3.2, 1])
@@ -68,11 +90,27 @@ def patches_figure(image: torch.Tensor, patch_size: int = 16, n_tokens: int = 14
     _draw_grid(ax_grid, height, width, patch_size)
     for index in (0, cols - 1, (rows - 1) * cols, rows * cols - 1):
         r, c = divmod(index, cols)
-        ax_grid.text(c * patch_size + patch_size / 2, r * patch_size + patch_size / 2, str(index),
-                     ha="center", va="center", fontsize=7, color="white",
-                     bbox={"boxstyle": "round,pad=0.15", "facecolor": "black", "alpha": 0.6, "linewidth": 0})
-    ax_grid.add_patch(_rectangle(0, 0, patch_size * min(n_tokens, cols), patch_size))
-    ax_grid.set_title(f"{patch_size}×{patch_size} patches: {rows}×{cols} = {rows * cols} tokens")
+        ax_grid.text(
+            c * patch_size + patch_size / 2,
+            r * patch_size + patch_size / 2,
+            str(index),
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="white",
+            bbox={
+                "boxstyle": "round,pad=0.15",
+                "facecolor": "black",
+                "alpha": 0.6,
+                "linewidth": 0,
+            },
+        )
+    ax_grid.add_patch(
+        _rectangle(0, 0, patch_size * min(n_tokens, cols), patch_size)
+    )
+    ax_grid.set_title(
+        f"{patch_size}×{patch_size} patches: {rows}×{cols} = {rows * cols} tokens"
+    )
     ax_mosaic.imshow(patch_mosaic(image, patch_size))
     ax_mosaic.set_title("Pulled apart: each patch is one 'word'")
     for ax in (ax_image, ax_grid, ax_mosaic):
@@ -81,10 +119,17 @@ def patches_figure(image: torch.Tensor, patch_size: int = 16, n_tokens: int = 14
     strip = bottom.subplots(1, n_tokens)
     bottom.suptitle(
         f"…read in raster order as a sequence: tokens 0–{n_tokens - 1} of {rows * cols}, "
-        f"each flattened to {tokens.shape[1]} numbers (3·{patch_size}·{patch_size})", fontsize=10)
+        f"each flattened to {tokens.shape[1]} numbers (3·{patch_size}·{patch_size})",
+        fontsize=10,
+    )
     for index, ax in enumerate(np.atleast_1d(strip)):
         r, c = divmod(index, cols)
-        ax.imshow(pixels[r * patch_size : (r + 1) * patch_size, c * patch_size : (c + 1) * patch_size])
+        ax.imshow(
+            pixels[
+                r * patch_size : (r + 1) * patch_size,
+                c * patch_size : (c + 1) * patch_size,
+            ]
+        )
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_xlabel(str(index), fontsize=9)
@@ -96,24 +141,42 @@ def patches_figure(image: torch.Tensor, patch_size: int = 16, n_tokens: int = 14
 def _rectangle(x: float, y: float, width: float, height: float):
     from matplotlib.patches import Rectangle
 
-    return Rectangle((x - 0.5, y - 0.5), width, height, fill=False, edgecolor=HIGHLIGHT_COLOUR, linewidth=2)
+    return Rectangle(
+        (x - 0.5, y - 0.5),
+        width,
+        height,
+        fill=False,
+        edgecolor=HIGHLIGHT_COLOUR,
+        linewidth=2,
+    )
 
 
-def patch_sizes_figure(configs=((224, 8), (224, 16), (224, 32), (384, 16)), photo: torch.Tensor | None = None) -> Figure:
+def patch_sizes_figure(
+    configs=((224, 8), (224, 16), (224, 32), (384, 16)),
+    photo: torch.Tensor | None = None,
+) -> Figure:
     """The same photograph cut with different (image size, patch size) pairs, with token counts."""
     photo = load_photo() if photo is None else photo
     fig = Figure(figsize=(3.1 * len(configs), 3.6), layout="constrained")
-    for ax, (img_size, patch_size) in zip(np.atleast_1d(fig.subplots(1, len(configs))), configs):
+    for ax, (img_size, patch_size) in zip(
+        np.atleast_1d(fig.subplots(1, len(configs))), configs
+    ):
         image = square_crop_resize(photo, img_size)
         rows, cols = check.patch_grid(tuple(image.shape[1:]), patch_size)
         ax.imshow(_to_numpy_image(image))
-        _draw_grid(ax, image.shape[1], image.shape[2], patch_size, linewidth=0.5)
-        ax.set_title(f"{img_size}×{img_size}, P = {patch_size}\n{rows}×{cols} = {rows * cols} tokens")
+        _draw_grid(
+            ax, image.shape[1], image.shape[2], patch_size, linewidth=0.5
+        )
+        ax.set_title(
+            f"{img_size}×{img_size}, P = {patch_size}\n{rows}×{cols} = {rows * cols} tokens"
+        )
         ax.set_axis_off()
     return fig
 
 
-def position_embedding_figure(embeddings: dict[str, torch.Tensor], grid_size, references=None) -> Figure:
+def position_embedding_figure(
+    embeddings: dict[str, torch.Tensor], grid_size, references=None
+) -> Figure:
     """Cosine-similarity maps and principal components of position embeddings, one row each.
 
     ``embeddings`` maps a row label to an (N, D) table of patch position vectors
@@ -122,24 +185,54 @@ def position_embedding_figure(embeddings: dict[str, torch.Tensor], grid_size, re
     directions of variation across the grid.
     """
     rows, cols = check.image_size_pair(grid_size, "grid_size")
-    references = references or [(0, 0), (rows // 2, cols // 2), (rows - 1, cols - 1)]
-    fig = Figure(figsize=(2.1 * (len(references) + 3) + 1.2, 2.35 * len(embeddings) + 0.4), layout="constrained")
+    references = references or [
+        (0, 0),
+        (rows // 2, cols // 2),
+        (rows - 1, cols - 1),
+    ]
+    fig = Figure(
+        figsize=(
+            2.1 * (len(references) + 3) + 1.2,
+            2.35 * len(embeddings) + 0.4,
+        ),
+        layout="constrained",
+    )
     axes = np.atleast_2d(fig.subplots(len(embeddings), len(references) + 3))
     for row_axes, (label, embedding) in zip(axes, embeddings.items()):
         similarity = cosine_similarity_maps(embedding, (rows, cols))
-        components, variance = principal_component_maps(embedding, (rows, cols), k=3)
+        components, variance = principal_component_maps(
+            embedding, (rows, cols), k=3
+        )
         # One colour scale per row, from that embedding's lowest similarity to 1, so that
         # weak structure stays visible (a sin-cos embedding is similar to itself almost everywhere).
         low = min(float(similarity[r, c].min()) for r, c in references)
         for ax, (r, c) in zip(row_axes, references):
-            sim_image = ax.imshow(similarity[r, c].numpy(), cmap="viridis", vmin=low, vmax=1)
-            ax.plot(c, r, marker="x", color=HIGHLIGHT_COLOUR, markersize=8, markeredgewidth=2)
+            sim_image = ax.imshow(
+                similarity[r, c].numpy(), cmap="viridis", vmin=low, vmax=1
+            )
+            ax.plot(
+                c,
+                r,
+                marker="x",
+                color=HIGHLIGHT_COLOUR,
+                markersize=8,
+                markeredgewidth=2,
+            )
             ax.set_title(f"similarity to ({r}, {c})", fontsize=9)
-        fig.colorbar(sim_image, ax=row_axes[len(references) - 1], shrink=0.9, label="cosine")
-        for i, ax in enumerate(row_axes[len(references):]):
+        fig.colorbar(
+            sim_image,
+            ax=row_axes[len(references) - 1],
+            shrink=0.9,
+            label="cosine",
+        )
+        for i, ax in enumerate(row_axes[len(references) :]):
             limit = float(components[i].abs().max())
-            ax.imshow(components[i].numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit)
-            ax.set_title(f"PC {i + 1}: {variance[i]:.1%} of variance", fontsize=9)
+            ax.imshow(
+                components[i].numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit
+            )
+            ax.set_title(
+                f"PC {i + 1}: {variance[i]:.1%} of variance", fontsize=9
+            )
         row_axes[0].set_ylabel(label, fontsize=10)
         for ax in row_axes:
             ax.set_xticks([])
@@ -161,30 +254,50 @@ def figure_bytes(fig: Figure, format: str = "png", dpi: int = 100) -> bytes:
         raise ValueError(f"format must be 'png' or 'webp', got {format!r}")
     buffer.seek(0)
     webp = io.BytesIO()
-    PIL.Image.open(buffer).convert("RGB").save(webp, format="webp", quality=88, method=6)
+    PIL.Image.open(buffer).convert("RGB").save(
+        webp, format="webp", quality=88, method=6
+    )
     return webp.getvalue()
 
 
-def attention_maps_figure(image: torch.Tensor, cls_attention: torch.Tensor, patch_size: int, title: str = "",
-                          labels: list[str] | None = None) -> Figure:
+def attention_maps_figure(
+    image: torch.Tensor,
+    cls_attention: torch.Tensor,
+    patch_size: int,
+    title: str = "",
+    labels: list[str] | None = None,
+) -> Figure:
     """Each image next to one map per head of how much the CLS token attends to each patch.
 
     ``image`` is one (3, H, W) image or a batch (B, 3, H, W); ``cls_attention`` is row 0
     of the last block's attention without its CLS column: (heads, N) or (B, heads, N).
     """
     images = image[None] if image.dim() == 3 else image
-    attention = cls_attention[None] if cls_attention.dim() == 2 else cls_attention
+    attention = (
+        cls_attention[None] if cls_attention.dim() == 2 else cls_attention
+    )
     pixels = [_to_numpy_image(im) for im in images]
-    rows, cols = check.patch_grid(pixels[0].shape[:2], check.positive_int(patch_size, "patch_size"))
+    rows, cols = check.patch_grid(
+        pixels[0].shape[:2], check.positive_int(patch_size, "patch_size")
+    )
     check.float_tensor(attention, "cls_attention")
-    if attention.dim() != 3 or attention.shape[0] != len(pixels) or attention.shape[2] != rows * cols:
+    if (
+        attention.dim() != 3
+        or attention.shape[0] != len(pixels)
+        or attention.shape[2] != rows * cols
+    ):
         raise ValueError(
             f"cls_attention must have shape ({len(pixels)}, heads, {rows * cols}) for these images, "
             f"got {tuple(cls_attention.shape)}"
         )
     heads = attention.shape[1]
-    maps = attention.detach().reshape(len(pixels), heads, rows, cols)  # (B, heads, N) -> (B, heads, rows, cols)
-    fig = Figure(figsize=(1.9 * (heads + 1), 2.2 * len(pixels) + 0.3), layout="constrained")
+    maps = attention.detach().reshape(
+        len(pixels), heads, rows, cols
+    )  # (B, heads, N) -> (B, heads, rows, cols)
+    fig = Figure(
+        figsize=(1.9 * (heads + 1), 2.2 * len(pixels) + 0.3),
+        layout="constrained",
+    )
     axes = np.atleast_2d(fig.subplots(len(pixels), heads + 1))
     for b, row_axes in enumerate(axes):
         row_axes[0].imshow(pixels[b])
@@ -209,23 +322,42 @@ def benchmark_figure(results: dict) -> Figure:
     width = 0.8 / len(forms)
     positions = np.arange(len(rows))
     for i, form in enumerate(forms):
-        ax_gemm.bar(positions + (i - 1.5) * width, [row["gflops_per_s"][form] for row in rows], width, label=form)
-    ax_gemm.set_xticks(positions, [f"{row['config']}\nbatch {row['batch']}" for row in rows], fontsize=8)
+        ax_gemm.bar(
+            positions + (i - 1.5) * width,
+            [row["gflops_per_s"][form] for row in rows],
+            width,
+            label=form,
+        )
+    ax_gemm.set_xticks(
+        positions,
+        [f"{row['config']}\nbatch {row['batch']}" for row in rows],
+        fontsize=8,
+    )
     ax_gemm.set_ylabel("GFLOP/s (higher is better)")
     ax_gemm.set_title("Patch embedding, D = 768")
     ax_gemm.legend(fontsize=8, ncols=2, loc="lower right")
     attention = results["attention"]
     tokens = [row["tokens"] for row in attention]
     for name, style in [("sdpa", "o-"), ("explicit", "s--")]:
-        ax_time.plot(tokens, [row["ms"][name] for row in attention], style, label=name)
+        ax_time.plot(
+            tokens, [row["ms"][name] for row in attention], style, label=name
+        )
     ax_time.set_xlabel("tokens N + 1")
     ax_time.set_ylabel("ms per attention (1 image, 6 heads)")
     ax_time.set_title("Attention time")
     ax_time.legend(fontsize=8)
-    ax_memory.plot(tokens, [row["attention_matrix_mb"] for row in attention], "o-", color="C3")
+    ax_memory.plot(
+        tokens,
+        [row["attention_matrix_mb"] for row in attention],
+        "o-",
+        color="C3",
+    )
     ax_memory.set_xlabel("tokens N + 1")
     ax_memory.set_ylabel("MB")
     ax_memory.set_title("One layer's attention matrices")
-    fig.suptitle(f"{machine['cpu']}, {machine['threads']} threads, torch {machine['torch']}, "
-                 f"{results['date']} ({results['mode']} run)", fontsize=9)
+    fig.suptitle(
+        f"{machine['cpu']}, {machine['threads']} threads, torch {machine['torch']}, "
+        f"{results['date']} ({results['mode']} run)",
+        fontsize=9,
+    )
     return fig

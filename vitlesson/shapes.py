@@ -22,7 +22,9 @@ IMAGE_SIZE = 32
 MIN_GAP = 2  # pixels between the two centres along x, so that no label is a coin toss
 
 
-def _colours(n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _colours(
+    n: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Random colours in three families: a dark background, a warm (red) square, a cool (blue) circle.
 
     The families make *what* each shape is easy to see (a tiny ViT trained from scratch on a
@@ -30,38 +32,71 @@ def _colours(n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Te
     learn is *where* the shapes are. The colour carries no information about the answer.
     """
     background = 0.3 * torch.rand(n, 3, generator=generator)
-    square = torch.rand(n, 3, generator=generator) * torch.tensor([0.2, 0.4, 0.3]) + torch.tensor([0.8, 0.0, 0.0])
-    circle = torch.rand(n, 3, generator=generator) * torch.tensor([0.3, 0.4, 0.2]) + torch.tensor([0.0, 0.0, 0.8])
+    square = torch.rand(n, 3, generator=generator) * torch.tensor(
+        [0.2, 0.4, 0.3]
+    ) + torch.tensor([0.8, 0.0, 0.0])
+    circle = torch.rand(n, 3, generator=generator) * torch.tensor(
+        [0.3, 0.4, 0.2]
+    ) + torch.tensor([0.0, 0.0, 0.8])
     return background, square, circle
 
 
-def make_shapes(n: int, seed: int, image_size: int = IMAGE_SIZE) -> tuple[torch.Tensor, torch.Tensor]:
+def make_shapes(
+    n: int, seed: int, image_size: int = IMAGE_SIZE
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` images (n, 3, S, S) in [0, 1] and labels (n,): 1 if the square is left of the circle."""
     n = check.non_negative_int(n, "n")
     seed = check.non_negative_int(seed, "seed")
     size = check.positive_int(image_size, "image_size")
     if size < 16:
-        raise ValueError(f"image_size must be at least 16 to fit both shapes, got {size}")
+        raise ValueError(
+            f"image_size must be at least 16 to fit both shapes, got {size}"
+        )
     generator = torch.Generator().manual_seed(seed)
-    half_side = torch.randint(2, 5, (n,), generator=generator).float()  # square of side 5..9
-    radius = torch.randint(3, 6, (n,), generator=generator).float()  # circle of radius 3..5
+    half_side = torch.randint(
+        2, 5, (n,), generator=generator
+    ).float()  # square of side 5..9
+    radius = torch.randint(
+        3, 6, (n,), generator=generator
+    ).float()  # circle of radius 3..5
     square, circle = torch.empty(n, 2), torch.empty(n, 2)
     pending = torch.ones(n, dtype=torch.bool)
-    while pending.any():  # redraw the places of the pairs that overlap or are too close in x
+    while (
+        pending.any()
+    ):  # redraw the places of the pairs that overlap or are too close in x
         k = int(pending.sum())
         margin_s, margin_c = half_side[pending], radius[pending]
-        square[pending] = margin_s[:, None] + torch.rand(k, 2, generator=generator) * (size - 1 - 2 * margin_s[:, None])
-        circle[pending] = margin_c[:, None] + torch.rand(k, 2, generator=generator) * (size - 1 - 2 * margin_c[:, None])
-        apart = (square - circle).abs().max(dim=1).values > half_side + radius + 1
+        square[pending] = margin_s[:, None] + torch.rand(
+            k, 2, generator=generator
+        ) * (size - 1 - 2 * margin_s[:, None])
+        circle[pending] = margin_c[:, None] + torch.rand(
+            k, 2, generator=generator
+        ) * (size - 1 - 2 * margin_c[:, None])
+        apart = (square - circle).abs().max(
+            dim=1
+        ).values > half_side + radius + 1
         pending = ~(apart & ((square[:, 0] - circle[:, 0]).abs() >= MIN_GAP))
-    ys, xs = torch.meshgrid(torch.arange(size).float(), torch.arange(size).float(), indexing="ij")  # (S, S) each
-    in_square = ((xs - square[:, None, None, 0]).abs() <= half_side[:, None, None]) & (
-        (ys - square[:, None, None, 1]).abs() <= half_side[:, None, None])  # (n, S, S)
-    in_circle = (xs - circle[:, None, None, 0]) ** 2 + (ys - circle[:, None, None, 1]) ** 2 <= radius[:, None, None] ** 2
+    ys, xs = torch.meshgrid(
+        torch.arange(size).float(), torch.arange(size).float(), indexing="ij"
+    )  # (S, S) each
+    in_square = (
+        (xs - square[:, None, None, 0]).abs() <= half_side[:, None, None]
+    ) & (
+        (ys - square[:, None, None, 1]).abs() <= half_side[:, None, None]
+    )  # (n, S, S)
+    in_circle = (xs - circle[:, None, None, 0]) ** 2 + (
+        ys - circle[:, None, None, 1]
+    ) ** 2 <= radius[:, None, None] ** 2
     background, square_colour, circle_colour = _colours(n, generator)
-    images = background[:, :, None, None].expand(n, 3, size, size).clone()  # (n, 3) -> (n, 3, S, S)
-    images = torch.where(in_square[:, None], square_colour[:, :, None, None], images)
-    images = torch.where(in_circle[:, None], circle_colour[:, :, None, None], images)
+    images = (
+        background[:, :, None, None].expand(n, 3, size, size).clone()
+    )  # (n, 3) -> (n, 3, S, S)
+    images = torch.where(
+        in_square[:, None], square_colour[:, :, None, None], images
+    )
+    images = torch.where(
+        in_circle[:, None], circle_colour[:, :, None, None], images
+    )
     labels = (square[:, 0] < circle[:, 0]).long()
     return images, labels
 

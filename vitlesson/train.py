@@ -32,23 +32,46 @@ TEST_SIZE = 2000
 # --8<-- [start:tiny_vit]
 def tiny_vit() -> VisionTransformer:
     """The model of the experiment: 32×32 images, 4-pixel patches (8×8 grid), 64 dimensions, 4 blocks."""
-    return VisionTransformer(img_size=32, patch_size=4, num_classes=2, embed_dim=64, depth=4, num_heads=4)
+    return VisionTransformer(
+        img_size=32,
+        patch_size=4,
+        num_classes=2,
+        embed_dim=64,
+        depth=4,
+        num_heads=4,
+    )
+
+
 # --8<-- [end:tiny_vit]
 
 
-def evaluate(model: VisionTransformer, images: torch.Tensor, labels: torch.Tensor, batch: int = 500) -> float:
+def evaluate(
+    model: VisionTransformer,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    batch: int = 500,
+) -> float:
     """Fraction of correct answers."""
     model.eval()
     correct = 0
     with torch.no_grad():
         for start in range(0, len(images), batch):
             logits = model(normalize_shapes(images[start : start + batch]))
-            correct += int((logits.argmax(dim=1) == labels[start : start + batch]).sum())
+            correct += int(
+                (logits.argmax(dim=1) == labels[start : start + batch]).sum()
+            )
     return correct / len(images)
 
 
-def train(steps: int = 800, batch_size: int = 64, lr: float = 1e-3, seed: int = TRAIN_SEED, threads: int = 2,
-          progress: bool = True, examples: int | None = None) -> tuple[VisionTransformer, dict]:
+def train(
+    steps: int = 800,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    seed: int = TRAIN_SEED,
+    threads: int = 2,
+    progress: bool = True,
+    examples: int | None = None,
+) -> tuple[VisionTransformer, dict]:
     """AdamW with warm-up and cosine decay; every batch is freshly generated from the seed.
 
     ``examples=n`` trains on one fixed set of ``n`` images instead (a quick check that the
@@ -62,19 +85,37 @@ def train(steps: int = 800, batch_size: int = 64, lr: float = 1e-3, seed: int = 
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.05)
     warmup = max(1, steps // 20)
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
-    losses, start, running_loss, running_acc = [], time.perf_counter(), None, None
+        optimizer,
+        lambda s: (
+            min(1.0, (s + 1) / warmup)
+            * 0.5
+            * (1 + math.cos(math.pi * min(s, steps) / steps))
+        ),
+    )
+    losses, start, running_loss, running_acc = (
+        [],
+        time.perf_counter(),
+        None,
+        None,
+    )
     chunk = 50  # batches generated at a time
     for step in range(steps):
         if examples is not None:
             if step == 0:
-                images, labels = make_shapes(check.positive_int(examples, "examples"), seed=seed)
+                images, labels = make_shapes(
+                    check.positive_int(examples, "examples"), seed=seed
+                )
             i = (step * batch_size) % len(images)
         else:
             if step % chunk == 0:
-                images, labels = make_shapes(chunk * batch_size, seed=seed * 1_000_003 + step)
+                images, labels = make_shapes(
+                    chunk * batch_size, seed=seed * 1_000_003 + step
+                )
             i = (step % chunk) * batch_size
-        x, y = normalize_shapes(images[i : i + batch_size]), labels[i : i + batch_size]
+        x, y = (
+            normalize_shapes(images[i : i + batch_size]),
+            labels[i : i + batch_size],
+        )
         model.train()
         logits = model(x)
         loss = F.cross_entropy(logits, y)
@@ -84,54 +125,104 @@ def train(steps: int = 800, batch_size: int = 64, lr: float = 1e-3, seed: int = 
         schedule.step()
         losses.append(loss.item())
         accuracy = (logits.argmax(dim=1) == y).float().mean().item()
-        running_loss = loss.item() if running_loss is None else 0.95 * running_loss + 0.05 * loss.item()
-        running_acc = accuracy if running_acc is None else 0.95 * running_acc + 0.05 * accuracy
+        running_loss = (
+            loss.item()
+            if running_loss is None
+            else 0.95 * running_loss + 0.05 * loss.item()
+        )
+        running_acc = (
+            accuracy
+            if running_acc is None
+            else 0.95 * running_acc + 0.05 * accuracy
+        )
         if progress and (step % 10 == 0 or step == steps - 1):
             done = (step + 1) / steps
             bar = "#" * int(30 * done) + "-" * (30 - int(30 * done))
-            print(f"\r[{bar}] {step + 1}/{steps}  loss {running_loss:.3f}  train acc {running_acc:.2f}  "
-                  f"{time.perf_counter() - start:.0f} s", end="", file=sys.stderr, flush=True)
+            print(
+                f"\r[{bar}] {step + 1}/{steps}  loss {running_loss:.3f}  train acc {running_acc:.2f}  "
+                f"{time.perf_counter() - start:.0f} s",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
     if progress:
         print(file=sys.stderr)
     seconds = time.perf_counter() - start
-    return model, {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed, "threads": threads,
-                   "train_seconds": round(seconds, 1), "first_loss": losses[0],
-                   "last_loss": sum(losses[-50:]) / len(losses[-50:])}
+    return model, {
+        "steps": steps,
+        "batch_size": batch_size,
+        "lr": lr,
+        "seed": seed,
+        "threads": threads,
+        "train_seconds": round(seconds, 1),
+        "first_loss": losses[0],
+        "last_loss": sum(losses[-50:]) / len(losses[-50:]),
+    }
 
 
 def results(model: VisionTransformer) -> dict:
     """Test accuracy on the generated test split and the structure of the learned position embeddings."""
     images, labels = make_shapes(TEST_SIZE, seed=TEST_SEED)
-    near, far = neighbour_similarity(model.pos_embed[0, 1:], model.patch_embed.grid_size)
-    return {"test_accuracy": evaluate(model, images, labels), "test_size": TEST_SIZE, "test_seed": TEST_SEED,
-            "neighbour_similarity": near, "distant_similarity": far}
+    near, far = neighbour_similarity(
+        model.pos_embed[0, 1:], model.patch_embed.grid_size
+    )
+    return {
+        "test_accuracy": evaluate(model, images, labels),
+        "test_size": TEST_SIZE,
+        "test_seed": TEST_SEED,
+        "neighbour_similarity": near,
+        "distant_similarity": far,
+    }
 
 
 def load_trained() -> tuple[VisionTransformer, dict]:
     """The shipped model (eval mode) and the record of how it was made."""
     model = tiny_vit()
-    model.load_state_dict(torch.load(WEIGHTS, map_location="cpu", weights_only=True))
-    record = json.loads(WEIGHTS.with_suffix(".json").read_text(encoding="utf-8"))
+    model.load_state_dict(
+        torch.load(WEIGHTS, map_location="cpu", weights_only=True)
+    )
+    record = json.loads(
+        WEIGHTS.with_suffix(".json").read_text(encoding="utf-8")
+    )
     return model.eval(), record
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m vitlesson.train", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m vitlesson.train", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--steps", type=int, default=800)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=TRAIN_SEED)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--output", type=Path, default=WEIGHTS, help=f"weights file (default {WEIGHTS})")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=WEIGHTS,
+        help=f"weights file (default {WEIGHTS})",
+    )
     args = parser.parse_args(argv)
-    model, record = train(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                          threads=args.threads)
+    model, record = train(
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        threads=args.threads,
+    )
     record |= results(model)
-    record["command"] = " ".join(["python -m vitlesson.train", *(argv if argv is not None else sys.argv[1:])])
+    record["command"] = " ".join(
+        [
+            "python -m vitlesson.train",
+            *(argv if argv is not None else sys.argv[1:]),
+        ]
+    )
     record["torch"] = torch.__version__
     args.output.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), args.output)
-    args.output.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    args.output.with_suffix(".json").write_text(
+        json.dumps(record, indent=1) + "\n", encoding="utf-8"
+    )
     print(json.dumps(record, indent=1))
 
 
