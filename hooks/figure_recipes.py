@@ -14,6 +14,7 @@ matplotlib.use("Agg")
 
 import torch  # noqa: E402
 
+from vitlesson import diagrams  # noqa: E402
 from vitlesson.bench import RECORDED  # noqa: E402
 from vitlesson.images import normalize, sample_image  # noqa: E402
 from vitlesson.plots import (  # noqa: E402
@@ -23,11 +24,14 @@ from vitlesson.plots import (  # noqa: E402
     patch_sizes_figure,
     patches_figure,
     position_embedding_figure,
+    smallest_font_size,
 )
 from vitlesson.position import PositionalEmbedding, sincos_2d_position_embedding  # noqa: E402
 from vitlesson.shapes import make_shapes, normalize_shapes  # noqa: E402
 from vitlesson.train import TEST_SEED, load_trained, tiny_vit  # noqa: E402
-from vitlesson.vit import vit_small  # noqa: E402
+from vitlesson.vit import vit_base, vit_small  # noqa: E402
+
+DPI = 150
 
 
 def patches():
@@ -79,7 +83,8 @@ def trained_attention():
     names = ["square right", "square left"]
     return attention_maps_figure(
         images, attention[:, :, 0, 1:], patch_size=4,
-        labels=[f"{names[y]} (model: {names[a].split()[1]})" for y, a in zip(labels.tolist(), answers.tolist())],
+        labels=[f"truth: {names[y].split()[1]}\nmodel: {names[a].split()[1]}"
+                for y, a in zip(labels.tolist(), answers.tolist())],
         title="CLS attention in the last block of the trained tiny ViT",
     )
 
@@ -88,5 +93,26 @@ def benchmarks():
     return benchmark_figure(json.loads(RECORDED.read_text(encoding="utf-8")))
 
 
-def render(recipe: str, encoding: str) -> bytes:
-    return figure_bytes(globals()[recipe](), encoding)
+def vit_pipeline():
+    return diagrams.vit_pipeline_figure(vit_base(patch_size=16))
+
+
+def encoder_block():
+    return diagrams.encoder_block_figure()
+
+
+def patchify_axes():
+    return diagrams.patchify_axes_figure()
+
+
+def attention_matrix():
+    return diagrams.attention_matrix_figure()
+
+
+def render(recipe: str, encoding: str) -> tuple[bytes, dict]:
+    """The encoded figure and what a reader's eye needs to know about it:
+    its width in inches, resolution and smallest text in points."""
+    figure = globals()[recipe]()
+    meta = {"width_in": figure.get_figwidth(), "dpi": DPI,
+            "smallest_text_pt": smallest_font_size(figure)}
+    return figure_bytes(figure, encoding, dpi=DPI), meta

@@ -15,6 +15,7 @@ unrelated page edit does not, and a warm build never imports torch. Set
 from __future__ import annotations
 
 import hashlib
+import json
 import importlib
 import logging
 import os
@@ -38,10 +39,17 @@ FIGURES = {
     "figures/benchmarks.png": ("benchmarks", "png"),
     "figures/position-embeddings-trained.png": ("trained_position_embeddings", "png"),
     "figures/attention-trained.png": ("trained_attention", "png"),
+    "figures/vit-pipeline.png": ("vit_pipeline", "png"),
+    "figures/encoder-block.png": ("encoder_block", "png"),
+    "figures/patchify-axes.png": ("patchify_axes", "png"),
+    "figures/attention-matrix.png": ("attention_matrix", "png"),
 }
+# Width, resolution and smallest text of every figure, for the test that
+# checks how large its text appears on the page.
+FIGURE_META = "figures/figures.json"
 
 
-def render(path: str) -> bytes:
+def render(path: str) -> tuple[bytes, dict]:
     if str(HOOKS) not in sys.path:
         sys.path.insert(0, str(HOOKS))
     recipes = importlib.import_module("figure_recipes")
@@ -62,16 +70,21 @@ def cache_key() -> str:
 def on_files(files, config):
     use_cache = os.environ.get("VITLESSON_FIGURE_CACHE", "on") != "off"
     cache = ROOT / ".cache" / "figures" / cache_key()
-    start, rendered = time.perf_counter(), 0
+    start, rendered, metas = time.perf_counter(), 0, {}
     for path in FIGURES:
-        cached = cache / path
-        if use_cache and cached.exists():
+        cached, cached_meta = cache / path, cache / f"{path}.json"
+        if use_cache and cached.exists() and cached_meta.exists():
             content = cached.read_bytes()
+            meta = json.loads(cached_meta.read_text(encoding="utf-8"))
         else:
-            content, rendered = render(path), rendered + 1
+            (content, meta), rendered = render(path), rendered + 1
             if use_cache:
                 cached.parent.mkdir(parents=True, exist_ok=True)
                 cached.write_bytes(content)
+                cached_meta.write_text(json.dumps(meta), encoding="utf-8")
+        metas[path] = meta
         files.append(File.generated(config, path, content=content))
+    files.append(File.generated(config, FIGURE_META,
+                                content=json.dumps(metas, indent=1, sort_keys=True)))
     log.info(f"figures: {rendered} rendered, {len(FIGURES) - rendered} cached ({time.perf_counter() - start:.2f} s)")
     return files

@@ -10,6 +10,10 @@ code that runs is byte for byte the code the reader sees.
 
 from __future__ import annotations
 
+import ast
+import contextlib
+import importlib
+import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +38,9 @@ def count_python_fences(text: str) -> int:
 def snippet_preprocessor(config):
     """The pymdownx.snippets preprocessor with the settings of a loaded MkDocs config."""
     md = markdown.Markdown(extensions=config["markdown_extensions"], extension_configs=config["mdx_configs"])
-    return md.preprocessors["snippet"]
+    preprocessor = md.preprocessors["snippet"]
+    preprocessor.auto_append = []  # the page's glossary, not part of any code
+    return preprocessor
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,14 @@ class Segment:
     filename: str
     first_line: int
     module: str | None = None  # the package module of included code, e.g. "vitlesson.patching"
+
+    @property
+    def runnable(self) -> bool:
+        """Page code and top-level package code run; a method shown alone
+        (an indented section of a class) is only displayed: it runs as part of
+        its module."""
+        first = next((line for line in self.source.splitlines() if line.strip()), "")
+        return self.module is None or not first[:1].isspace()
 
 
 @dataclass(frozen=True)
@@ -97,3 +111,42 @@ def python_fences(text: str, path: str, root: Path, preprocessor) -> list[Fence]
             segments.append(Segment("\n".join(page_lines) + "\n", path, page_start))
         fences.append(Fence(match.start(), match.end(), segments))
     return fences
+
+
+def bound_names(tree: ast.Module) -> set[str]:
+    """Names a piece of module-level code defines (functions, classes, assignments, imports)."""
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+    return names
+
+
+def run_fence(fence: Fence, namespace: dict) -> str:
+    """Execute a fence in the page's namespace; return what it printed.
+
+    Page code is compiled under the Markdown file's name and line numbers, so a
+    failure points at the page. Included package code is compiled under the
+    package file's name and lines and executed with that module's globals (its
+    imports and helpers); the names it defines join the page's namespace.
+    """
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        for segment in fence.segments:
+            if not segment.runnable:
+                continue
+            # Pad with newlines so that line numbers in tracebacks are the real ones.
+            code = compile("\n" * (segment.first_line - 1) + segment.source, segment.filename, "exec")
+            if segment.module is None:
+                exec(code, namespace)
+            else:
+                module_globals = dict(vars(importlib.import_module(segment.module)))
+                exec(code, module_globals)
+                for name in bound_names(ast.parse(segment.source)):
+                    namespace[name] = module_globals[name]
+    return printed.getvalue()

@@ -120,6 +120,10 @@ def code_cell(fence: lesson_code.Fence, index: int):
     for segment in fence.segments:
         if segment.module is None:
             parts.append(segment.source)
+        elif not segment.runnable:  # a method shown alone: it runs as part of its module
+            shown = "".join(f"# {line}\n" if line.strip() else "#\n" for line in segment.source.splitlines())
+            parts.append(f"# {segment.module}: part of a class, shown on the page (it runs when the\n"
+                         f"# package is imported):\n{shown}")
         else:  # the package's own code, with the imports and helpers it uses in its module
             parts.append(f"# {segment.module}: the package's source, shown on the page\n"
                          f"from {segment.module} import *  # noqa: F403\n\n{segment.source}")

@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 import pytest
 
 from tests.conftest import ROOT
+from tests.page_layout import MEASURE
 
 CHROMIUM = Path("/usr/bin/chromium")
 AXE_VERSION = "4.14.1"
@@ -36,8 +37,9 @@ if not CHROMIUM.exists():
                 allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -r requirements.txt)")
 
-PAGES = ["", "lessons/vit-primer/", "lessons/vit-to-dino/", "notebooks/flexible-patch-embedding/",
-         "lessons/learned-positions/", "performance/"]
+PAGES = ["", "lessons/patches/", "lessons/attention/", "lessons/positions-and-cls/",
+         "notebooks/flexible-patch-embedding/", "lessons/vit-encoder/", "lessons/dino-connection/",
+         "lessons/learned-positions/", "appendix/under-the-hood/", "performance/"]
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +166,7 @@ def visits(browser, base_url, axe_script) -> dict[str, dict]:
             "errors": visit.errors, "katex": page.locator(".katex").count(), "text": page.inner_text("article"),
             "images": page.evaluate(
                 "Array.from(document.images).map(i => ({src: i.src.slice(0, 80), w: i.naturalWidth, alt: i.alt}))"),
-            "schemes": {}, "contrast": {}, "axe": {},
+            "schemes": {}, "contrast": {}, "axe": {}, "layout": page.evaluate(MEASURE),
         }
         page.add_script_tag(path=str(axe_script))
     for scheme in ("light", "dark"):
@@ -203,6 +205,46 @@ def test_page_loads_cleanly(visits, path):
     assert visit["axe"]["light"] == [], "axe-core (light mode)"
 
 
+MAX_PAGE_HEIGHT = 9000  # CSS px at 1280x900: about ten screens
+MAX_LINE = 79  # characters of code that fit the 688-px column
+MIN_TEXT_PX = 10  # smallest figure text, in CSS px, at the displayed width
+
+
+def figure_text_px(site, layout) -> dict[str, float]:
+    """The smallest text of every build-drawn figure on a page, in CSS px:
+    font size (pt) / 72 x displayed width (px) / figure width (inches)."""
+    meta = json.loads((site / "figures" / "figures.json").read_text(encoding="utf-8"))
+    sizes = {}
+    for figure in layout["figures"]:
+        key = "figures/" + figure["src"].split("/figures/")[-1]
+        if key in meta:
+            sizes[key] = meta[key]["smallest_text_pt"] / 72 * figure["width"] / meta[key]["width_in"]
+    return sizes
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_a_learner_can_read_the_page(visits, site, path):
+    """At 1280x900: no code block or table wider than its column, no page taller than
+    MAX_PAGE_HEIGHT, every printing block followed by its output, no raw :shortcode:,
+    every figure opens larger and its smallest text is at least MIN_TEXT_PX."""
+    layout = visits[path]["layout"]
+    code, prints = layout["code"], [c for c in layout["code"] if c["prints"]]
+    text_px = figure_text_px(site, layout)
+    print(f"{path or '/'}: height {layout['height']} px, {len(code)} code blocks, longest line "
+          f"{max([c['longest'] for c in code] or [0])}, prints shown {sum(c['output'] for c in prints)} of "
+          f"{len(prints)}; smallest figure text: " + ", ".join(f"{k} {v:.1f} px" for k, v in text_px.items()))
+    assert layout["column"] >= 680
+    assert layout["height"] <= MAX_PAGE_HEIGHT
+    assert [c for c in code if c["overflow"]] == [] and max([c["longest"] for c in code] or [0]) <= MAX_LINE
+    assert layout["outputs_overflow"] == 0
+    assert [t for t in layout["tables"] if t["overflow"]] == []
+    assert all(c["output"] for c in prints), "a block that prints shows no output"
+    assert layout["shortcodes"] == []
+    drawn = [f for f in layout["figures"] if "/figures/" in f["src"]]
+    assert all(f["zoom"] for f in drawn), "every figure opens larger on click"
+    assert len(text_px) == len(drawn) and all(px >= MIN_TEXT_PX for px in text_px.values()), text_px
+
+
 def test_every_built_page_is_checked(site):
     built = {p.parent.relative_to(site).as_posix() + "/" for p in site.rglob("index.html")}
     assert {("" if p == "./" else p) for p in built} == set(PAGES)
@@ -226,7 +268,7 @@ def test_search_finds_a_lesson_term(browser, base_url):
     page.wait_for_selector(".md-search-result__item", timeout=15000)
     page.locator(".md-search-result__item a").first.click()
     page.wait_for_load_state("networkidle")
-    assert "/lessons/vit-primer/" in page.url
+    assert "/lessons/patches/" in page.url
     assert visit.external == [] and visit.errors == []
     visit.close()
 

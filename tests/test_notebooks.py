@@ -13,8 +13,10 @@ from nbclient import NotebookClient
 from tests.conftest import ROOT
 
 NOTEBOOK_PAGES = ["notebooks/flexible-patch-embedding"]
-LESSON_PAGES = ["lessons/vit-primer", "lessons/vit-to-dino", "lessons/learned-positions"]
-DOWNLOADED = NOTEBOOK_PAGES + LESSON_PAGES[:1]  # the exercise and the primer; every page's code also runs through Sybil
+LESSON_PAGES = ["lessons/patches", "lessons/attention", "lessons/positions-and-cls", "lessons/vit-encoder",
+                "lessons/dino-connection", "lessons/learned-positions"]
+DOWNLOADED = NOTEBOOK_PAGES + ["lessons/vit-encoder"]  # the exercise, and a page with a method shown alone;
+# every page's code also runs through Sybil
 
 
 def downloaded_notebook(site, page: str) -> Path:
@@ -57,7 +59,7 @@ def test_downloaded_notebook_runs(executed, page):
     outputs = "".join(o.get("text", "") for cell in notebook.cells for o in cell.get("outputs", []))
     assert "Traceback" not in outputs
     if page in NOTEBOOK_PAGES:  # the exercise, as shipped with its solutions, passes its own checks
-        assert outputs.count("✓ manual_patching") == 4 and outputs.count("✓ linear_from_conv") == 4
+        assert outputs.count("✓ manual_patching") == 4 and outputs.count("✓ FlexiblePatchEmbedding") == 4
         tags = [cell.metadata.get("tags", []) for cell in notebook.cells]
         assert tags.count(["exercise"]) == tags.count(["solution"]) == 3
     else:
@@ -75,14 +77,14 @@ def test_every_lesson_notebook_is_valid_python(site, page):
 
 
 def test_lesson_notebook_mirrors_the_page(site):
-    notebook = json.loads((site / "downloads" / "vit-primer.ipynb").read_text(encoding="utf-8"))
-    page = (ROOT / "docs" / "lessons" / "vit-primer.md").read_text(encoding="utf-8")
+    notebook = json.loads((site / "downloads" / "patches.ipynb").read_text(encoding="utf-8"))
+    page = (ROOT / "docs" / "lessons" / "patches.md").read_text(encoding="utf-8")
     code_cells = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
     assert len(code_cells) == len(re.findall(r"^[ \t]*```python", page, re.MULTILINE))
     included = [cell for cell in code_cells if "from vitlesson.patching import *" in "".join(cell["source"])]
     assert any("class PatchEmbedding(nn.Module):" in "".join(cell["source"]) for cell in included)
     images = [name for cell in notebook["cells"] for name in cell.get("attachments", {})]
-    assert sorted(images) == ["patch-sizes.webp", "patches.webp", "position-embeddings.png"]
+    assert sorted(images) == ["patch-sizes.webp", "patches.webp", "patchify-axes.png", "vit-pipeline.png"]
     text = "".join("".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "markdown")
     assert "!!!" not in text and "???" not in text and "--8<--" not in text and ".md)" not in text
 

@@ -22,7 +22,7 @@ def test_every_python_fence_is_collected():
     examples = [example for page in pages for example in DOCS_SYBIL.parse(page)]
     print(f"{fences} python fences in {len(pages)} pages, {len(examples)} Sybil examples")
     assert fences > 0 and len(examples) == fences
-    assert all(example.parsed for example in examples)  # no fence is empty
+    assert all(example.parsed[2].segments for example in examples)  # no fence is empty
 
 
 def test_fence_counter_sees_attributes_and_indentation():
@@ -96,7 +96,7 @@ def test_every_image_resolves_and_has_alt_text(site):
 
 
 def test_maths_is_rendered_by_the_self_hosted_katex(site):
-    lesson = (site / "lessons" / "vit-primer" / "index.html").read_text(encoding="utf-8")
+    lesson = (site / "lessons" / "patches" / "index.html").read_text(encoding="utf-8")
     assert 'class="arithmatex"' in lesson
     assert re.search(r'<script src="[./]*assets/katex/katex\.min\.js"', lesson)
     fonts = list((site / "assets" / "katex" / "fonts").glob("*.woff2"))
@@ -106,9 +106,9 @@ def test_maths_is_rendered_by_the_self_hosted_katex(site):
 
 def test_package_code_is_included_not_copied(site):
     """The class bodies on the page come from the package source through snippets."""
-    lesson_md = (DOCS / "lessons" / "vit-primer.md").read_text(encoding="utf-8")
+    lesson_md = (DOCS / "lessons" / "patches.md").read_text(encoding="utf-8")
     assert "class PatchEmbedding" not in lesson_md
-    lesson = (site / "lessons" / "vit-primer" / "index.html").read_text(encoding="utf-8")
+    lesson = (site / "lessons" / "patches" / "index.html").read_text(encoding="utf-8")
     source = (ROOT / "vitlesson" / "patching.py").read_text(encoding="utf-8")
     docstring_line = source.split("class PatchEmbedding(nn.Module):\n")[1].splitlines()[0].strip('" ')
     assert docstring_line.split(":")[0].replace("(", "").split()[0] in lesson
@@ -118,8 +118,9 @@ def test_package_code_is_included_not_copied(site):
 def test_figures_are_generated_not_committed(site):
     from tests.test_images_and_plots import load_figures_hook
 
+    hook = load_figures_hook()
     figures = sorted(p.relative_to(site).as_posix() for p in (site / "figures").iterdir())
-    assert figures == sorted(load_figures_hook().FIGURES) and len(figures) >= 4
+    assert figures == sorted([*hook.FIGURES, hook.FIGURE_META]) and len(figures) >= 4
     assert not (DOCS / "figures").exists()
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split()
     assert not [path for path in tracked if path.endswith((".png", ".webp", ".svg", ".jpg"))]

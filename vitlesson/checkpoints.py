@@ -1,9 +1,11 @@
-"""Moving weights between the DINO/timm layout of this package and Hugging Face's ViTModel.
+"""Moving weights between this package's DINO/timm layout and Hugging Face's.
 
-The two layouts hold the same numbers under different names, except for one real
-difference: DINO and timm compute queries, keys and values with a single ``qkv``
-layer, Hugging Face with three (``q_proj``, ``k_proj``, ``v_proj``). Splitting the
-``qkv`` weight into thirds, in that order, converts one into the other.
+The two layouts hold the same numbers under different names, except for one
+real difference: DINO and timm compute queries, keys and values with a single
+``qkv`` layer, Hugging Face with three. Splitting the ``qkv`` weight into
+thirds, in that order, converts one into the other. The key names are those
+of transformers 5.x (``layers.N.attention.q_proj``); transformers 4.x named
+them ``encoder.layer.N.attention.attention.query`` and would refuse them.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ _RENAMES = [
 def to_hf_vit_state_dict(
     state_dict: dict[str, torch.Tensor],
 ) -> dict[str, torch.Tensor]:
-    """Rename a DINO/timm ViT state dict (no head) to the keys of ``transformers.ViTModel``."""
+    """Rename a DINO/timm ViT state dict (no head) to ``ViTModel``'s keys."""
     converted = {}
     for key, value in state_dict.items():
         qkv = re.match(r"^blocks\.(\d+)\.attn\.qkv\.(weight|bias)$", key)
@@ -47,20 +49,20 @@ def to_hf_vit_state_dict(
                 break
         else:
             raise ValueError(
-                f"No Hugging Face ViTModel key for {key!r} (a model with a head? use num_classes=0)"
+                f"No Hugging Face ViTModel key for {key!r} "
+                "(a model with a head? use num_classes=0)"
             )
     return converted
-
-
 # --8<-- [end:to_hf]
 
 
 # --8<-- [start:hf_reference]
 def hf_vit_reference(model):
-    """Hugging Face's ``ViTModel`` built to ``model``'s architecture and loaded with its weights.
+    """Hugging Face's ``ViTModel`` with ``model``'s sizes and weights.
 
-    ``model`` is a :class:`vitlesson.vit.VisionTransformer` without a head. The result is an
-    independent implementation of the same network, to compare features and speed against.
+    ``model`` is a :class:`vitlesson.vit.VisionTransformer` without a head.
+    The result is an independent implementation of the same network, to
+    compare features and speed against.
     """
     import transformers  # only needed for this comparison
 
@@ -74,7 +76,7 @@ def hf_vit_reference(model):
         image_size=model.patch_embed.img_size,
         patch_size=model.patch_embed.patch_size,
         num_channels=model.patch_embed.in_channels,
-        layer_norm_eps=1e-6,  # DINO and timm use 1e-6; HF's default of 1e-12 would differ slightly
+        layer_norm_eps=1e-6,  # DINO's and timm's; HF's default is 1e-12
         attn_implementation="sdpa",
     )
     reference = transformers.ViTModel(config, add_pooling_layer=False).eval()
@@ -82,6 +84,4 @@ def hf_vit_reference(model):
         to_hf_vit_state_dict(model.state_dict()), strict=True
     )
     return reference
-
-
 # --8<-- [end:hf_reference]

@@ -178,3 +178,104 @@ def check_configuration_table(
                     f"{img_size}/{patch_size}: {key} should be {value} ({hint}), got {row[key]}"
                 )
         print(f"✓ {img_size}/{patch_size}: {expected}")
+
+
+def _build(cls, img_size, patch_size, flatten_patches):
+    try:
+        return cls(img_size, patch_size, in_channels=3, embed_dim=32,
+                   flatten_patches=flatten_patches)
+    except Exception as error:  # the learner's own exception, with context
+        raise ExerciseError(
+            f"{cls.__name__}({img_size}, {patch_size}, in_channels=3, "
+            f"embed_dim=32, flatten_patches={flatten_patches}) raised "
+            f"{type(error).__name__}: {error}"
+        ) from error
+
+
+def _check_sizes(layer, img_size: int, patch_size: int) -> None:
+    n, patch_dim = (img_size // patch_size) ** 2, 3 * patch_size**2
+    hints = {
+        "n_patches": (n, f"N = (H/P)·(W/P) = ({img_size}/{patch_size})²"),
+        "patch_dim": (patch_dim, f"C·P·P = 3·{patch_size}·{patch_size}: "
+                                 "did you forget the 3 channels?"),
+    }
+    for name, (expected, hint) in hints.items():
+        got = getattr(layer, name, None)
+        if got != expected:
+            raise ExerciseError(
+                f"{img_size}/{patch_size}: {name} should be {expected} "
+                f"({hint}), got {got}"
+            )
+
+
+def check_flexible_patch_embedding(cls) -> None:
+    """Check a learner's ``FlexiblePatchEmbedding`` class in both forms.
+
+    For every configuration, the class is built twice (``flatten_patches``
+    True and False), the convolution's weights are copied into the linear
+    layer, and both must give the convolution's tokens (B, N, D). A wrong
+    result is matched against the typical mistakes and named.
+    """
+    torch.manual_seed(0)
+    for img_size, patch_size in CONFIGURATIONS:
+        linear = _build(cls, img_size, patch_size, True)
+        conv = _build(cls, img_size, patch_size, False)
+        for layer in (linear, conv):
+            _check_sizes(layer, img_size, patch_size)
+        kinds = {"True": (linear, nn.Linear), "False": (conv, nn.Conv2d)}
+        for flag, (layer, kind) in kinds.items():
+            if not isinstance(getattr(layer, "projection", None), kind):
+                raise ExerciseError(
+                    f"With flatten_patches={flag}, self.projection must be "
+                    f"an nn.{kind.__name__}, got "
+                    f"{type(getattr(layer, 'projection', None)).__name__}"
+                )
+        patch_dim = 3 * patch_size**2
+        if tuple(linear.projection.weight.shape) != (32, patch_dim):
+            raise ExerciseError(
+                f"Expected nn.Linear({patch_dim}, 32), with weight shape "
+                f"(32, {patch_dim}), got "
+                f"{tuple(linear.projection.weight.shape)}"
+            )
+        images = torch.randn(2, 3, img_size, img_size)
+        with torch.no_grad():
+            weight = conv.projection.weight.flatten(1)  # (D, C*P*P)
+            linear.projection.weight.copy_(weight)
+            linear.projection.bias.copy_(conv.projection.bias)
+            expected = conv.projection(images).flatten(2).transpose(1, 2)
+            got_conv, got_linear = conv(images), linear(images)
+        n = expected.shape[1]
+        if tuple(got_conv.shape) == (2, 32, n):
+            raise ExerciseError(
+                "The convolution form returns (B, D, N): transpose it to "
+                "(B, N, D) with .transpose(1, 2) after .flatten(2)"
+            )
+        if not torch.allclose(got_conv, expected, atol=1e-4):
+            raise ExerciseError(
+                f"The convolution form should return conv(x).flatten(2)"
+                f".transpose(1, 2), shape {tuple(expected.shape)}; got "
+                f"shape {tuple(got_conv.shape)} with other values"
+            )
+        if got_linear.shape != expected.shape:
+            raise ExerciseError(
+                f"The linear form should return shape "
+                f"{tuple(expected.shape)}, got {tuple(got_linear.shape)}"
+            )
+        if not torch.allclose(got_linear, expected, atol=1e-4):
+            bias = conv.projection.bias
+            for mistake, wrong in _wrong_patch_orders(images,
+                                                      patch_size).items():
+                tokens = torch.nn.functional.linear(wrong, weight, bias)
+                if torch.allclose(got_linear, tokens, atol=1e-4):
+                    raise ExerciseError(
+                        "The linear form gives other tokens than the "
+                        f"convolution (patch size {patch_size}): {mistake}."
+                    )
+            raise ExerciseError(
+                "With the convolution's weights copied in, the linear form "
+                f"should give the convolution's tokens (patch size "
+                f"{patch_size}); largest difference "
+                f"{(got_linear - expected).abs().max():.3g}"
+            )
+        print(f"✓ FlexiblePatchEmbedding {img_size}/{patch_size}: both "
+              f"forms give the same {tuple(expected.shape)} tokens")

@@ -53,8 +53,6 @@ def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
     x = images.reshape(B, C, rows, P, cols, P)  # (B, C, H/P, P, W/P, P)
     x = x.permute(0, 2, 4, 1, 3, 5)  # (B, H/P, W/P, C, P, P)
     return x.reshape(B, rows * cols, C * P * P)  # (B, N, C*P*P)
-
-
 # --8<-- [end:patchify]
 
 
@@ -72,8 +70,6 @@ def unpatchify(
     x = patches.reshape(B, rows, cols, C, P, P)  # (B, H/P, W/P, C, P, P)
     x = x.permute(0, 3, 1, 4, 2, 5)  # (B, C, H/P, P, W/P, P)
     return x.reshape(B, C, H, W)  # (B, C, H, W)
-
-
 # --8<-- [end:unpatchify]
 
 
@@ -113,8 +109,6 @@ class PatchEmbedding(nn.Module):
         patches = patchify(images, self.patch_size)  # (B, N, C*P*P)
         weight = self.proj.weight.flatten(1)  # (D, C, P, P) -> (D, C*P*P)
         return F.linear(patches, weight, self.proj.bias)  # (B, N, D)
-
-
 # --8<-- [end:patch_embedding]
 
 

@@ -1,8 +1,10 @@
 """The lesson's figures, as functions that return matplotlib Figures.
 
-The site build calls them (hooks/figures.py) and so can a learner in a notebook;
-nothing here opens a window or writes files. Each function draws from the
-package's own computations, so a figure cannot disagree with the code.
+The site build calls them (hooks/figures.py) and so can a learner in a
+notebook; nothing here opens a window or writes files. Each function draws
+from the package's own computations, so a figure cannot disagree with the
+code. Figures are at most 8 inches wide with text of at least 9 points: shown
+in the site's 688-pixel column, the smallest text is still 10.7 pixels.
 """
 
 from __future__ import annotations
@@ -17,10 +19,15 @@ from matplotlib.figure import Figure
 from vitlesson import _validation as check
 from vitlesson.images import load_photo, square_crop_resize
 from vitlesson.patching import patchify
-from vitlesson.position import cosine_similarity_maps, principal_component_maps
+from vitlesson.position import (
+    cosine_similarity_maps,
+    principal_component_maps,
+)
 
 GRID_COLOUR = "#ffd54f"
 HIGHLIGHT_COLOUR = "#ff5252"
+WIDTH = 8.0  # inches: the site's column is 688 CSS px, so 1 pt = 1.19 px
+SMALL = 9  # points: the smallest text of any figure
 
 
 def _to_numpy_image(image: torch.Tensor) -> np.ndarray:
@@ -67,72 +74,56 @@ def patch_mosaic(
     return mosaic
 
 
-def patches_figure(
-    image: torch.Tensor, patch_size: int = 16, n_tokens: int = 14
-) -> Figure:
-    """The image, its patch grid, the patches pulled apart, and the first tokens as a sequence."""
+def smallest_font_size(fig: Figure) -> float:
+    """The smallest font size (points) of any visible text in ``fig``."""
+    from matplotlib.text import Text
+
+    fig.canvas.draw()  # lays out tick labels, so that they exist as Text
+    sizes = [text.get_fontsize() for text in fig.findobj(Text)
+             if text.get_visible() and text.get_text().strip()]
+    return min(sizes)
+
+
+def patches_figure(image: torch.Tensor, patch_size: int = 16,
+                   n_tokens: int = 14) -> Figure:
+    """The image, its patch grid, the patches apart, and the first tokens."""
     pixels = _to_numpy_image(image)
     height, width = pixels.shape[:2]
-    rows, cols = check.patch_grid(
-        (height, width), check.positive_int(patch_size, "patch_size")
-    )
+    P = check.positive_int(patch_size, "patch_size")
+    rows, cols = check.patch_grid((height, width), P)
     n_tokens = min(check.positive_int(n_tokens, "n_tokens"), rows * cols)
-    tokens = patchify(image[None].float(), patch_size)[
-        0
-    ]  # (N, 3*P*P), raster order
+    tokens = patchify(image[None].float(), P)[0]  # (N, 3*P*P), raster order
 
-    fig = Figure(figsize=(12, 6.2), layout="constrained")
-    top, bottom = fig.subfigures(2, 1, height_ratios=[3.2, 1])
+    fig = Figure(figsize=(WIDTH, 4.3), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[3.1, 1])
     ax_image, ax_grid, ax_mosaic = top.subplots(1, 3)
     ax_image.imshow(pixels)
-    ax_image.set_title(f"The image: {height}×{width}×3 pixels")
+    ax_image.set_title(f"The image:\n{height}×{width}×3 pixels")
     ax_grid.imshow(pixels)
-    _draw_grid(ax_grid, height, width, patch_size)
+    _draw_grid(ax_grid, height, width, P)
     for index in (0, cols - 1, (rows - 1) * cols, rows * cols - 1):
         r, c = divmod(index, cols)
-        ax_grid.text(
-            c * patch_size + patch_size / 2,
-            r * patch_size + patch_size / 2,
-            str(index),
-            ha="center",
-            va="center",
-            fontsize=7,
-            color="white",
-            bbox={
-                "boxstyle": "round,pad=0.15",
-                "facecolor": "black",
-                "alpha": 0.6,
-                "linewidth": 0,
-            },
-        )
-    ax_grid.add_patch(
-        _rectangle(0, 0, patch_size * min(n_tokens, cols), patch_size)
-    )
-    ax_grid.set_title(
-        f"{patch_size}×{patch_size} patches: {rows}×{cols} = {rows * cols} tokens"
-    )
-    ax_mosaic.imshow(patch_mosaic(image, patch_size))
-    ax_mosaic.set_title("Pulled apart: each patch is one 'word'")
+        ax_grid.text(c * P + P / 2, r * P + P / 2, str(index), ha="center",
+                     va="center", fontsize=SMALL, color="white",
+                     bbox={"boxstyle": "round,pad=0.1", "facecolor": "black",
+                           "alpha": 0.7, "linewidth": 0})
+    ax_grid.add_patch(_rectangle(0, 0, P * min(n_tokens, cols), P))
+    ax_grid.set_title(f"{P}×{P} patches:\n{rows}×{cols} = {rows * cols} tokens")
+    ax_mosaic.imshow(patch_mosaic(image, P))
+    ax_mosaic.set_title("Pulled apart:\neach patch is one token")
     for ax in (ax_image, ax_grid, ax_mosaic):
         ax.set_axis_off()
 
     strip = bottom.subplots(1, n_tokens)
     bottom.suptitle(
-        f"…read in raster order as a sequence: tokens 0–{n_tokens - 1} of {rows * cols}, "
-        f"each flattened to {tokens.shape[1]} numbers (3·{patch_size}·{patch_size})",
-        fontsize=10,
-    )
+        f"…read in raster order: tokens 0–{n_tokens - 1} of {rows * cols}, "
+        f"each {tokens.shape[1]} numbers (3·{P}·{P})", fontsize=10)
     for index, ax in enumerate(np.atleast_1d(strip)):
         r, c = divmod(index, cols)
-        ax.imshow(
-            pixels[
-                r * patch_size : (r + 1) * patch_size,
-                c * patch_size : (c + 1) * patch_size,
-            ]
-        )
+        ax.imshow(pixels[r * P:(r + 1) * P, c * P:(c + 1) * P])
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_xlabel(str(index), fontsize=9)
+        ax.set_xlabel(str(index), fontsize=SMALL)
         for spine in ax.spines.values():
             spine.set_edgecolor(HIGHLIGHT_COLOUR)
     return fig
@@ -141,106 +132,73 @@ def patches_figure(
 def _rectangle(x: float, y: float, width: float, height: float):
     from matplotlib.patches import Rectangle
 
-    return Rectangle(
-        (x - 0.5, y - 0.5),
-        width,
-        height,
-        fill=False,
-        edgecolor=HIGHLIGHT_COLOUR,
-        linewidth=2,
-    )
+    return Rectangle((x - 0.5, y - 0.5), width, height, fill=False,
+                     edgecolor=HIGHLIGHT_COLOUR, linewidth=2)
 
 
-def patch_sizes_figure(
-    configs=((224, 8), (224, 16), (224, 32), (384, 16)),
-    photo: torch.Tensor | None = None,
-) -> Figure:
-    """The same photograph cut with different (image size, patch size) pairs, with token counts."""
+def patch_sizes_figure(configs=((224, 8), (224, 16), (224, 32), (384, 16)),
+                       photo: torch.Tensor | None = None) -> Figure:
+    """One photograph cut with several (image size, patch size) pairs."""
     photo = load_photo() if photo is None else photo
-    fig = Figure(figsize=(3.1 * len(configs), 3.6), layout="constrained")
-    for ax, (img_size, patch_size) in zip(
-        np.atleast_1d(fig.subplots(1, len(configs))), configs
-    ):
+    fig = Figure(figsize=(WIDTH, 2.75), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(configs)))
+    for ax, (img_size, patch_size) in zip(axes, configs):
         image = square_crop_resize(photo, img_size)
         rows, cols = check.patch_grid(tuple(image.shape[1:]), patch_size)
         ax.imshow(_to_numpy_image(image))
-        _draw_grid(
-            ax, image.shape[1], image.shape[2], patch_size, linewidth=0.5
-        )
-        ax.set_title(
-            f"{img_size}×{img_size}, P = {patch_size}\n{rows}×{cols} = {rows * cols} tokens"
-        )
+        _draw_grid(ax, image.shape[1], image.shape[2], patch_size,
+                   linewidth=0.5)
+        ax.set_title(f"{img_size} px, P = {patch_size}\n"
+                     f"{rows}×{cols} = {rows * cols} tokens", fontsize=10)
         ax.set_axis_off()
     return fig
 
 
-def position_embedding_figure(
-    embeddings: dict[str, torch.Tensor], grid_size, references=None
-) -> Figure:
-    """Cosine-similarity maps and principal components of position embeddings, one row each.
+def position_embedding_figure(embeddings: dict[str, torch.Tensor], grid_size,
+                              references=None) -> Figure:
+    """Similarity maps and principal components of position tables.
 
-    ``embeddings`` maps a row label to an (N, D) table of patch position vectors
-    (CLS removed). The similarity maps show, for three reference positions, how
-    close every other position's vector is; the component maps show the main
-    directions of variation across the grid.
+    ``embeddings`` maps a row label to an (N, D) table of patch position
+    vectors (CLS removed). The similarity maps show, for three reference
+    positions, how close every other position's vector is, all on one colour
+    scale from -1 to 1 so that the rows can be compared; the component maps
+    show the main directions of variation across the grid.
     """
     rows, cols = check.image_size_pair(grid_size, "grid_size")
-    references = references or [
-        (0, 0),
-        (rows // 2, cols // 2),
-        (rows - 1, cols - 1),
-    ]
-    fig = Figure(
-        figsize=(
-            2.1 * (len(references) + 3) + 1.2,
-            2.35 * len(embeddings) + 0.4,
-        ),
-        layout="constrained",
-    )
-    axes = np.atleast_2d(fig.subplots(len(embeddings), len(references) + 3))
+    references = references or [(0, 0), (rows // 2, cols // 2),
+                                (rows - 1, cols - 1)]
+    n_maps = len(references) + 3
+    fig = Figure(figsize=(WIDTH, 1.45 * len(embeddings) + 0.5),
+                 layout="constrained")
+    axes = np.atleast_2d(fig.subplots(len(embeddings), n_maps))
     for row_axes, (label, embedding) in zip(axes, embeddings.items()):
         similarity = cosine_similarity_maps(embedding, (rows, cols))
         components, variance = principal_component_maps(
-            embedding, (rows, cols), k=3
-        )
-        # One colour scale per row, from that embedding's lowest similarity to 1, so that
-        # weak structure stays visible (a sin-cos embedding is similar to itself almost everywhere).
-        low = min(float(similarity[r, c].min()) for r, c in references)
+            embedding, (rows, cols), k=3)
         for ax, (r, c) in zip(row_axes, references):
-            sim_image = ax.imshow(
-                similarity[r, c].numpy(), cmap="viridis", vmin=low, vmax=1
-            )
-            ax.plot(
-                c,
-                r,
-                marker="x",
-                color=HIGHLIGHT_COLOUR,
-                markersize=8,
-                markeredgewidth=2,
-            )
-            ax.set_title(f"similarity to ({r}, {c})", fontsize=9)
-        fig.colorbar(
-            sim_image,
-            ax=row_axes[len(references) - 1],
-            shrink=0.9,
-            label="cosine",
-        )
-        for i, ax in enumerate(row_axes[len(references) :]):
+            sim_image = ax.imshow(similarity[r, c].numpy(), cmap="RdBu_r",
+                                  vmin=-1, vmax=1)
+            ax.plot(c, r, marker="x", color="black", markersize=7,
+                    markeredgewidth=2)
+            ax.set_title(f"vs ({r}, {c})", fontsize=SMALL)
+        for i, ax in enumerate(row_axes[len(references):]):
             limit = float(components[i].abs().max())
-            ax.imshow(
-                components[i].numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit
-            )
-            ax.set_title(
-                f"PC {i + 1}: {variance[i]:.1%} of variance", fontsize=9
-            )
-        row_axes[0].set_ylabel(label, fontsize=10)
+            ax.imshow(components[i].numpy(), cmap="PuOr_r", vmin=-limit,
+                      vmax=limit)
+            ax.set_title(f"PC {i + 1}: {variance[i]:.0%}", fontsize=SMALL)
+        row_axes[0].set_ylabel(label.replace(", ", ",\n"), fontsize=SMALL)
         for ax in row_axes:
             ax.set_xticks([])
             ax.set_yticks([])
+    bar = fig.colorbar(sim_image, ax=axes[:, :len(references)],
+                       location="bottom", shrink=0.8, aspect=30)
+    bar.set_label("cosine similarity, one scale for every row",
+                  fontsize=SMALL)
+    bar.ax.tick_params(labelsize=SMALL)
     return fig
 
 
-def figure_bytes(fig: Figure, format: str = "png", dpi: int = 100) -> bytes:
+def figure_bytes(fig: Figure, format: str = "png", dpi: int = 150) -> bytes:
     """Encode a figure reproducibly: the same figure gives the same bytes on every build.
 
     PNG is written without the "Software" tag; photographs are re-encoded as lossy
@@ -294,17 +252,16 @@ def attention_maps_figure(
     maps = attention.detach().reshape(
         len(pixels), heads, rows, cols
     )  # (B, heads, N) -> (B, heads, rows, cols)
-    fig = Figure(
-        figsize=(1.9 * (heads + 1), 2.2 * len(pixels) + 0.3),
-        layout="constrained",
-    )
+    fig = Figure(figsize=(min(WIDTH, 1.3 * (heads + 1)),
+                          1.45 * len(pixels) + 0.4), layout="constrained")
     axes = np.atleast_2d(fig.subplots(len(pixels), heads + 1))
     for b, row_axes in enumerate(axes):
         row_axes[0].imshow(pixels[b])
-        row_axes[0].set_title(labels[b] if labels else "input", fontsize=9)
+        row_axes[0].set_title(labels[b] if labels else "input",
+                              fontsize=SMALL)
         for head, ax in enumerate(row_axes[1:]):
             ax.imshow(maps[b, head].numpy(), cmap="inferno")
-            ax.set_title(f"head {head}", fontsize=9)
+            ax.set_title(f"head {head}", fontsize=SMALL)
         for ax in row_axes:
             ax.set_axis_off()
     if title:
@@ -317,8 +274,9 @@ def benchmark_figure(results: dict) -> Figure:
     machine = results["machine"]
     rows = results["patch_embedding"]
     forms = ["conv", "reshape + linear", "vitlesson default", "matmul roof"]
-    fig = Figure(figsize=(12, 4.2), layout="constrained")
-    ax_gemm, ax_time, ax_memory = fig.subplots(1, 3, width_ratios=[2.2, 1, 1])
+    fig = Figure(figsize=(WIDTH, 6.4), layout="constrained")
+    ax_gemm, ax_time, ax_memory = fig.subplot_mosaic(
+        [["gemm", "gemm"], ["time", "memory"]]).values()
     width = 0.8 / len(forms)
     positions = np.arange(len(rows))
     for i, form in enumerate(forms):
@@ -331,11 +289,11 @@ def benchmark_figure(results: dict) -> Figure:
     ax_gemm.set_xticks(
         positions,
         [f"{row['config']}\nbatch {row['batch']}" for row in rows],
-        fontsize=8,
+        fontsize=SMALL,
     )
     ax_gemm.set_ylabel("GFLOP/s (higher is better)")
     ax_gemm.set_title("Patch embedding, D = 768")
-    ax_gemm.legend(fontsize=8, ncols=2, loc="lower right")
+    ax_gemm.legend(fontsize=SMALL, ncols=2, loc="lower right")
     attention = results["attention"]
     tokens = [row["tokens"] for row in attention]
     for name, style in [("sdpa", "o-"), ("explicit", "s--")]:
@@ -343,9 +301,9 @@ def benchmark_figure(results: dict) -> Figure:
             tokens, [row["ms"][name] for row in attention], style, label=name
         )
     ax_time.set_xlabel("tokens N + 1")
-    ax_time.set_ylabel("ms per attention (1 image, 6 heads)")
+    ax_time.set_ylabel("ms (1 image, 6 heads)")
     ax_time.set_title("Attention time")
-    ax_time.legend(fontsize=8)
+    ax_time.legend(fontsize=SMALL)
     ax_memory.plot(
         tokens,
         [row["attention_matrix_mb"] for row in attention],
@@ -356,8 +314,8 @@ def benchmark_figure(results: dict) -> Figure:
     ax_memory.set_ylabel("MB")
     ax_memory.set_title("One layer's attention matrices")
     fig.suptitle(
-        f"{machine['cpu']}, {machine['threads']} threads, torch {machine['torch']}, "
-        f"{results['date']} ({results['mode']} run)",
-        fontsize=9,
+        f"{machine['cpu']}, {machine['threads']} threads,\n"
+        f"torch {machine['torch']}, {results['date']} ({results['mode']} run)",
+        fontsize=SMALL,
     )
     return fig

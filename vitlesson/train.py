@@ -31,17 +31,9 @@ TEST_SIZE = 2000
 
 # --8<-- [start:tiny_vit]
 def tiny_vit() -> VisionTransformer:
-    """The model of the experiment: 32×32 images, 4-pixel patches (8×8 grid), 64 dimensions, 4 blocks."""
-    return VisionTransformer(
-        img_size=32,
-        patch_size=4,
-        num_classes=2,
-        embed_dim=64,
-        depth=4,
-        num_heads=4,
-    )
-
-
+    """32x32 images, 4-pixel patches (8x8 grid), width 64, 4 blocks."""
+    return VisionTransformer(img_size=32, patch_size=4, num_classes=2,
+                             embed_dim=64, depth=4, num_heads=4)
 # --8<-- [end:tiny_vit]
 
 

@@ -67,6 +67,7 @@ class Attention(nn.Module):
 # --8<-- [end:attention_forward]
 
 
+# --8<-- [start:mlp]
 class Mlp(nn.Module):
     """Widen each token (x4), apply GELU, narrow it back: token by token."""
 
@@ -84,6 +85,7 @@ class Mlp(nn.Module):
         else:  # inference: overwrite it instead of allocating a copy
             torch.ops.aten.gelu_(hidden, approximate=self.act.approximate)
         return self.drop(self.fc2(self.drop(hidden)))
+# --8<-- [end:mlp]
 
 
 # --8<-- [start:block]

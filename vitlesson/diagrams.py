@@ -1,0 +1,277 @@
+"""Diagrams of the architecture, drawn from the same numbers the code uses.
+
+Each function returns a matplotlib Figure (8 inches wide, text of at least
+9 points, like :mod:`vitlesson.plots`). Shapes and counts are computed, not
+typed: the pipeline diagram asks a real :class:`~vitlesson.vit.VisionTransformer`
+for its sizes, the patchify diagram runs :func:`~vitlesson.patching.patchify`,
+the attention diagram shows real weights from
+:func:`~vitlesson.vit.attention_weights`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+from vitlesson.patching import patch_config, patchify
+from vitlesson.plots import SMALL, WIDTH
+from vitlesson.vit import attention_weights
+
+STAGE = "#e8eaf6"  # boxes of tensors
+LAYER = "#fff3e0"  # boxes of layers with weights
+EDGE = "#3949ab"
+CHANNELS = ("#e53935", "#43a047", "#1e88e5")  # R, G, B
+
+
+def _box(ax, x, y, w, h, text, colour=STAGE, size=10, weight="normal"):
+    ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h,
+                                boxstyle="round,pad=0.02,rounding_size=0.08",
+                                facecolor=colour, edgecolor=EDGE,
+                                linewidth=1.2))
+    ax.text(x, y, text, ha="center", va="center", fontsize=size,
+            fontweight=weight)
+
+
+def _arrow(ax, start, end, style="-|>", **kwargs):
+    ax.add_patch(FancyArrowPatch(start, end, arrowstyle=style,
+                                 mutation_scale=12, color=EDGE,
+                                 linewidth=1.2, **kwargs))
+
+
+def _canvas(height: float, xlim=(0, 8), ylim=None):
+    fig = Figure(figsize=(WIDTH, height))
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*(ylim or (0, height)))
+    ax.set_axis_off()
+    return fig, ax
+
+
+def vit_pipeline_figure(model=None, batch: str = "B") -> Figure:
+    """The path from an image to the CLS feature, with every tensor shape.
+
+    ``model`` is a :class:`~vitlesson.vit.VisionTransformer` (ViT-B/16 at
+    224 pixels by default); its sizes label the diagram.
+    """
+    if model is None:
+        from vitlesson.vit import vit_base
+
+        model = vit_base(patch_size=16)
+    embed = model.patch_embed
+    (H, W), P, C = embed.img_size, embed.patch_size, embed.in_channels
+    N, D, L = embed.n_patches, model.embed_dim, model.depth
+    heads = model.blocks[0].attn.num_heads
+    stages = [
+        ("image", f"({batch}, {C}, {H}, {W})"),
+        ("patchify: cut and flatten", f"({batch}, {N}, {C * P * P})"),
+        ("linear projection E", f"({batch}, {N}, {D})"),
+        ("prepend the CLS token", f"({batch}, {N + 1}, {D})"),
+        ("add position embeddings", f"({batch}, {N + 1}, {D})"),
+        (f"{L} encoder blocks ({heads} heads)", f"({batch}, {N + 1}, {D})"),
+        ("final LayerNorm", f"({batch}, {N + 1}, {D})"),
+        ("take token 0 (CLS)", f"({batch}, {D})"),
+        ("head: classes, or DINO's\nprojection head", "(B, classes)"),
+    ]
+    fig, ax = _canvas(3.9)
+    xs, ys = (1.35, 4.0, 6.65), (3.2, 1.95, 0.7)
+    for i, (name, shape) in enumerate(stages):
+        row, col = divmod(i, 3)
+        col = col if row % 2 == 0 else 2 - col  # snake: follow the arrows
+        x, y = xs[col], ys[row]
+        colour = STAGE if i in (0, 1, 3, 7) else LAYER
+        _box(ax, x, y, 2.35, 0.9, "", colour)
+        ax.text(x, y + 0.17, name, ha="center", va="center", fontsize=SMALL,
+                linespacing=1.0)
+        ax.text(x, y - 0.25, shape, ha="center", va="center", fontsize=10,
+                fontweight="bold", family="monospace")
+        if i + 1 < len(stages):
+            next_row, next_col = divmod(i + 1, 3)
+            next_col = next_col if next_row % 2 == 0 else 2 - next_col
+            if next_row == row:
+                step = 1.2 if next_col > col else -1.2
+                _arrow(ax, (x + step * 0.98, y), (xs[next_col] - step * 0.98, y))
+            else:
+                _arrow(ax, (x, y - 0.46), (x, ys[next_row] + 0.46))
+    ax.text(0.15, 3.78, "orange: layers with learned weights;  blue: "
+            "reshaping and selecting", fontsize=SMALL, color="#444444")
+    return fig
+
+
+def encoder_block_figure() -> Figure:
+    """One pre-norm encoder block, both residual connections, final LayerNorm.
+
+    The ViT paper's equations 2-4 stand beside the drawing.
+    """
+    fig, ax = _canvas(5.6)
+    x = 2.2
+    levels = {"in": 5.25, "ln1": 4.45, "msa": 3.7, "add1": 2.95,
+              "ln2": 2.3, "mlp": 1.55, "add2": 0.8}
+    ax.text(x, levels["in"], "tokens  z  (B, N+1, D)", ha="center",
+            va="center", fontsize=10, fontweight="bold")
+    _box(ax, x, levels["ln1"], 2.4, 0.5, "LayerNorm", LAYER)
+    _box(ax, x, levels["msa"], 2.4, 0.55, "multi-head self-attention", LAYER,
+         size=SMALL)
+    _box(ax, x, levels["ln2"], 2.4, 0.5, "LayerNorm", LAYER)
+    _box(ax, x, levels["mlp"], 2.4, 0.6, "MLP: D → 4D, GELU, 4D → D", LAYER,
+         size=SMALL)
+    for level in ("add1", "add2"):
+        ax.add_patch(FancyBboxPatch((x - 0.17, levels[level] - 0.17), 0.34,
+                                    0.34, boxstyle="circle,pad=0",
+                                    facecolor="white", edgecolor=EDGE))
+        ax.text(x, levels[level], "+", ha="center", va="center", fontsize=12)
+    order = ["in", "ln1", "msa", "add1", "ln2", "mlp", "add2"]
+    gaps = {"in": 0.15, "ln1": 0.25, "msa": 0.28, "add1": 0.17, "ln2": 0.25,
+            "mlp": 0.3, "add2": 0.17}
+    for top, bottom in zip(order, order[1:]):
+        _arrow(ax, (x, levels[top] - gaps[top]),
+               (x, levels[bottom] + gaps[bottom]))
+    for start, end in (("in", "add1"), ("add1", "add2")):
+        top = levels[start] - (0.3 if start == "in" else 0)
+        side = x - 1.55
+        ax.plot([x - (0.17 if start == "add1" else 0), side, side],
+                [top, top, levels[end]], color=EDGE, linewidth=1.2)
+        _arrow(ax, (side, levels[end]), (x - 0.17, levels[end]))
+    ax.text(x - 1.65, (levels["in"] + levels["add1"]) / 2 - 0.1,
+            "residual", rotation=90, ha="right", va="center", fontsize=SMALL)
+    ax.text(x - 1.65, (levels["add1"] + levels["add2"]) / 2,
+            "residual", rotation=90, ha="right", va="center", fontsize=SMALL)
+    ax.plot([0.35, 0.35], [0.55, 4.85], color="#888888", linewidth=1)
+    ax.text(0.2, 2.7, "repeated L times", rotation=90, ha="center",
+            va="center", fontsize=SMALL, color="#444444")
+    _arrow(ax, (x, levels["add2"] - 0.17), (x, 0.35))
+    ax.text(x, 0.18, "after the last block: a final LayerNorm",
+            ha="center", va="center", fontsize=SMALL, fontweight="bold")
+    notes = [
+        (4.7, "ViT paper, equations 2–4:", "bold"),
+        (4.2, r"$z'_\ell = \mathrm{MSA}(\mathrm{LN}(z_{\ell-1}))"
+              r" + z_{\ell-1}$", "normal"),
+        (3.7, r"$z_\ell = \mathrm{MLP}(\mathrm{LN}(z'_\ell)) + z'_\ell$",
+         "normal"),
+        (3.2, r"$y = \mathrm{LN}(z_L^0)$  (token 0: CLS)", "normal"),
+        (2.4, "Pre-norm: each branch reads a normalised", "normal"),
+        (2.05, "copy; the sum z keeps its own scale.", "normal"),
+        (1.45, "Shapes never change inside the stack:", "normal"),
+        (1.1, "(B, N+1, D) in, (B, N+1, D) out.", "normal"),
+    ]
+    for y, text, weight in notes:
+        ax.text(4.55, y, text, fontsize=11 if "$" in text else 10,
+                fontweight=weight, va="center")
+    return fig
+
+
+def patchify_axes_figure(patch_size: int = 2) -> Figure:
+    """How patchify's reshape and permute move the axes, and the order of the
+    numbers inside one patch (channel, then row, then column)."""
+    P = patch_size
+    rows, cols = patch_config(2 * P, P)
+    # A 3-channel image whose every number is its own index: the flattened
+    # first patch then shows, in order, which pixel each entry came from.
+    image = torch.arange(3 * 2 * P * 2 * P, dtype=torch.float32)
+    image = image.reshape(1, 3, 2 * P, 2 * P)  # (1, C, H, W)
+    first_patch = patchify(image, P)[0, 0]  # (C*P*P,)
+    fig, ax = _canvas(4.5)
+    steps = [
+        ("(B, C, H, W)", "the batch of images"),
+        ("(B, C, H/P, P, W/P, P)", "reshape: split each side into\n"
+                                   "(which patch, where inside it)"),
+        ("(B, H/P, W/P, C, P, P)", "permute(0, 2, 4, 1, 3, 5):\n"
+                                   "patch indices to the front"),
+        ("(B, N, C·P·P)", "reshape: N = (H/P)(W/P) tokens,\n"
+                          "C·P·P numbers each"),
+    ]
+    for i, (shape, note) in enumerate(steps):
+        y = 4.2 - i * 0.62
+        ax.text(0.2, y, shape, fontsize=11, fontweight="bold",
+                family="monospace", va="center")
+        ax.text(4.3, y, note, fontsize=SMALL, va="center", linespacing=1.1)
+        if i:
+            _arrow(ax, (1.0, y + 0.47), (1.0, y + 0.17))
+    ax.text(0.2, 1.55, f"Inside the first patch (P = {P}, C = 3): each "
+            "pixel holds its own index in the image", fontsize=10,
+            fontweight="bold")
+    cell, pixels = 0.36, image[0]  # (C, H, W)
+    for c in range(3):  # the first patch of each channel, as a P x P grid
+        left = 0.3 + c * (P * cell + 0.25)
+        for r in range(P):
+            for q in range(P):
+                x0, y0 = left + q * cell, 1.0 - r * cell
+                ax.add_patch(FancyBboxPatch((x0, y0), cell, cell,
+                                            boxstyle="square,pad=0",
+                                            facecolor=CHANNELS[c],
+                                            alpha=0.35, edgecolor="white"))
+                ax.text(x0 + cell / 2, y0 + cell / 2,
+                        str(int(pixels[c, r, q])), ha="center",
+                        va="center", fontsize=SMALL)
+        ax.text(left + P * cell / 2, 0.38, "RGB"[c], ha="center",
+                fontsize=SMALL)
+    _arrow(ax, (2.95, 0.85), (3.3, 0.85))
+    ax.text(3.35, 1.2, "patchify(image, P)[0, 0]: token 0, in order",
+            fontsize=SMALL)
+    for i, value in enumerate(first_patch.tolist()):
+        c = i // (P * P)
+        x0 = 3.35 + i * cell
+        ax.add_patch(FancyBboxPatch((x0, 0.68), cell, cell,
+                                    boxstyle="square,pad=0",
+                                    facecolor=CHANNELS[c], alpha=0.35,
+                                    edgecolor="white"))
+        ax.text(x0 + cell / 2, 0.68 + cell / 2, str(int(value)),
+                ha="center", va="center", fontsize=SMALL)
+    ax.text(0.3, 0.1, "Read channel by channel, each channel row by row: "
+            "the order of conv.weight.flatten(1)", fontsize=SMALL)
+    return fig
+
+
+def attention_matrix_figure(grid: int = 3, dim: int = 8, seed: int = 0,
+                            configs=((224, 32), (224, 16), (384, 16),
+                                     (224, 8))) -> Figure:
+    """The (N+1) x (N+1) attention matrix of a tiny example, and its growth.
+
+    Left: real weights from :func:`~vitlesson.vit.attention_weights` for
+    ``grid * grid`` patch tokens plus CLS (random queries and keys, seeded):
+    row i is how much token i takes from every token, and sums to 1. Right:
+    the number of entries, (N+1)^2 per head and layer, for the lesson's
+    configurations.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    tokens = grid * grid + 1
+    q = torch.randn(tokens, dim, generator=generator)
+    k = torch.randn(tokens, dim, generator=generator)
+    weights = attention_weights(q, k).numpy()  # (T, T)
+    fig = Figure(figsize=(WIDTH, 3.5), layout="constrained")
+    ax_matrix, ax_growth = fig.subplots(1, 2, width_ratios=[1, 1.15])
+    image = ax_matrix.imshow(weights, cmap="Blues", vmin=0)
+    labels = ["CLS"] + [str(i) for i in range(1, tokens)]
+    ax_matrix.set_xticks(range(tokens), labels, fontsize=SMALL, rotation=90)
+    ax_matrix.set_yticks(range(tokens), labels, fontsize=SMALL)
+    ax_matrix.set_xlabel("key token j (who is read)", fontsize=SMALL)
+    ax_matrix.set_ylabel("query token i (who reads)", fontsize=SMALL)
+    ax_matrix.set_title(f"{grid}×{grid} patches + CLS: "
+                        f"{tokens}×{tokens} weights", fontsize=10)
+    ax_matrix.add_patch(FancyBboxPatch((-0.5, -0.5), tokens, 1,
+                                       boxstyle="square,pad=0", fill=False,
+                                       edgecolor="#d81b60", linewidth=2))
+    bar = fig.colorbar(image, ax=ax_matrix, shrink=0.8)
+    bar.ax.tick_params(labelsize=SMALL)
+    bar.set_label("weight (each row sums to 1)", fontsize=SMALL)
+    names, entries = [], []
+    for img_size, patch_size in configs:
+        rows, cols = patch_config(img_size, patch_size)
+        n = rows * cols + 1
+        names.append(f"{img_size}/{patch_size}\nN+1 = {n}")
+        entries.append(n * n)
+    ax_growth.barh(np.arange(len(configs)), entries, color="#5c6bc0")
+    ax_growth.set_xscale("log")
+    ax_growth.set_yticks(np.arange(len(configs)), names, fontsize=SMALL)
+    ax_growth.invert_yaxis()
+    ax_growth.tick_params(axis="x", labelsize=SMALL)
+    for i, value in enumerate(entries):
+        ax_growth.text(value * 1.15, i, f"{value:,}", va="center",
+                       fontsize=SMALL)
+    ax_growth.set_xlim(right=max(entries) * 12)
+    ax_growth.set_xlabel("(N+1)² weights per head and layer (log scale)",
+                         fontsize=SMALL)
+    ax_growth.set_title("Halving P: 4× the tokens, 16× the weights",
+                        fontsize=10)
+    return fig
