@@ -96,8 +96,8 @@ def on_page_markdown(markdown, page, config, files):
     for fence, printed in reversed(list(zip(fences, outputs))):
         if not printed:
             continue
-        line_start = markdown.rfind("\n", 0, fence.start) + 1
-        indent = markdown[line_start:fence.start]
-        block = output_block(printed, indent if not indent.strip() else "")
+        opening = markdown[fence.start:markdown.index("\n", fence.start)]
+        indent = opening[:len(opening) - len(opening.lstrip())]
+        block = output_block(printed, indent)
         markdown = f"{markdown[:fence.end]}\n\n{block}\n{markdown[fence.end:]}"
     return markdown

@@ -1,6 +1,7 @@
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -61,7 +62,7 @@ def test_patches_figure_panels():
     fig = patches_figure(sample_image(224), patch_size=16, n_tokens=14)
     titles = [ax.get_title() for ax in fig.axes]
     assert len(fig.axes) == 3 + 14
-    assert "16×16 patches: 14×14 = 196 tokens" in titles
+    assert "16×16 patches:\n14×14 = 196 tokens" in titles
     assert [ax.get_xlabel() for ax in fig.axes[3:]] == [str(i) for i in range(14)]
 
 
@@ -73,7 +74,7 @@ def test_patch_sizes_figure_counts():
 
 def test_position_figure_takes_any_number_of_embeddings():
     fig = position_embedding_figure({"a": torch.randn(16, 8), "b": sincos_2d_position_embedding(4, 8), "c": torch.randn(16, 8)}, 4)
-    assert len(fig.axes) == 3 * 6 + 3
+    assert len(fig.axes) == 3 * 6 + 1  # one colour bar shared by every row
     assert [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel() in "abc" and ax.get_ylabel()] == ["a", "b", "c"]
 
 
@@ -90,3 +91,78 @@ def test_built_figures_are_small_and_carry_no_metadata(site):
 def test_figure_bytes_rejects_unknown_format():
     with pytest.raises(ValueError, match="format must be 'png' or 'webp', got 'gif'"):
         figure_bytes(patch_sizes_figure(configs=((32, 8),)), "gif")
+
+
+def _grid_lines(ax):
+    """Positions of the horizontal and vertical grid lines drawn on an image axis."""
+    rows = sorted({line.get_ydata()[0] for line in ax.lines if line.get_ydata()[0] == line.get_ydata()[1]})
+    cols = sorted({line.get_xdata()[0] for line in ax.lines if line.get_xdata()[0] == line.get_xdata()[1]})
+    return rows, cols
+
+
+@pytest.mark.parametrize("img_size,patch_size", [(224, 8), (224, 32), (384, 16)])
+def test_patch_grid_is_drawn_every_patch_size_pixels(img_size, patch_size):
+    ax = patch_sizes_figure(configs=((img_size, patch_size),)).axes[0]
+    rows, cols = _grid_lines(ax)
+    expected = [y - 0.5 for y in range(0, img_size + 1, patch_size)]  # pixel edges
+    assert rows == expected and cols == expected
+
+
+def test_patches_figure_outlines_the_first_row_of_tokens():
+    ax = patches_figure(sample_image(224), patch_size=16, n_tokens=14).axes[1]
+    (outline,) = ax.patches
+    assert (outline.get_x(), outline.get_y(), outline.get_width(), outline.get_height()) == (-0.5, -0.5, 224, 16)
+    labels = sorted(int(t.get_text()) for t in ax.texts)
+    assert labels == [0, 13, 182, 195]  # the four corner tokens, in raster order
+
+
+def test_position_figure_puts_every_similarity_map_on_one_scale():
+    tables = {"random": torch.randn(16, 8), "sin-cos": sincos_2d_position_embedding(4, 8)}
+    fig = position_embedding_figure(tables, 4)
+    maps = [ax.images[0] for ax in fig.axes if ax.get_title().startswith("vs ")]
+    assert len(maps) == 6 and {m.get_clim() for m in maps} == {(-1, 1)}
+    # the cell of the reference position is exactly 1: the map is that position's own similarity
+    for ax in fig.axes:
+        if ax.get_title() == "vs (2, 2)":
+            assert ax.images[0].get_array()[2, 2] == pytest.approx(1.0)
+
+
+def test_pipeline_diagram_reads_its_shapes_from_the_model():
+    from vitlesson.diagrams import vit_pipeline_figure
+    from vitlesson.vit import vit_small
+
+    texts = {t.get_text() for t in vit_pipeline_figure(vit_small(patch_size=8)).axes[0].texts}
+    assert {"(B, 3, 224, 224)", "(B, 784, 192)", "(B, 785, 384)", "(B, 384)"} <= texts
+    assert "12 encoder blocks (6 heads)" in texts
+
+
+def test_patchify_diagram_shows_what_patchify_returns():
+    from vitlesson.diagrams import patchify_axes_figure
+
+    texts = [t.get_text() for t in patchify_axes_figure(2).axes[0].texts]
+    # the first token of a 3x4x4 image whose pixels hold their own index
+    assert texts[-13:-1] == ["0", "1", "4", "5", "16", "17", "20", "21", "32", "33", "36", "37"]
+
+
+def test_attention_matrix_diagram_draws_real_softmax_rows():
+    from vitlesson.diagrams import attention_matrix_figure
+
+    fig = attention_matrix_figure(grid=3)
+    weights = fig.axes[0].images[0].get_array()
+    assert weights.shape == (10, 10)
+    assert np.allclose(weights.sum(axis=1), 1.0, atol=1e-6)
+    counts = [t.get_text() for t in fig.axes[1].texts]
+    assert counts == ["2,500", "38,809", "332,929", "616,225"]
+
+
+def test_every_figure_is_at_most_8_inches_wide_with_9_point_text():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "hooks"))
+    import figure_recipes
+
+    from vitlesson.plots import smallest_font_size
+
+    for recipe, _ in load_figures_hook().FIGURES.values():
+        figure = getattr(figure_recipes, recipe)()
+        assert figure.get_figwidth() <= 8 and smallest_font_size(figure) >= 9, recipe
