@@ -318,19 +318,23 @@ def main(argv=None) -> None:
 
 
 def format_summary(results: dict) -> str:
+    """The results as plain text, at most 79 characters a line."""
     machine = results["machine"]
     lines = [
-        f"{machine['cpu']}, {machine['threads']} threads, torch {machine['torch']}, {results['date']} "
-        f"({results['mode']} mode)",
+        f"{machine['cpu']}, {machine['threads']} threads, "
+        f"torch {machine['torch']}",
+        f"{results['date']} ({results['mode']} mode)",
         "",
-        f"{'config':>8} {'batch':>5} {'conv GF/s':>10} {'linear GF/s':>12} {'default GF/s':>13} "
-        f"{'roof GF/s':>10} {'default/roof':>13}",
+        "patch embedding, GFLOP/s:",
+        f"{'config':>8} {'batch':>5} {'conv':>7} {'linear':>7} "
+        f"{'default':>8} {'roof':>7} {'default/roof':>13}",
     ]
     for row in results["patch_embedding"]:
         g = row["gflops_per_s"]
         lines.append(
-            f"{row['config']:>8} {row['batch']:>5} {g['conv']:>10.1f} {g['reshape + linear']:>12.1f} "
-            f"{g['vitlesson default']:>13.1f} {g['matmul roof']:>10.1f} {row['default_vs_roof']:>13.2f}"
+            f"{row['config']:>8} {row['batch']:>5} {g['conv']:>7.1f} "
+            f"{g['reshape + linear']:>7.1f} {g['vitlesson default']:>8.1f} "
+            f"{g['matmul roof']:>7.1f} {row['default_vs_roof']:>13.2f}"
         )
     lines += [
         "",
@@ -338,15 +342,16 @@ def format_summary(results: dict) -> str:
     ]
     for row in results["attention"]:
         lines.append(
-            f"{row['tokens']:>6} {row['attention_matrix_mb']:>10.1f} {row['ms']['sdpa']:>9.2f} "
-            f"{row['ms']['explicit']:>12.2f}"
+            f"{row['tokens']:>6} {row['attention_matrix_mb']:>10.1f} "
+            f"{row['ms']['sdpa']:>9.2f} {row['ms']['explicit']:>12.2f}"
         )
     if "vit" in results:
         vit = results["vit"]
         lines += [
             "",
-            f"{vit['model']} batch {vit['batch']}: vitlesson {vit['ms']['vitlesson']:.0f} ms, "
-            f"transformers {vit['ms']['transformers']:.0f} ms, ratio {vit['ratio']:.2f}",
+            f"{vit['model']} batch {vit['batch']}: vitlesson "
+            f"{vit['ms']['vitlesson']:.0f} ms, transformers "
+            f"{vit['ms']['transformers']:.0f} ms, ratio {vit['ratio']:.2f}",
         ]
     return "\n".join(lines)
 
