@@ -9,6 +9,7 @@ from vitlesson.exercises import (
     ExerciseError,
     check_configuration_table,
     check_linear_from_conv,
+    check_flexible_patch_embedding,
     check_manual_patching,
 )
 
@@ -45,12 +46,12 @@ def test_wrong_patching_is_named(wrong, message):
         check_manual_patching(wrong)
 
 
-def linear_from_conv(conv, flatten=lambda w: w.flatten(1), bias=True, transpose=False):
+def linear_from_conv(conv, flatten=lambda w: w.flatten(1), bias=True, transpose=False, copy_bias=True):
     weight = flatten(conv.weight.detach())
     linear = nn.Linear(weight.shape[1], weight.shape[0], bias=bias)
     with torch.no_grad():
         linear.weight = nn.Parameter(weight.T.contiguous() if transpose else weight)
-        if bias:
+        if bias and copy_bias:
             linear.bias.copy_(conv.bias)
     return linear
 
@@ -66,6 +67,7 @@ def test_reference_linear_from_conv_passes(capsys):
         (lambda conv: linear_from_conv(conv, flatten=lambda w: w.permute(0, 2, 3, 1).flatten(1)),
          r"different tokens than the convolution .* flatten conv.weight \(D, C, P, P\)"),
         (lambda conv: linear_from_conv(conv, bias=False), "The bias was not copied"),
+        (lambda conv: linear_from_conv(conv, copy_bias=False), "The bias was not copied"),
         (lambda conv: linear_from_conv(conv, transpose=True), r"weight shape \(32, 192\), got weight shape \(192, 32\): the weight is transposed"),
         (lambda conv: conv, "must return an nn.Linear, got Conv2d"),
     ],
@@ -99,3 +101,51 @@ def test_reference_table_passes(capsys):
 def test_wrong_table_is_named(wrong, message):
     with pytest.raises(ExerciseError, match=message):
         check_configuration_table(wrong)
+
+
+def learner_class(patching=patchify, channels_in_dim=True, transpose_conv=True, conv_for_linear=False,
+                  fail=False):
+    """A learner's FlexiblePatchEmbedding, with one mistake switched on at a time."""
+
+    class FlexiblePatchEmbedding(nn.Module):
+        def __init__(self, img_size=224, patch_size=16, in_channels=3, embed_dim=768, flatten_patches=True):
+            super().__init__()
+            if fail:
+                raise RuntimeError("forgot super().__init__()")
+            self.patch_size, self.flatten_patches = patch_size, flatten_patches
+            self.n_patches = (img_size // patch_size) ** 2
+            self.patch_dim = (in_channels if channels_in_dim else 1) * patch_size**2
+            if flatten_patches and not conv_for_linear:
+                self.projection = nn.Linear(in_channels * patch_size**2, embed_dim)
+            else:
+                self.projection = nn.Conv2d(in_channels, embed_dim, patch_size, stride=patch_size)
+
+        def forward(self, images):
+            if self.flatten_patches:
+                return self.projection(patching(images, self.patch_size))
+            x = self.projection(images).flatten(2)
+            return x.transpose(1, 2) if transpose_conv else x
+
+    return FlexiblePatchEmbedding
+
+
+def test_reference_class_passes(capsys):
+    check_flexible_patch_embedding(learner_class())
+    assert capsys.readouterr().out.count("both forms give the same") == 4
+
+
+@pytest.mark.parametrize(
+    "wrong,message",
+    [
+        (learner_class(patching=reshape_then((0, 2, 4, 3, 5, 1))), "flattened channels-last"),
+        (learner_class(patching=reshape_then((0, 4, 2, 1, 3, 5))), "column-major order"),
+        (learner_class(channels_in_dim=False), "patch_dim should be 192 .* did you forget the 3 channels"),
+        (learner_class(transpose_conv=False), r"returns \(B, D, N\): transpose it"),
+        (learner_class(conv_for_linear=True), "flatten_patches=True, self.projection must be an nn.Linear"),
+        (learner_class(fail=True), "raised RuntimeError: forgot super"),
+    ],
+    ids=["channels-last", "column-major", "no-channels", "untransposed-conv", "conv-twice", "raises"],
+)
+def test_wrong_class_is_named(wrong, message):
+    with pytest.raises(ExerciseError, match=message):
+        check_flexible_patch_embedding(wrong)

@@ -29,7 +29,15 @@ def test_photo_is_a_real_photograph():
 
 @pytest.mark.parametrize("size,expected", [(224, (3, 224, 224)), (384, (3, 384, 384)), ((224, 160), (3, 224, 160))])
 def test_sample_image_sizes(size, expected):
-    assert sample_image(size).shape == expected
+    image = sample_image(size)
+    assert image.shape == expected
+    # the centred crop of the photograph, resized: its mean colour is the crop's
+    photo = load_photo()  # (3, 600, 512)
+    h, w = expected[1:]
+    side_h, side_w = min(600, round(512 * h / w)), min(512, round(600 * w / h))  # largest crop of that shape
+    top, left = (600 - side_h) // 2, (512 - side_w) // 2
+    crop = photo[:, top : top + side_h, left : left + side_w]
+    assert torch.allclose(image.mean(dim=(1, 2)), crop.mean(dim=(1, 2)), atol=0.01)
 
 
 def test_crop_keeps_the_centre():

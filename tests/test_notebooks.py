@@ -56,14 +56,19 @@ def test_downloaded_notebook_is_shipped_clean(site, page):
 @pytest.mark.parametrize("page", DOWNLOADED)
 def test_downloaded_notebook_runs(executed, page):
     notebook = executed[page]  # an error in any cell has already failed the fixture
-    outputs = "".join(o.get("text", "") for cell in notebook.cells for o in cell.get("outputs", []))
-    assert "Traceback" not in outputs
+    printed = ["".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("name") == "stdout")
+               for cell in notebook.cells if cell.cell_type == "code"]
     if page in NOTEBOOK_PAGES:  # the exercise, as shipped with its solutions, passes its own checks
+        outputs = "".join(printed)
         assert outputs.count("✓ manual_patching") == 4 and outputs.count("✓ FlexiblePatchEmbedding") == 4
+        assert outputs.count("✓ 224/") == 3 and outputs.count("✓ 384/16") == 1  # the configuration table
         tags = [cell.metadata.get("tags", []) for cell in notebook.cells]
         assert tags.count(["exercise"]) == tags.count(["solution"]) == 3
-    else:
-        assert any(cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code")
+    else:  # a lesson page: the notebook prints exactly what the page shows under each block
+        from hooks import page_outputs
+
+        shown = page_outputs.cached((ROOT / "docs" / f"{page}.md").read_text(encoding="utf-8"))
+        assert shown is not None and printed == shown
 
 
 @pytest.mark.parametrize("page", LESSON_PAGES)

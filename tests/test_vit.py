@@ -45,10 +45,16 @@ def test_state_dict_has_dino_and_timm_layout(factory, dim, patch):
 
 
 def test_head_keys_and_output():
-    model = tiny(num_classes=10)
+    torch.manual_seed(0)
+    model = tiny(num_classes=10).eval()
     assert tuple(model.state_dict()["head.weight"].shape) == (10, 32)
-    assert model(torch.randn(3, 3, 32, 32)).shape == (3, 10)
-    assert tiny()(torch.randn(3, 3, 32, 32)).shape == (3, 32)  # num_classes=0: the CLS feature
+    x = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        cls = model.forward_features(x)[:, 0]  # (3, 32)
+        assert torch.allclose(model(x), cls @ model.head.weight.T + model.head.bias, atol=1e-6)
+        backbone = tiny().eval()  # num_classes=0: the CLS feature itself
+        backbone.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("head.")})
+        assert torch.equal(backbone(x), cls)
 
 
 def test_checkpoint_round_trip_strict():
@@ -123,10 +129,19 @@ def test_hf_parity_vit_small():
 
 @pytest.mark.parametrize("size,tokens", [((96, 96), 37), ((384, 384), 577), ((224, 160), 141), ((224, 224), 197)])
 def test_dynamic_img_size(size, tokens):
-    model = tiny(img_size=224, patch_size=16, dynamic_img_size=True)
+    """A dynamic model equals a model built for that size with the resampled position table."""
+    torch.manual_seed(0)
+    model = tiny(img_size=224, patch_size=16, dynamic_img_size=True).eval()
+    fixed = tiny(img_size=size, patch_size=16).eval()
+    weights = dict(model.state_dict())
+    weights["pos_embed"] = vitlesson.resample_position_embedding(weights["pos_embed"], (size[0] // 16, size[1] // 16))
+    fixed.load_state_dict(weights)
     x = torch.randn(2, 3, *size)
-    assert model.forward_features(x).shape == (2, tokens, 32)
-    assert model.get_last_selfattention(x).shape == (2, 4, tokens, tokens)
+    with torch.no_grad():
+        features = model.forward_features(x)
+        assert features.shape == (2, tokens, 32)
+        assert torch.allclose(features, fixed.forward_features(x), atol=1e-6)
+        assert torch.allclose(model.get_last_selfattention(x), fixed.get_last_selfattention(x), atol=1e-6)
 
 
 def test_wrong_size_without_the_switch():
