@@ -1,26 +1,40 @@
 # The two commands of the README, plus the pieces they are made of.
 #   make serve   install everything into .venv, then serve the site at http://127.0.0.1:8000
+#                (make serve PORT=8001 for another port)
 #   make test    install everything, then run every test (pytest: unit tests, every code block
 #                of the pages, and the strict site build)
 
 PYTHON ?= python3
+PORT ?= 8000
 VENV := .venv
 BIN := $(VENV)/bin
-INSTALLED := $(VENV)/.installed
+# The stamp names the Python that made the virtualenv: another Python rebuilds it.
+PYVER := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+INSTALLED := $(VENV)/.installed-$(PYVER)
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: install serve test build lock clean
+.PHONY: install serve test build lock clean mutation matrix
 
 install: $(INSTALLED)
 
 $(INSTALLED): requirements.txt pyproject.toml
+	@[ -n "$(PYVER)" ] || { echo "$(PYTHON) does not run: install Python 3.11, 3.12 or 3.13, or name one with PYTHON=..."; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 13) else \
+	  "vitlesson needs Python 3.11, 3.12 or 3.13, and $(PYTHON) is Python $(PYVER): " \
+	  "run make with PYTHON=python3.11 (or 3.12, 3.13)")'
+	@if [ -x $(BIN)/python ] && [ "$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')" != "$(PYVER)" ]; then \
+	  echo "$(VENV) was made by another Python: rebuilding it with Python $(PYVER)"; rm -rf $(VENV); fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --requirement requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps --editable .
+	rm -f $(VENV)/.installed*
 	touch $@
 
 serve: install
-	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
+	@$(BIN)/python -c 'import socket, sys; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); \
+	  code = s.connect_ex(("127.0.0.1", $(PORT))); s.close(); \
+	  sys.exit(f"Port $(PORT) is already in use: run make serve PORT={$(PORT) + 1} (or stop what uses it)" if code == 0 else 0)'
+	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:$(PORT)
 
 test: install
 	$(BIN)/python -m pytest
@@ -36,3 +50,25 @@ lock:
 
 clean:
 	rm -rf site .cache $(VENV)
+
+# Mutation testing of the core modules (about 3 minutes on 2 cores; run before a release).
+# mutmut changes one thing at a time (see [tool.mutmut] in pyproject.toml) and runs the
+# fast unit tests; the report lists the score per module and every survivor, marking the
+# ones judged equivalent in tests/equivalent_mutants.txt.
+mutation: install
+	$(BIN)/python -m pip install --quiet mutmut==3.8.1
+	rm -rf mutants
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/mutmut run --max-children 2 > /dev/null
+	$(BIN)/python -m tests.mutation_report
+
+# Every supported Python: a clean clone of HEAD per interpreter, `make test` in each, with
+# times. Name the interpreters with PYTHONS="..." where they are not on PATH as python3.1x.
+# Python 3.12 and 3.13 have no CPU-only torch 2.13.0 on PyPI: pip installs the CUDA build
+# (several GB), which runs on the CPU as well.
+PYTHONS ?= python3.11 python3.12 python3.13
+matrix:
+	@for python in $(PYTHONS); do \
+	  dir=$$(mktemp -d); git clone -q . "$$dir"; start=$$(date +%s); \
+	  if (cd "$$dir" && $(MAKE) --no-print-directory test PYTHON=$$python > test.log 2>&1); then result=passed; else result=FAILED; fi; \
+	  echo "$$python: make test $$result in $$(( $$(date +%s) - start )) s (log: $$dir/test.log)"; \
+	done

@@ -76,3 +76,22 @@ def test_unknown_placeholder_is_a_warning(caplog):
 
 def test_hook_reads_the_file_the_command_writes():
     assert bench_hook.RECORDED == bench.RECORDED
+
+
+def test_bench_never_overwrites_the_recorded_results_unless_asked(capsys):
+    from vitlesson import bench
+
+    for flags, message in [(["--record", "--quick"], "--record needs a full run: drop --quick"),
+                           (["--threads", "0"], "argument --threads: must be a positive integer, got 0"),
+                           (["--record", "--output", "x.json"], "not allowed with argument --record")]:
+        with pytest.raises(SystemExit) as exit_:
+            bench.main(flags)
+        assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_bench_writes_to_the_working_directory_by_default(small, tmp_path, monkeypatch):
+    recorded = bench.RECORDED.read_bytes()
+    monkeypatch.chdir(tmp_path)
+    bench.main(["--quick"])
+    assert json.loads((tmp_path / "bench.json").read_text())["mode"] == "quick"
+    assert bench.RECORDED.read_bytes() == recorded

@@ -57,3 +57,39 @@ def test_learned_position_embeddings_know_the_grid():
     torch.manual_seed(0)
     random_near, random_far = neighbour_similarity(tiny_vit().pos_embed.detach()[0, 1:], 8)
     assert abs(random_near - random_far) < 0.1  # no structure before training
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--steps", "-5"], "argument --steps: must be a positive integer, got -5"),
+    (["--threads", "0"], "argument --threads: must be a positive integer, got 0"),
+    (["--batch-size", "0"], "argument --batch-size: must be a positive integer, got 0"),
+    (["--lr", "nan"], "argument --lr: must be a number in (0, 1], got nan"),
+    (["--lr", "1e6"], "argument --lr: must be a number in (0, 1], got 1e6"),
+    (["--record", "--output", "x.pt"], "argument --output: not allowed with argument --record"),
+])
+def test_bad_training_flags_are_usage_errors(flags, message, capsys):
+    from vitlesson.train import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(flags)
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_training_writes_to_the_working_directory_not_the_package(tmp_path, monkeypatch, capsys):
+    from vitlesson.train import main
+
+    shipped = WEIGHTS.read_bytes()
+    monkeypatch.chdir(tmp_path)
+    main(["--steps", "2", "--batch-size", "4"])
+    assert (tmp_path / "tiny-shapes.pt").is_file() and (tmp_path / "tiny-shapes.json").is_file()
+    assert WEIGHTS.read_bytes() == shipped
+
+
+def test_a_diverging_run_stops_with_a_message(monkeypatch, capsys):
+    import vitlesson.train as train_module
+
+    monkeypatch.setattr(train_module.F, "cross_entropy", lambda logits, y: logits.sum() * float("nan"))
+    with pytest.raises(SystemExit) as exit_:
+        train_module.main(["--steps", "3", "--batch-size", "4", "--output", "unused.pt"])
+    assert exit_.value.code == 1
+    assert "the loss became nan at step 1: training diverged; use a smaller learning rate" in capsys.readouterr().err

@@ -279,6 +279,13 @@ def run(
     return results
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)  # argparse turns a ValueError into a usage error
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m vitlesson.bench", description=__doc__.split("\n\n")[0]
@@ -289,17 +296,26 @@ def main(argv=None) -> None:
         help="short blocks, two rounds (about 20 s; a full run takes about 4 minutes)",
     )
     parser.add_argument(
-        "--threads", type=int, default=2, help="torch threads (default 2)"
+        "--threads", type=_positive_int, default=2,
+        help="torch threads (default 2)"
     )
-    parser.add_argument(
-        "--output",
-        type=Path,
-        default=RECORDED,
-        help=f"JSON file to write (default {RECORDED})",
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--output", type=Path, default=Path("bench.json"),
+        help="JSON file to write (default ./bench.json)",
+    )
+    where.add_argument(
+        "--record", action="store_true",
+        help="replace the results the site shows, docs/data/bench.json "
+             "(a full run in a checkout of the repository only)",
     )
     args = parser.parse_args(argv)
-    if args.threads <= 0:
-        parser.error(f"--threads must be positive, got {args.threads}")
+    if args.record and args.quick:
+        parser.error("--record needs a full run: drop --quick")
+    if args.record and not RECORDED.parent.is_dir():
+        parser.error(f"--record needs a checkout of the repository: "
+                     f"{RECORDED.parent} does not exist")
+    output = RECORDED if args.record else args.output
     steps = len(PATCH_CONFIGS) * len(BATCHES) + len(ATTENTION_TOKENS) + 1
     done = 0
 
@@ -309,12 +325,10 @@ def main(argv=None) -> None:
         print(f"[{done:>2}/{steps}] {message}", file=sys.stderr, flush=True)
 
     results = run(quick=args.quick, threads=args.threads, progress=progress)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(
-        json.dumps(results, indent=1) + "\n", encoding="utf-8"
-    )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     print(format_summary(results))
-    print(f"written to {args.output}")
+    print(f"written to {output}")
 
 
 def format_summary(results: dict) -> str:

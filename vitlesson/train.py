@@ -115,6 +115,11 @@ def train(
         loss.backward()
         optimizer.step()
         schedule.step()
+        if not math.isfinite(loss.item()):
+            raise FloatingPointError(
+                f"the loss became {loss.item()} at step {step + 1}: training "
+                f"diverged; use a smaller learning rate than {lr}"
+            )
         losses.append(loss.item())
         accuracy = (logits.argmax(dim=1) == y).float().mean().item()
         running_loss = (
@@ -179,43 +184,60 @@ def load_trained() -> tuple[VisionTransformer, dict]:
     return model.eval(), record
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)  # argparse turns a ValueError into a usage error
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def _learning_rate(text: str) -> float:
+    value = float(text)
+    if not (math.isfinite(value) and 0 < value <= 1):
+        raise argparse.ArgumentTypeError(f"must be a number in (0, 1], got {text}")
+    return value
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m vitlesson.train", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--steps", type=int, default=800)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--seed", type=int, default=TRAIN_SEED)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument(
-        "--output",
-        type=Path,
-        default=WEIGHTS,
-        help=f"weights file (default {WEIGHTS})",
-    )
+    parser.add_argument("--steps", type=_positive_int, default=800,
+                        help="optimiser steps (default 800)")
+    parser.add_argument("--batch-size", type=_positive_int, default=64,
+                        help="images per step (default 64)")
+    parser.add_argument("--lr", type=_learning_rate, default=1e-3,
+                        help="peak AdamW learning rate (default 1e-3)")
+    parser.add_argument("--seed", type=int, default=TRAIN_SEED,
+                        help=f"seed of the training data (default {TRAIN_SEED})")
+    parser.add_argument("--threads", type=_positive_int, default=2,
+                        help="torch threads (default 2)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--output", type=Path, default=Path("tiny-shapes.pt"),
+                       help="weights file to write, its record next to it as "
+                            ".json (default ./tiny-shapes.pt)")
+    where.add_argument("--record", action="store_true",
+                       help=f"replace the shipped weights {WEIGHTS.name} "
+                            "and their record in the package")
     args = parser.parse_args(argv)
-    model, record = train(
-        steps=args.steps,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        seed=args.seed,
-        threads=args.threads,
-    )
+    output = WEIGHTS if args.record else args.output
+    try:
+        model, record = train(steps=args.steps, batch_size=args.batch_size,
+                              lr=args.lr, seed=args.seed, threads=args.threads)
+    except FloatingPointError as error:
+        parser.exit(1, f"{parser.prog}: {error}\n")
     record |= results(model)
     record["command"] = " ".join(
-        [
-            "python -m vitlesson.train",
-            *(argv if argv is not None else sys.argv[1:]),
-        ]
-    )
+        ["python -m vitlesson.train",
+         *(argv if argv is not None else sys.argv[1:])])
     record["torch"] = torch.__version__
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), args.output)
-    args.output.with_suffix(".json").write_text(
+    output.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), output)
+    output.with_suffix(".json").write_text(
         json.dumps(record, indent=1) + "\n", encoding="utf-8"
     )
     print(json.dumps(record, indent=1))
+    print(f"written to {output}", file=sys.stderr)
 
 
 if __name__ == "__main__":

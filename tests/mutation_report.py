@@ -1,0 +1,59 @@
+"""Summarise a `mutmut run` (``make mutation``): the score per module and the survivors.
+
+A survivor listed in ``tests/equivalent_mutants.txt`` is a change that cannot alter
+behaviour (with the reason written next to it); every other survivor is a gap in the
+tests. The score counts killed mutants (a failing test or a timeout) over all mutants.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EQUIVALENT = Path(__file__).with_name("equivalent_mutants.txt")
+
+
+def equivalent_mutants() -> dict[str, str]:
+    """Mutant name -> why it cannot change behaviour."""
+    reasons = {}
+    for line in EQUIVALENT.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, why = line.partition(" ")
+            reasons[name] = why.strip()
+    return reasons
+
+
+def main() -> int:
+    metas = sorted((ROOT / "mutants" / "vitlesson").glob("*.py.meta"))
+    if not metas:
+        print("no mutmut results: run `make mutation`", file=sys.stderr)
+        return 1
+    equivalent = equivalent_mutants()
+    total, survived, unexplained = Counter(), Counter(), []
+    for meta in metas:
+        module = meta.name.removesuffix(".py.meta")
+        for name, code in json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"].items():
+            total[module] += 1
+            if code in (0, None):  # 0: the tests passed; None: not run (no test covers it)
+                survived[module] += 1
+                if name not in equivalent:
+                    unexplained.append(name)
+    print(f"{'module':<12} {'mutants':>8} {'survived':>9} {'score':>7}")
+    for module in sorted(total):
+        score = 1 - survived[module] / total[module]
+        print(f"{module:<12} {total[module]:>8} {survived[module]:>9} {score:>7.1%}")
+    killed = sum(total.values()) - sum(survived.values())
+    print(f"{'all':<12} {sum(total.values()):>8} {sum(survived.values()):>9} "
+          f"{killed / sum(total.values()):>7.1%}")
+    print(f"\n{sum(survived.values()) - len(unexplained)} survivors judged equivalent "
+          f"({EQUIVALENT.relative_to(ROOT)}); {len(unexplained)} not explained:")
+    for name in unexplained:
+        print(f"  {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
