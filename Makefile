@@ -13,7 +13,7 @@ PYVER := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])
 INSTALLED := $(VENV)/.installed-$(PYVER)
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: install serve test build lock clean mutation matrix
+.PHONY: install serve test build build-offline lock clean mutation matrix
 
 install: $(INSTALLED)
 
@@ -42,6 +42,10 @@ test: install
 build: install
 	$(BIN)/mkdocs build --strict
 
+# A copy that works opened from disk (file://): links name index.html files, search is embedded.
+build-offline: install
+	OFFLINE=true DIRECTORY_URLS=false $(BIN)/mkdocs build --strict --site-dir site-offline
+
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/python -m pip install --quiet --requirement requirements.in
@@ -49,7 +53,7 @@ lock:
 	mv requirements.lock.tmp requirements.txt && rm -rf .lock-venv
 
 clean:
-	rm -rf site .cache $(VENV)
+	rm -rf site site-offline .cache mutants $(VENV)
 
 # Mutation testing of the core modules (about 3 minutes on 2 cores; run before a release).
 # mutmut changes one thing at a time (see [tool.mutmut] in pyproject.toml) and runs the

@@ -72,19 +72,50 @@ class Fence:
         return "".join(segment.source for segment in self.segments)
 
 
-def expand_include(line: str, root: Path, preprocessor) -> Segment:
-    """Expand one ``--8<--`` line and locate the included lines in their file."""
+class IncludeError(ValueError):
+    """An include line that cannot be expanded, with the page, line and package file named."""
+
+
+def _section_lines(file_lines: list[str], section: str, path: str) -> tuple[int, int]:
+    """Indices of the start and end markers of ``section`` in a file."""
+    starts = [i for i, text in enumerate(file_lines) if f"[start:{section}]" in text]
+    ends = [i for i, text in enumerate(file_lines) if f"[end:{section}]" in text]
+    if len(starts) != 1 or len(ends) != 1 or ends[0] < starts[0]:
+        found = sorted({m for text in file_lines for m in re.findall(r"--8<-- \[(?:start|end):([\w-]+)\]", text)})
+        raise IncludeError(
+            f"section {section!r} of {path} needs one '# --8<-- [start:{section}]' line and one "
+            f"'# --8<-- [end:{section}]' line after it; found {len(starts)} start and {len(ends)} end "
+            f"marker(s). Sections in {path}: {', '.join(found) or 'none'}"
+        )
+    return starts[0], ends[0]
+
+
+def expand_include(line: str, root: Path, preprocessor, where: str = "") -> Segment:
+    """Expand one ``--8<--`` line and locate the included lines in their file.
+
+    ``where`` ("page.md:12") names the include line in errors."""
     target = INCLUDE.match(line)["target"]
-    expanded = "\n".join(preprocessor.run([line.strip()])) + "\n"
     path, _, section = target.partition(":")
+    prefix = f"{where}: " if where else ""
+    if not (root / path).is_file():
+        raise IncludeError(f"{prefix}--8<-- \"{target}\": there is no file {path}")
     file_lines = (root / path).read_text(encoding="utf-8").splitlines()
     first_line = 1
     if section:
-        start = next(i for i, text in enumerate(file_lines) if f"[start:{section}]" in text)
-        end = next(i for i, text in enumerate(file_lines) if f"[end:{section}]" in text)
-        if "\n".join(file_lines[start + 1 : end]) + "\n" != expanded:
-            raise ValueError(f"{target}: the expanded snippet does not match lines {start + 2}-{end} of {path}")
+        try:
+            start, end = _section_lines(file_lines, section, path)
+        except IncludeError as error:
+            raise IncludeError(f"{prefix}--8<-- \"{target}\": {error}") from None
         first_line = start + 2
+    try:
+        expanded = "\n".join(preprocessor.run([line.strip()])) + "\n"
+    except Exception as error:  # pymdownx.snippets' own error, without page or line
+        raise IncludeError(f"{prefix}--8<-- \"{target}\": {error}") from None
+    if section:
+        shown = [text for text in file_lines[start + 1 : end] if "--8<-- [" not in text]
+        if "\n".join(shown) + "\n" != expanded:
+            raise IncludeError(f"{prefix}{target}: the expanded snippet does not match lines "
+                               f"{start + 2}-{end} of {path}")
     module = ".".join(Path(path).with_suffix("").parts) if path.endswith(".py") else None
     return Segment(expanded, str(root / path), first_line, module)
 
@@ -103,7 +134,8 @@ def python_fences(text: str, path: str, root: Path, preprocessor) -> list[Fence]
             if INCLUDE.match(line):
                 if page_lines:
                     segments.append(Segment("\n".join(page_lines) + "\n", path, page_start))
-                segments.append(expand_include(line, root, preprocessor))
+                where = f"{path}:{body_line + offset}"
+                segments.append(expand_include(line, root, preprocessor, where))
                 page_lines, page_start = [], body_line + offset + 1
             else:
                 page_lines.append(line)

@@ -193,9 +193,32 @@ def on_page_context(context, page, config, nav):
 
 # --- Light notebook pages ----------------------------------------------------------------------
 
+STDERR_OUTPUT = re.compile(r'<div class="jp-OutputArea-child[^"]*">')
+
+
+def without_stderr(html: str) -> str:
+    """Remove every output of a notebook page that came from stderr (library warnings, log lines):
+    a published page shows what the code computes, not the noise of the machine that built it."""
+    pieces, position = [], 0
+    for match in STDERR_OUTPUT.finditer(html):
+        if match.start() < position:
+            continue  # inside an output already removed
+        depth, cursor = 0, match.start()
+        for tag in re.finditer(r"<(/?)div\b", html[match.start():]):
+            depth += -1 if tag.group(1) else 1
+            if depth == 0:
+                cursor = match.start() + tag.end() + html[match.start() + tag.end():].index(">") + 1
+                break
+        if "application/vnd.jupyter.stderr" in html[match.start():cursor]:
+            pieces.append(html[position:match.start()])
+            position = cursor
+    return "".join(pieces) + html[position:]
+
+
 def on_post_page(output, page, config):
     if not (page.file.src_uri.startswith(NOTEBOOK_SOURCES) and page.file.src_uri.endswith(".py")):
         return output
+    output = without_stderr(output)
     for name, pattern in UNUSED_SCRIPTS.items():
         output, found = pattern.subn("", output)
         if found != 1:

@@ -79,16 +79,27 @@ def output_block(text: str, indent: str) -> str:
 
 
 def on_page_markdown(markdown, page, config, files):
+    from mkdocs.exceptions import PluginError
+
     preprocessor = lesson_code.snippet_preprocessor(config)
-    fences = lesson_code.python_fences(markdown, page.file.src_uri, ROOT,
-                                       preprocessor)
+    try:
+        fences = lesson_code.python_fences(markdown, f"docs/{page.file.src_uri}",
+                                           ROOT, preprocessor)
+    except lesson_code.IncludeError as error:
+        raise PluginError(str(error)) from None  # one line, no traceback
     if not fences:
         return markdown
     use_cache = os.environ.get("VITLESSON_OUTPUT_CACHE", "on") != "off"
     outputs = cached(markdown) if use_cache else None
     if outputs is None or len(outputs) != len(fences):
         start = time.perf_counter()
-        outputs = run_page(fences)
+        try:
+            outputs = run_page(fences)
+        except Exception as error:
+            raise PluginError(f"docs/{page.file.src_uri}: a python block failed "
+                              f"while the build ran it: {type(error).__name__}: "
+                              f"{error} (run pytest docs/{page.file.src_uri} "
+                              "for the traceback)") from None
         log.info(f"outputs: ran {page.file.src_uri} "
                  f"({time.perf_counter() - start:.1f} s)")
         if use_cache:

@@ -66,3 +66,15 @@ def site(builds) -> Path:
 @pytest.fixture(scope="session")
 def second_site(builds) -> Path:
     return builds[1].result()
+
+
+@pytest.fixture(scope="session")
+def offline_site(tmp_path_factory, site) -> Path:
+    """The copy of the site built to be opened from disk, as `make build-offline` builds it
+    (after the first build, so the figures and outputs come from the cache)."""
+    destination = tmp_path_factory.mktemp("offline") / "site"
+    env = dict(os.environ, OFFLINE="true", DIRECTORY_URLS="false", NO_MKDOCS_2_WARNING="1")
+    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(destination)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return destination

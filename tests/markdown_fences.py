@@ -15,6 +15,8 @@ run yet, this run's outputs become the cache the next build shows.
 from __future__ import annotations
 
 import functools
+import os
+import traceback
 from pathlib import Path
 
 from mkdocs.config import load_config
@@ -35,9 +37,25 @@ class OutputMismatch(AssertionError):
     """What a fence printed differs from what the site shows under it."""
 
 
+class BlockFailed(AssertionError):
+    """A block of a page raised: the page line, the package lines involved, the error."""
+
+
+def short_failure(error: BaseException) -> str:
+    """The traceback frames that are the reader's (the page) or the package's, then the error."""
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__)
+              if frame.filename.endswith(".md") or f"{os.sep}vitlesson{os.sep}" in frame.filename]
+    lines = [f"  {Path(f.filename).relative_to(ROOT) if f.filename.startswith(str(ROOT)) else f.filename}"
+             f":{f.lineno}: {f.line}" for f in frames]
+    return "\n".join([*lines, f"{type(error).__name__}: {error}"])
+
+
 def evaluate(example) -> None:
     index, count, fence = example.parsed
-    printed = run_fence(fence, example.namespace)
+    try:
+        printed = run_fence(fence, example.namespace)
+    except Exception as error:
+        raise BlockFailed(f"block {index + 1} of {count} failed:\n{short_failure(error)}") from None
     collected = example.namespace.setdefault("__printed__", [])
     collected.append(printed)
     shown = page_outputs.cached(example.document.text)

@@ -11,9 +11,6 @@ import functools
 import http.server
 import json
 import os
-import shutil
-import subprocess
-import tarfile
 import threading
 from pathlib import Path
 from urllib.parse import urlparse
@@ -21,11 +18,11 @@ from urllib.parse import urlparse
 import pytest
 
 from tests.conftest import ROOT
+from tests.npm_packages import npm_package
 from tests.page_layout import MEASURE
 
 CHROMIUM = Path("/usr/bin/chromium")
 AXE_VERSION = "4.14.1"
-AXE = ROOT / ".cache" / f"axe-core-{AXE_VERSION}" / "axe.min.js"
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -297,15 +294,21 @@ def test_dark_system_preference_opens_the_dark_scheme(browser, base_url):
 
 @pytest.fixture(scope="module")
 def axe_script() -> Path:
-    if not AXE.exists():
-        npm = shutil.which("npm")
-        if npm is None and os.environ.get("CI"):
-            raise RuntimeError("CI must run axe-core: npm is missing (.ci/run installs it)")
-        if npm is None:
-            pytest.skip(f"axe-core {AXE_VERSION} is not in .cache and npm is not installed to fetch it")
-        AXE.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([npm, "pack", f"axe-core@{AXE_VERSION}", "--pack-destination", str(AXE.parent), "--silent"],
-                       check=True, capture_output=True, timeout=300)
-        with tarfile.open(AXE.parent / f"axe-core-{AXE_VERSION}.tgz") as archive:
-            AXE.write_bytes(archive.extractfile("package/axe.min.js").read())
-    return AXE
+    return npm_package("axe-core", AXE_VERSION) / "axe.min.js"
+
+
+def test_the_offline_copy_works_opened_from_disk(browser, offline_site):
+    """Double-clicking site-offline/index.html: navigation opens pages, not folder listings,
+    and search finds a lesson term without a server."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto((offline_site / "index.html").as_uri())
+    page.locator("article a", has_text="Images as patch tokens").first.click()
+    page.wait_for_load_state("load")
+    assert page.url.endswith("/lessons/patches.html")
+    assert page.inner_text("h1").startswith("1 · Images as sequences of patch tokens")
+    page.click("input.md-search__input")
+    page.keyboard.type("patchify", delay=20)
+    page.wait_for_selector(".md-search-result__item", timeout=15000)
+    assert page.locator(".md-search-result__item").count() > 0
+    context.close()

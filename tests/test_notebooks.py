@@ -105,3 +105,15 @@ def test_notebook_pages_are_light(site, page):
     assert sheet and (site / page / sheet.group(1)).resolve().stat().st_size > 500_000  # the JupyterLab CSS, once
     assert html.count("celltag_solution") >= 3 and html.count("celltag_exercise") >= 3
     assert "Traceback" not in html and "NotImplementedError: write" not in html
+
+
+def test_stderr_outputs_never_reach_a_notebook_page(site):
+    from hooks.notebooks import without_stderr
+
+    child = '<div class="jp-OutputArea-child">{}</div>'
+    stdout = child.format('<div class="jp-RenderedText" data-mime-type="application/vnd.jupyter.stdout"><pre>42</pre></div>')
+    stderr = child.format('<div data-mime-type="application/vnd.jupyter.stderr"><div><pre>No CUDA runtime</pre></div></div>')
+    page = f"<main>{stdout}{stderr}<p>after</p></main>"
+    assert without_stderr(page) == f"<main>{stdout}<p>after</p></main>"
+    for built in site.rglob("*.html"):
+        assert "application/vnd.jupyter.stderr" not in built.read_text(encoding="utf-8"), built

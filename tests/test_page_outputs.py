@@ -74,3 +74,38 @@ def test_every_page_block_asserts_or_has_its_output_checked(page):
 
 def test_sybil_collects_every_page():
     assert all(DOCS_SYBIL.should_parse(page) for page in PAGES)
+
+
+@pytest.fixture
+def snippet_file():
+    path = ROOT / ".cache" / "test-snippet.py"
+    path.parent.mkdir(exist_ok=True)
+    yield path
+    path.unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize("source,target,message", [
+    ("# --8<-- [start:one]\nx = 1\n# --8<-- [end:onee]\n", "one",
+     "docs/page.md:2: --8<-- \".cache/test-snippet.py:one\": section 'one' of .cache/test-snippet.py needs one "
+     "'# --8<-- [start:one]' line and one '# --8<-- [end:one]' line after it; found 1 start and 0 end marker(s). "
+     "Sections in .cache/test-snippet.py: one, onee"),
+    ("# --8<-- [start:one]\nx = 1\n# --8<-- [end:one]\n", "two",
+     "docs/page.md:2: --8<-- \".cache/test-snippet.py:two\": section 'two' of .cache/test-snippet.py needs one "
+     "'# --8<-- [start:two]' line and one '# --8<-- [end:two]' line after it; found 0 start and 0 end marker(s). "
+     "Sections in .cache/test-snippet.py: one"),
+])
+def test_include_mistakes_name_the_page_line_section_and_file(snippet_file, source, target, message):
+    from hooks.lesson_code import IncludeError
+
+    snippet_file.write_text(source, encoding="utf-8")
+    page = f'```python\n--8<-- ".cache/test-snippet.py:{target}"\n```\n'
+    with pytest.raises(IncludeError) as error:
+        python_fences(page, "docs/page.md", ROOT, preprocessor())
+    assert str(error.value) == message
+
+
+def test_include_of_a_missing_file_is_named():
+    from hooks.lesson_code import IncludeError
+
+    with pytest.raises(IncludeError, match='^docs/page.md:2: --8<-- "vitlesson/nope.py:x": there is no file'):
+        python_fences('```python\n--8<-- "vitlesson/nope.py:x"\n```\n', "docs/page.md", ROOT, preprocessor())

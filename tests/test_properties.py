@@ -5,6 +5,7 @@ exception, never a silent crop.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 
@@ -168,6 +169,96 @@ def test_sincos(grid, dim):
         assert out.shape == (rows * cols, dim)
 
     expect(lambda: vitlesson.sincos_2d_position_embedding(grid, dim), check, grid, dim)
+
+
+def expect_named(build, check_result, name: str):
+    """Like :func:`expect`, but a refusal must name the parameter itself."""
+    CASES["count"] += 1
+    try:
+        result = build()
+    except (ValueError, TypeError) as error:
+        assert name in str(error), f"{type(error).__name__} does not name {name}: {error}"
+        return
+    check_result(result)
+
+
+not_booleans = st.one_of(st.booleans(), st.sampled_from(["False", "no", "yes", "", 0, 1, 1.0, None, [True]]))
+
+
+@SETTINGS
+@given(value=not_booleans, flag=st.sampled_from(["flatten_patches", "dynamic_img_size", "qkv_bias", "antialias"]))
+def test_flags_must_be_booleans(value, flag):
+    build = {
+        "flatten_patches": lambda: vitlesson.FlexiblePatchEmbedding(32, 8, flatten_patches=value),
+        "dynamic_img_size": lambda: vitlesson.PatchEmbedding(32, 8, dynamic_img_size=value),
+        "qkv_bias": lambda: Attention(8, 2, qkv_bias=value),
+        "antialias": lambda: vitlesson.resample_position_embedding(torch.randn(1, 17, 4), 2, antialias=value),
+    }[flag]
+
+    def check(_):
+        assert isinstance(value, bool), f"{flag}={value!r} was taken"
+
+    expect_named(build, check, flag)
+
+
+numbers = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-3, 3),
+                    st.sampled_from(["0.1", "4", None, True, [0.1]]))
+
+
+@SETTINGS
+@given(value=numbers, name=st.sampled_from(["drop_rate", "attn_drop_rate", "dropout", "mlp_ratio", "temperature"]))
+def test_numbers_must_be_finite_and_in_range(value, name):
+    build = {
+        "drop_rate": lambda: vitlesson.VisionTransformer(img_size=16, patch_size=8, embed_dim=8, depth=1,
+                                                         num_heads=2, drop_rate=value),
+        "attn_drop_rate": lambda: vitlesson.VisionTransformer(img_size=16, patch_size=8, embed_dim=8, depth=1,
+                                                              num_heads=2, attn_drop_rate=value),
+        "dropout": lambda: vitlesson.PositionalEmbedding(4, 8, dropout=value),
+        "mlp_ratio": lambda: vitlesson.VisionTransformer(img_size=16, patch_size=8, embed_dim=8, depth=1,
+                                                         num_heads=2, mlp_ratio=value),
+        "temperature": lambda: vitlesson.sincos_2d_position_embedding(4, 8, temperature=value),
+    }[name]
+
+    def check(result):
+        assert not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+        if name == "temperature":
+            assert value > 1 and result.isfinite().all()
+        elif name == "mlp_ratio":
+            assert int(8 * value) >= 1
+        else:
+            assert 0 <= value < 1
+
+    expect_named(build, check, name)
+
+
+@SETTINGS
+@given(value=st.one_of(st.integers(-3, 3), st.floats(-2, 3), st.sampled_from([None, "x", True])))
+def test_prefix_token_counts_are_counts(value):
+    def check(out):  # only 1 prefix token leaves a square grid (16 = 4 x 4) of the 17 rows
+        assert value == 1 and not isinstance(value, bool) and out.shape == (1, 1 + 4, 4)
+
+    expect_named(lambda: vitlesson.resample_position_embedding(torch.randn(1, 17, 4), 2, num_prefix_tokens=value),
+                 check, "num_prefix_tokens")
+
+
+@SETTINGS
+@given(case=st.sampled_from(["img_size", "n_patches", "depth", "resample", "sincos"]),
+       size=st.sampled_from([10**5, 10**6, 10**9]))
+def test_sizes_that_cannot_fit_are_refused_before_allocating(case, size):
+    build = {
+        "img_size": lambda: vitlesson.vit_small(img_size=16 * size),
+        "n_patches": lambda: vitlesson.PositionalEmbedding(size * 1000, 768),
+        "depth": lambda: vitlesson.VisionTransformer(embed_dim=384, num_heads=6, depth=size),
+        "resample": lambda: vitlesson.resample_position_embedding(torch.randn(1, 17, 384), size // 10),
+        "sincos": lambda: vitlesson.sincos_2d_position_embedding(size, 768),
+    }[case]
+    CASES["count"] += 1
+    try:
+        build()
+    except ValueError as error:
+        assert "GiB of memory" in str(error) and "this machine has" in str(error), str(error)
+    else:
+        raise AssertionError(f"{case}={size} was built")
 
 
 def test_case_count():

@@ -153,7 +153,8 @@ def test_wrong_size_without_the_switch():
 
 def test_resample_keeps_cls_and_identity():
     pos = torch.randn(1, 1 + 14 * 14, 8)
-    assert resample_position_embedding(pos, 14) is pos
+    same = resample_position_embedding(pos, 14)
+    assert torch.equal(same, pos) and same.data_ptr() != pos.data_ptr()  # equal values, never an alias
     small = resample_position_embedding(pos, 6)
     assert small.shape == (1, 37, 8) and torch.equal(small[:, 0], pos[:, 0])
     assert resample_position_embedding(pos, (24, 16)).shape == (1, 1 + 24 * 16, 8)
@@ -181,7 +182,7 @@ def test_resample_matches_timm_convention_without_antialias():
 @pytest.mark.parametrize(
     "args,message",
     [
-        ((torch.randn(1, 197, 8), 6, None, 2), r"195 patch positions are not a square grid: pass old_grid"),
+        ((torch.randn(1, 197, 8), 6, None, 2), r"195 patch positions \(after num_prefix_tokens=2\) are not a square grid: pass old_grid"),
         ((torch.randn(197, 8), 6), r"pos_embed must have shape \(1, 1 \+ rows\*cols, D\), got \(197, 8\)"),
         ((torch.randn(1, 197, 8), 6, (14, 13)), r"old_grid 14x13 has 182 positions, pos_embed has 196"),
         ((torch.randn(1, 197, 8), 0), r"new_grid must be positive, got 0"),

@@ -7,6 +7,9 @@ instead of a shape error from deep inside a matrix multiplication.
 
 from __future__ import annotations
 
+import math
+import os
+
 import torch
 
 
@@ -161,13 +164,22 @@ def patch_embedding_input(layer, images) -> None:
         img_size=None if layer.dynamic_img_size else layer.img_size,
         dtype=layer.proj.weight.dtype,
     )
+    height, width = images.shape[-2:]
+    if min(height, width) < layer.patch_size:
+        raise ValueError(
+            f"Image size ({height}*{width}) is smaller than one patch "
+            f"({layer.patch_size}*{layer.patch_size}): nothing to embed"
+        )
 
 
-def attention_config(dim, num_heads, qkv_bias) -> None:
-    """Check the sizes of multi-head attention."""
+def attention_config(dim, num_heads, qkv_bias, attn_drop=0.0,
+                     proj_drop=0.0) -> None:
+    """Check the sizes and dropout rates of multi-head attention."""
     positive_int(dim, "embed_dim")
     positive_int(num_heads, "num_heads")
     boolean(qkv_bias, "qkv_bias")
+    probability(attn_drop, "attn_drop")
+    probability(proj_drop, "proj_drop")
     if dim % num_heads:
         raise ValueError(
             f"embed_dim ({dim}) must be divisible by num_heads ({num_heads})"
@@ -185,32 +197,24 @@ def tokens(x, dim: int, dtype) -> None:
 
 
 def mlp_hidden(dim: int, mlp_ratio) -> int:
-    """The MLP's hidden width ``dim * mlp_ratio``, refusing a ratio <= 0."""
-    if isinstance(mlp_ratio, bool) or not isinstance(mlp_ratio, (int, float)):
-        raise TypeError(
-            "mlp_ratio must be a number, got "
-            f"{type(mlp_ratio).__name__} ({mlp_ratio!r})"
-        )
-    hidden = int(dim * mlp_ratio)
-    if not hidden > 0:
+    """The MLP's hidden width ``dim * mlp_ratio``, at least 1 and finite."""
+    finite_number(mlp_ratio, "mlp_ratio", low=0, low_open=True)
+    width = dim * mlp_ratio
+    if not (math.isfinite(width) and width >= 1):
         raise ValueError(
-            f"mlp_ratio must give a hidden width of at least 1 "
-            f"(embed_dim * mlp_ratio), got {dim} * {mlp_ratio}"
+            "mlp_ratio must give a hidden width of at least 1 (embed_dim * "
+            f"mlp_ratio), got {dim} * {mlp_ratio}"
         )
-    return hidden
+    return int(width)
 
 
 def position_config(layer, n_patches, embed_dim, dropout) -> None:
     """Check a PositionalEmbedding's arguments and store the sizes."""
     layer.n_patches = positive_int(n_patches, "n_patches")
     layer.embed_dim = positive_int(embed_dim, "embed_dim")
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)):
-        raise TypeError(
-            f"dropout must be a number, got {type(dropout).__name__} "
-            f"({dropout!r})"
-        )
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    probability(dropout, "dropout")
+    fits_in_memory((n_patches + 1) * embed_dim, "A position table of "
+                   f"{n_patches + 1} x {embed_dim}")
 
 
 def token_table(tokens, table) -> None:
@@ -224,10 +228,13 @@ def token_table(tokens, table) -> None:
         )
 
 
-def sincos_config(grid_size, embed_dim) -> tuple[int, int, int]:
-    """Check a 2-D sin-cos table's sizes; return rows, cols and D/4."""
+def sincos_config(grid_size, embed_dim, temperature) -> tuple[int, int, int]:
+    """Check a 2-D sin-cos table's arguments; return rows, cols and D/4."""
     rows, cols = image_size_pair(grid_size, "grid_size")
     embed_dim = positive_int(embed_dim, "embed_dim")
+    finite_number(temperature, "temperature", low=1.0, low_open=True)
+    fits_in_memory(rows * cols * embed_dim, f"A {rows}x{cols} sin-cos table",
+                   bytes_per_number=8)
     if embed_dim % 4:
         raise ValueError(
             "embed_dim must be divisible by 4 for a 2-D sin-cos embedding, "
@@ -254,15 +261,77 @@ def resample_args(pos_embed, new_grid, old_grid, num_prefix_tokens,
         side = round(n_patches**0.5)
         if side * side != n_patches:
             raise ValueError(
-                f"{n_patches} patch positions are not a square grid: "
-                "pass old_grid=(rows, cols)"
+                f"{n_patches} patch positions (after num_prefix_tokens="
+                f"{prefix}) are not a square grid: pass old_grid=(rows, cols)"
             )
         old_grid = (side, side)
     old = image_size_pair(old_grid, "old_grid")
     new = image_size_pair(new_grid, "new_grid")
+    fits_in_memory((prefix + new[0] * new[1]) * shape[2],
+                   f"A position table resampled to {new[0]}x{new[1]}")
     if old[0] * old[1] != n_patches:
         raise ValueError(
             f"old_grid {old[0]}x{old[1]} has {old[0] * old[1]} positions, "
             f"pos_embed has {n_patches}"
         )
     return old, new
+
+
+def finite_number(value, name: str, *, low=None, high=None,
+                  low_open=False, high_open=False) -> float:
+    """Return ``value`` if it is a real, finite number in the given range."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(
+            f"{name} must be a number, got {type(value).__name__} ({value!r})"
+        )
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value}")
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if too_low or too_high:
+        left, right = "(" if low_open else "[", ")" if high_open else "]"
+        low_text = "-inf" if low is None else low
+        high_text = "inf" if high is None else high
+        raise ValueError(
+            f"{name} must be in {left}{low_text}, {high_text}{right}, got {value}"
+        )
+    return float(value)
+
+
+def probability(value, name: str) -> float:
+    """A dropout rate: a number in [0, 1)."""
+    return finite_number(value, name, low=0, high=1, high_open=True)
+
+
+def physical_memory() -> int:
+    """Bytes of memory of this machine."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def fits_in_memory(numbers: int, what: str, bytes_per_number: int = 4) -> None:
+    """Refuse, before allocating, anything larger than this machine's memory."""
+    needed = numbers * bytes_per_number
+    if needed > physical_memory():
+        raise ValueError(
+            f"{what} would need {needed / 2**30:,.1f} GiB of memory "
+            f"({numbers:,} numbers); this machine has "
+            f"{physical_memory() / 2**30:,.1f} GiB"
+        )
+
+
+def vit_config(img_size, patch_size, in_channels, embed_dim, depth, num_heads,
+               mlp_ratio, drop_rate, attn_drop_rate) -> None:
+    """Check a VisionTransformer's arguments, and that its parameters fit."""
+    rows, cols = patch_grid(image_size_pair(img_size),
+                            positive_int(patch_size, "patch_size"))
+    dim, depth = positive_int(embed_dim, "embed_dim"), positive_int(depth, "depth")
+    probability(drop_rate, "drop_rate")
+    probability(attn_drop_rate, "attn_drop_rate")
+    attention_config(dim, num_heads, True)
+    hidden = mlp_hidden(dim, mlp_ratio)
+    positive_int(in_channels, "in_channels")
+    per_block = 4 * dim * dim + 2 * dim * hidden + 9 * dim + hidden
+    total = (depth * per_block + (rows * cols + 2) * dim
+             + in_channels * patch_size**2 * dim)
+    fits_in_memory(total, f"A ViT with depth={depth}, embed_dim={dim}, "
+                          f"mlp_ratio={mlp_ratio} and a {rows}x{cols} patch grid")

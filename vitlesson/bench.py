@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import importlib.metadata
+import importlib.util
 import json
 import platform
 import statistics
@@ -315,6 +316,9 @@ def main(argv=None) -> None:
     if args.record and not RECORDED.parent.is_dir():
         parser.error(f"--record needs a checkout of the repository: "
                      f"{RECORDED.parent} does not exist")
+    if importlib.util.find_spec("transformers") is None:
+        parser.error("the ViT row compares against Hugging Face transformers, "
+                     "which is not installed: pip install 'vitlesson[bench]'")
     output = RECORDED if args.record else args.output
     steps = len(PATCH_CONFIGS) * len(BATCHES) + len(ATTENTION_TOKENS) + 1
     done = 0

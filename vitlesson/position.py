@@ -47,7 +47,8 @@ def sincos_2d_position_embedding(grid_size, embed_dim: int,
     Each half is the 1-D sinusoid of the original Transformer, with
     wavelengths from 2*pi to ``temperature * 2*pi``. Nothing is learned.
     """
-    rows, cols, quarter = check.sincos_config(grid_size, embed_dim)
+    rows, cols, quarter = check.sincos_config(grid_size, embed_dim,
+                                              temperature)
     i = torch.arange(quarter, dtype=torch.float64)  # (D/4,)
     frequencies = temperature ** (-i / quarter)  # (D/4,)
     row, col = torch.meshgrid(torch.arange(rows, dtype=torch.float64),
@@ -141,7 +142,7 @@ def resample_position_embedding(pos_embed: torch.Tensor, new_grid,
     (old_rows, old_cols), (rows, cols) = check.resample_args(
         pos_embed, new_grid, old_grid, num_prefix_tokens, antialias)
     if (rows, cols) == (old_rows, old_cols):
-        return pos_embed
+        return pos_embed.clone()  # a new tensor, as for any other grid
     prefix = pos_embed[:, :num_prefix_tokens]  # (1, prefix, D)
     patches = pos_embed[:, num_prefix_tokens:]  # (1, N, D)
     D = patches.shape[-1]

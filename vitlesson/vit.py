@@ -43,7 +43,7 @@ class Attention(nn.Module):
     def __init__(self, dim: int, num_heads: int = 8, qkv_bias: bool = True,
                  attn_drop: float = 0.0, proj_drop: float = 0.0):
         super().__init__()
-        check.attention_config(dim, num_heads, qkv_bias)
+        check.attention_config(dim, num_heads, qkv_bias, attn_drop, proj_drop)
         self.num_heads, self.head_dim = num_heads, dim // num_heads
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self.attn_drop = nn.Dropout(attn_drop)
@@ -125,6 +125,8 @@ class VisionTransformer(nn.Module):
                  mlp_ratio=4.0, qkv_bias=True, drop_rate=0.0,
                  attn_drop_rate=0.0, dynamic_img_size=False):
         super().__init__()
+        check.vit_config(img_size, patch_size, in_channels, embed_dim, depth,
+                         num_heads, mlp_ratio, drop_rate, attn_drop_rate)
         self.num_classes = check.non_negative_int(num_classes, "num_classes")
         self.depth = check.positive_int(depth, "depth")
         self.embed_dim = embed_dim
@@ -158,8 +160,10 @@ class VisionTransformer(nn.Module):
         patches = self.patch_embed(images)  # (B, N, D), checks the input
         P = self.patch_embed.patch_size
         grid = (images.shape[-2] // P, images.shape[-1] // P)
-        pos_embed = resample_position_embedding(  # (1, N+1, D)
-            self.pos_embed, grid, self.patch_embed.grid_size)
+        pos_embed = self.pos_embed  # (1, N+1, D), resampled for another grid
+        if grid != self.patch_embed.grid_size:
+            pos_embed = resample_position_embedding(
+                pos_embed, grid, self.patch_embed.grid_size)
         cls = self.cls_token.expand(len(patches), -1, -1)  # (B, 1, D)
         tokens = torch.cat([cls, patches], dim=1)  # (B, N+1, D)
         return self.pos_drop(tokens + pos_embed)
