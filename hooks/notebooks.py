@@ -215,6 +215,44 @@ def without_stderr(html: str) -> str:
     return "".join(pieces) + html[position:]
 
 
+COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
+KEPT_AT_RULES = ("@font-face", "@keyframes", "@-webkit-keyframes", "@page", "@property", "@import", "@charset")
+
+
+def _block_end(css: str, opening: int) -> int:
+    """Index just after the brace that closes the one at ``opening``."""
+    depth = 0
+    for index in range(opening, len(css)):
+        depth += {"{": 1, "}": -1}.get(css[index], 0)
+        if depth == 0:
+            return index + 1
+    return len(css)
+
+
+def used_css(css: str, html: str) -> str:
+    """The rules of ``css`` that can match something in ``html``.
+
+    A selector can match only if every class it names occurs in the page; rules
+    without classes (elements, :root variables), @font-face and @keyframes are kept,
+    and @media/@supports blocks are filtered inside. JupyterLab's stylesheet is
+    about 575 KB; a notebook page uses a small part of it."""
+    present = {name for value in re.findall(r'class="([^"]*)"', html) for name in value.split()}
+    css, kept, position = COMMENT.sub("", css), [], 0
+    while (opening := css.find("{", position)) != -1:
+        prelude, end = css[position:opening].strip(), _block_end(css, opening)
+        if prelude.startswith(("@media", "@supports", "@layer", "@container")):
+            inner = used_css(css[opening + 1 : end - 1], html)
+            if inner.strip():
+                kept.append(f"{prelude}{{{inner}}}")
+        elif prelude.startswith("@"):
+            if prelude.startswith(KEPT_AT_RULES):
+                kept.append(css[position:end].strip())
+        elif any(set(re.findall(r"\.(-?[_a-zA-Z][\w-]*)", selector)) <= present for selector in prelude.split(",")):
+            kept.append(css[position:end].strip())
+        position = end
+    return "\n".join(kept)
+
+
 def on_post_page(output, page, config):
     if not (page.file.src_uri.startswith(NOTEBOOK_SOURCES) and page.file.src_uri.endswith(".py")):
         return output
@@ -223,7 +261,7 @@ def on_post_page(output, page, config):
         output, found = pattern.subn("", output)
         if found != 1:
             log.warning(f"{page.file.src_uri}: expected one {name} from mkdocs-jupyter, found {found}")
-    css = "\n".join(match.group(1).strip() for match in STYLE.finditer(output))
+    css = used_css("\n".join(match.group(1).strip() for match in STYLE.finditer(output)), output)
     uri = f"assets/stylesheets/notebook-{hashlib.sha256(css.encode()).hexdigest()[:10]}.css"
     _stylesheets[uri] = css
     link = f'<link rel="stylesheet" href="{get_relative_url(uri, page.file.url)}">\n'

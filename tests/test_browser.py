@@ -164,6 +164,9 @@ def visits(browser, base_url, axe_script) -> dict[str, dict]:
             "images": page.evaluate(
                 "Array.from(document.images).map(i => ({src: i.src.slice(0, 80), w: i.naturalWidth, alt: i.alt}))"),
             "schemes": {}, "contrast": {}, "axe": {}, "layout": page.evaluate(MEASURE),
+            "bytes": page.evaluate("""() => performance.getEntriesByType("navigation")
+                .concat(performance.getEntriesByType("resource"))
+                .reduce((sum, entry) => sum + (entry.transferSize || entry.encodedBodySize || 0), 0)"""),
         }
         page.add_script_tag(path=str(axe_script))
     for scheme in ("light", "dark"):
@@ -249,12 +252,15 @@ def test_every_built_page_is_checked(site):
 
 def test_report(visits):
     """Printed for the closing note: pages checked, requests recorded, external requests (must be none)."""
-    report = {path or "/": {k: v for k, v in visit.items() if k in ("requests", "external", "katex")}
+    report = {path or "/": {k: v for k, v in visit.items() if k in ("requests", "external", "katex", "bytes")}
               | {"images": len(visit["images"])} for path, visit in visits.items()}
     print(json.dumps(report, indent=1))
     print(f"{len(report)} pages, {sum(r['requests'] for r in report.values())} requests recorded, "
           f"{sum(len(r['external']) for r in report.values())} to other hosts")
     assert sum(len(r["external"]) for r in report.values()) == 0
+    for path, row in report.items():
+        print(f"{path}: {row['bytes'] / 1024:.0f} KiB transferred on a first visit")
+        assert row["bytes"] <= 2 * 1024 * 1024, path  # no page costs a first-time reader 2 MiB
 
 
 def test_search_finds_a_lesson_term(browser, base_url):
@@ -301,6 +307,9 @@ def test_the_offline_copy_works_opened_from_disk(browser, offline_site):
     """Double-clicking site-offline/index.html: navigation opens pages, not folder listings,
     and search finds a lesson term without a server."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
+    elsewhere = []
+    context.route("**/*", lambda route: (route.continue_() if route.request.url.startswith(("file:", "data:"))
+                                          else (elsewhere.append(route.request.url), route.abort())))
     page = context.new_page()
     page.goto((offline_site / "index.html").as_uri())
     page.locator("article a", has_text="Images as patch tokens").first.click()
@@ -311,4 +320,5 @@ def test_the_offline_copy_works_opened_from_disk(browser, offline_site):
     page.keyboard.type("patchify", delay=20)
     page.wait_for_selector(".md-search-result__item", timeout=15000)
     assert page.locator(".md-search-result__item").count() > 0
+    assert elsewhere == []  # nothing from another host, not even the search worker's shim
     context.close()
