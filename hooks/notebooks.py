@@ -32,6 +32,7 @@ from mkdocs.structure.files import File
 from mkdocs.utils import get_relative_url
 
 import lesson_code
+import quizzes
 
 log = logging.getLogger("mkdocs.hooks.notebooks")
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,8 +83,20 @@ def _cell_id(kind: str, index: int) -> str:
     return f"{kind}-{index}"
 
 
+def quiz_as_text(match) -> str:
+    """A quiz fence as plain Markdown: each question, its options, the answer and why."""
+    lines = []
+    for number, question in enumerate(quizzes.parse(match["body"], "notebook"), start=1):
+        lines.append(f"{number}. {question['question']}")
+        for option in question["options"]:
+            mark = "**right**" if option["correct"] else "not quite"
+            lines.append(f"    - {option['text']} ({mark}: {option['why']})")
+    return "\n".join(lines)
+
+
 def markdown_cell(text: str, page_uri: str, files, site_url: str, index: int):
     """Prose with MkDocs-only syntax turned into plain Jupyter Markdown."""
+    text = quizzes.FENCE.sub(quiz_as_text, text)
     lines, attachments, in_fence = [], {}, False
     for line in text.splitlines():
         if re.match(r"^[ \t]*(```|~~~)", line):
@@ -193,6 +206,7 @@ def on_page_context(context, page, config, nav):
 
 # --- Light notebook pages ----------------------------------------------------------------------
 
+PROMPT = re.compile(r'<div class="jp-(?:Input|Output)Prompt [^"]*">[^<]*</div>')
 STDERR_OUTPUT = re.compile(r'<div class="jp-OutputArea-child[^"]*">')
 
 
@@ -256,7 +270,8 @@ def used_css(css: str, html: str) -> str:
 def on_post_page(output, page, config):
     if not (page.file.src_uri.startswith(NOTEBOOK_SOURCES) and page.file.src_uri.endswith(".py")):
         return output
-    output = without_stderr(output)
+    # No "In [n]:" column: code cells get the full 79-character width of the lesson pages.
+    output = PROMPT.sub("", without_stderr(output))
     for name, pattern in UNUSED_SCRIPTS.items():
         output, found = pattern.subn("", output)
         if found != 1:

@@ -215,3 +215,23 @@ def test_attention_rejects_wrong_token_shape():
 def test_to_hf_refuses_a_head():
     with pytest.raises(ValueError, match="No Hugging Face ViTModel key for 'head.weight'"):
         to_hf_vit_state_dict(tiny(num_classes=3).state_dict())
+
+
+def test_all_selfattention_and_rollout():
+    from vitlesson.vit import attention_rollout
+
+    torch.manual_seed(0)
+    model = tiny().eval()  # depth 2
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        maps = model.get_all_selfattention(x)
+        assert maps.shape == (2, 2, 4, 17, 17)
+        assert torch.allclose(maps[:, -1], model.get_last_selfattention(x))
+        rollout = attention_rollout(maps)
+    eye = torch.eye(17)
+    first, second = (0.5 * maps[:, i].mean(1) + 0.5 * eye for i in (0, 1))
+    expected = second @ first  # rows of 0.5 A + 0.5 I already sum to 1
+    assert torch.allclose(rollout, expected, atol=1e-6)
+    assert torch.allclose(rollout.sum(-1), torch.ones(2, 17), atol=1e-5)
+    with pytest.raises(ValueError, match=r"maps must have shape \(batch, depth, heads, tokens, tokens\)"):
+        attention_rollout(maps[0])

@@ -190,6 +190,14 @@ class VisionTransformer(nn.Module):
             x = block(x)
         return self.blocks[-1](x, return_attention=True)[1]
 
+    def get_all_selfattention(self, images: torch.Tensor) -> torch.Tensor:
+        """Attention of every block: (B, depth, heads, N+1, N+1)."""
+        x, maps = self.prepare_tokens(images), []
+        for block in self.blocks:
+            x, attn = block(x, return_attention=True)
+            maps.append(attn)
+        return torch.stack(maps, dim=1)  # depth x (B, h, T, T) -> (B, depth, h, T, T)
+
     def get_intermediate_layers(self, images: torch.Tensor,
                                 n: int = 1) -> list[torch.Tensor]:
         """Outputs of the last ``n`` blocks, each through the final norm.
@@ -207,6 +215,26 @@ class VisionTransformer(nn.Module):
             if i >= self.depth - n:
                 outputs.append(self.norm(x))  # (B, N+1, D)
         return outputs
+
+
+def attention_rollout(maps: torch.Tensor) -> torch.Tensor:
+    """How much each token's final state draws on each input token.
+
+    Abnar & Zuidema (2020): average the heads of each layer, add the residual
+    connection as an identity (0.5 A + 0.5 I, rows renormalised), and multiply
+    the layers: (B, depth, heads, T, T) -> (B, T, T), rows summing to 1.
+    """
+    check.float_tensor(maps, "maps")
+    if maps.dim() != 5 or maps.shape[-1] != maps.shape[-2]:
+        raise ValueError("maps must have shape (batch, depth, heads, tokens, "
+                         f"tokens), got {tuple(maps.shape)}")
+    eye = torch.eye(maps.shape[-1], dtype=maps.dtype)
+    rollout = eye.expand(maps.shape[0], -1, -1)  # (B, T, T)
+    for layer in maps.unbind(dim=1):  # (B, h, T, T) each, first block first
+        mixed = 0.5 * layer.mean(dim=1) + 0.5 * eye  # (B, T, T)
+        mixed = mixed / mixed.sum(dim=-1, keepdim=True)
+        rollout = mixed @ rollout
+    return rollout
 
 
 def _init_weights(module: nn.Module) -> None:

@@ -1,0 +1,104 @@
+"""MkDocs hook: "check your understanding" quizzes, written in the page as a quiz fence.
+
+    ```quiz
+    ? The question, with `code` and \\(maths\\)
+    - [ ] A wrong option
+      > Why it is wrong: shown when the reader picks it.
+    - [x] The right option
+      > Why it is right.
+    ```
+
+Each question becomes a group of buttons (docs/javascripts/quiz.js reveals the chosen
+option's explanation and says whether it was right); the answers never leave the reader's
+browser. Several questions can share one fence, each starting with ``?``.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+import markdown
+
+FENCE = re.compile(r"^```quiz[ \t]*\n(?P<body>.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
+OPTION = re.compile(r"^- \[(?P<mark>[ x])\] (?P<text>.+)$")
+
+
+class QuizError(ValueError):
+    """A quiz fence that cannot be read, with the page and the problem named."""
+
+
+def inline(text: str) -> str:
+    """Inline Markdown (code, emphasis, links) without the surrounding paragraph; maths
+    delimiters stay for KaTeX's auto-render."""
+    rendered = markdown.markdown(text.replace("\\(", "\\\\(").replace("\\)", "\\\\)"))
+    return re.sub(r"^<p>(.*)</p>$", r"\1", rendered.strip(), flags=re.DOTALL)
+
+
+def parse(body: str, where: str) -> list[dict]:
+    questions = []
+    for line in body.splitlines():
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if stripped.startswith("? "):
+            questions.append({"question": stripped[2:], "options": []})
+        elif match := OPTION.match(stripped):
+            if not questions:
+                raise QuizError(f"{where}: an option before any '? question' line")
+            questions[-1]["options"].append({"text": match["text"], "correct": match["mark"] == "x", "why": ""})
+        elif stripped.startswith("> "):
+            if not questions or not questions[-1]["options"]:
+                raise QuizError(f"{where}: an explanation before any option")
+            option = questions[-1]["options"][-1]
+            option["why"] = f"{option['why']} {stripped[2:]}".strip()
+        else:
+            raise QuizError(f"{where}: cannot read the quiz line {stripped!r}")
+    for question in questions:
+        correct = sum(option["correct"] for option in question["options"])
+        if len(question["options"]) < 2 or correct != 1 or not all(o["why"] for o in question["options"]):
+            raise QuizError(f"{where}: the question {question['question']!r} needs two or more options, exactly "
+                            f"one marked [x], and an explanation ('> ...') under every option")
+    return questions
+
+
+def render(questions: list[dict], page_id: str, first: int) -> str:
+    parts = []
+    for number, question in enumerate(questions, start=first):
+        qid = f"quiz-{page_id}-{number}"
+        options = []
+        for index, option in enumerate(question["options"]):
+            options.append(
+                f'<li><button type="button" class="vl-quiz__option" aria-pressed="false" '
+                f'aria-describedby="{qid}-why-{index}" data-correct="{str(option["correct"]).lower()}">'
+                f'{inline(option["text"])}</button>'
+                f'<div class="vl-quiz__why" id="{qid}-why-{index}" hidden>'
+                f'<strong>{"Right." if option["correct"] else "Not quite."}</strong> {inline(option["why"])}</div></li>'
+            )
+        parts.append(
+            f'<div class="vl-quiz" role="group" aria-labelledby="{qid}">'
+            f'<p class="vl-quiz__question" id="{qid}"><strong>{number}.</strong> {inline(question["question"])}</p>'
+            f'<ul class="vl-quiz__options">{"".join(options)}</ul>'
+            f'<p class="vl-quiz__status" aria-live="polite"></p></div>'
+        )
+    return "\n\n".join(parts)
+
+
+def on_page_markdown(markdown_text, page, config, files):
+    page_id = re.sub(r"\W+", "-", page.file.src_uri.removesuffix(".md")).strip("-")
+    count = 0
+
+    def replace(match):
+        nonlocal count
+        line = markdown_text.count("\n", 0, match.start()) + 1
+        questions = parse(match["body"], f"docs/{page.file.src_uri}:{line}")
+        block = render(questions, html.escape(page_id), count + 1)
+        count += len(questions)
+        return block
+
+    try:
+        return FENCE.sub(replace, markdown_text)
+    except QuizError as error:
+        from mkdocs.exceptions import PluginError
+
+        raise PluginError(str(error)) from None
