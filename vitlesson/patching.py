@@ -57,9 +57,7 @@ def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
 
 
 # --8<-- [start:unpatchify]
-def unpatchify(
-    patches: torch.Tensor, patch_size: int, img_size
-) -> torch.Tensor:
+def unpatchify(patches: torch.Tensor, patch_size: int, img_size):
     """(B, N, C*P*P) -> (B, C, H, W): the exact inverse of :func:`patchify`.
 
     ``img_size`` is ``H`` (square images) or ``(H, W)``.
@@ -82,27 +80,13 @@ class PatchEmbedding(nn.Module):
     every patch, and ``forward`` computes it as exactly that product.
     """
 
-    def __init__(
-        self,
-        img_size=224,
-        patch_size=16,
-        in_channels=3,
-        embed_dim=768,
-        *,
-        dynamic_img_size=False,
-    ):
+    def __init__(self, img_size=224, patch_size=16, in_channels=3,
+                 embed_dim=768, *, dynamic_img_size=False):
         super().__init__()
-        check.patch_embedding_config(
-            self,
-            img_size,
-            patch_size,
-            in_channels,
-            embed_dim,
-            dynamic_img_size,
-        )
-        self.proj = nn.Conv2d(
-            in_channels, embed_dim, kernel_size=patch_size, stride=patch_size
-        )
+        check.patch_embedding_config(self, img_size, patch_size,
+                                     in_channels, embed_dim, dynamic_img_size)
+        self.proj = nn.Conv2d(in_channels, embed_dim,
+                              kernel_size=patch_size, stride=patch_size)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         check.patch_embedding_input(self, images)
@@ -121,22 +105,11 @@ class FlexiblePatchEmbedding(nn.Module):
     With ``linear.weight == conv.weight.flatten(1)`` both give one result.
     """
 
-    def __init__(
-        self,
-        img_size=224,
-        patch_size=16,
-        in_channels=3,
-        embed_dim=768,
-        flatten_patches=True,
-    ):
+    def __init__(self, img_size=224, patch_size=16, in_channels=3,
+                 embed_dim=768, flatten_patches=True):
         super().__init__()
-        rows, cols = patch_config(
-            img_size,
-            patch_size,
-            in_channels,
-            embed_dim,
-            flatten_patches=flatten_patches,
-        )
+        rows, cols = patch_config(img_size, patch_size, in_channels,
+                                  embed_dim, flatten_patches=flatten_patches)
         self.img_size = (rows * patch_size, cols * patch_size)  # (H, W)
         self.patch_size, self.flatten_patches = patch_size, flatten_patches
         self.grid_size, self.n_patches = (rows, cols), rows * cols
@@ -144,9 +117,8 @@ class FlexiblePatchEmbedding(nn.Module):
         if flatten_patches:
             self.projection = nn.Linear(self.patch_dim, embed_dim)
         else:
-            self.projection = nn.Conv2d(
-                in_channels, embed_dim, patch_size, stride=patch_size
-            )
+            self.projection = nn.Conv2d(in_channels, embed_dim,
+                                        patch_size, stride=patch_size)
 
     def check_input(self, images: torch.Tensor) -> torch.Tensor:
         channels = self.patch_dim // self.patch_size**2
