@@ -370,3 +370,37 @@ def test_the_check_passes_the_channel_count_explicitly():
 
     with contextlib.redirect_stdout(io.StringIO()):
         check_flexible_patch_embedding(OneChannelByDefault)  # built with in_channels=3: passes
+
+
+def test_attention_refuses_bad_dropout_rates_by_name():
+    for name in ("attn_drop", "proj_drop"):
+        with pytest.raises(ValueError, match=f"^{name} must be in \\[0, 1\\), got 1.5"):
+            Attention(8, 2, **{name: 1.5})
+
+
+def test_a_non_square_training_grid_resamples_to_another_size():
+    torch.manual_seed(0)
+    model = vitlesson.VisionTransformer(img_size=(32, 16), patch_size=8, embed_dim=16, depth=1, num_heads=2,
+                                       dynamic_img_size=True).eval()
+    with torch.no_grad():
+        tokens = model.forward_features(torch.randn(1, 3, 16, 32))  # a 2x4 grid from a 4x2 table
+    assert tokens.shape == (1, 9, 16)
+    expected = vitlesson.resample_position_embedding(model.pos_embed, (2, 4), old_grid=(4, 2))
+    with torch.no_grad():
+        assert torch.allclose(model.prepare_tokens(torch.zeros(1, 3, 16, 32))[:, 1:] - model.patch_embed(
+            torch.zeros(1, 3, 16, 32)), expected[:, 1:], atol=1e-6)
+
+
+def test_rollout_in_double_precision_for_a_batch_of_three():
+    from vitlesson.vit import attention_rollout
+
+    torch.manual_seed(0)
+    maps = torch.rand(3, 2, 2, 5, 5, dtype=torch.float64).softmax(dim=-1)  # batch 3, depth 2
+    rollout = attention_rollout(maps)
+    assert rollout.dtype == torch.float64 and rollout.shape == (3, 5, 5)
+    assert torch.allclose(rollout.sum(-1), torch.ones(3, 5, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"^maps must have shape \(batch, depth, heads, tokens, tokens\), "
+                                         r"got \(3, 2, 2, 5, 4\)"):
+        attention_rollout(maps[..., :4])
+    with pytest.raises(TypeError, match="^maps must be a torch.Tensor"):
+        attention_rollout([1.0])

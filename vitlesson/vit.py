@@ -128,7 +128,7 @@ class VisionTransformer(nn.Module):
         check.vit_config(img_size, patch_size, in_channels, embed_dim, depth,
                          num_heads, mlp_ratio, drop_rate, attn_drop_rate)
         self.num_classes = check.non_negative_int(num_classes, "num_classes")
-        self.depth = check.positive_int(depth, "depth")
+        self.depth = depth
         self.embed_dim = embed_dim
         self.patch_embed = PatchEmbedding(
             img_size, patch_size, in_channels, embed_dim,
@@ -221,8 +221,8 @@ def attention_rollout(maps: torch.Tensor) -> torch.Tensor:
     """How much each token's final state draws on each input token.
 
     Abnar & Zuidema (2020): average the heads of each layer, add the residual
-    connection as an identity (0.5 A + 0.5 I, rows renormalised), and multiply
-    the layers: (B, depth, heads, T, T) -> (B, T, T), rows summing to 1.
+    connection as an identity (0.5 A + 0.5 I: its rows still sum to 1), and
+    multiply the layers: (B, depth, heads, T, T) -> (B, T, T).
     """
     check.float_tensor(maps, "maps")
     if maps.dim() != 5 or maps.shape[-1] != maps.shape[-2]:
@@ -232,7 +232,6 @@ def attention_rollout(maps: torch.Tensor) -> torch.Tensor:
     rollout = eye.expand(maps.shape[0], -1, -1)  # (B, T, T)
     for layer in maps.unbind(dim=1):  # (B, h, T, T) each, first block first
         mixed = 0.5 * layer.mean(dim=1) + 0.5 * eye  # (B, T, T)
-        mixed = mixed / mixed.sum(dim=-1, keepdim=True)
         rollout = mixed @ rollout
     return rollout
 

@@ -185,15 +185,12 @@
     var depth = shape[1], heads = shape[2], t = shape[3], result = null;
     for (var layer = 0; layer < depth; layer++) {
       var mixed = new Float64Array(t * t);
-      for (var q = 0; q < t; q++) {
-        var sum = 0;
+      for (var q = 0; q < t; q++) {  // 0.5 * (mean of the heads) + 0.5 * identity: rows still sum to 1
         for (var k = 0; k < t; k++) {
           var mean = 0;
           for (var h = 0; h < heads; h++) mean += maps[(((image * depth + layer) * heads + h) * t + q) * t + k];
-          var value = 0.5 * mean / heads + (q === k ? 0.5 : 0);
-          mixed[q * t + k] = value; sum += value;
+          mixed[q * t + k] = 0.5 * mean / heads + (q === k ? 0.5 : 0);
         }
-        for (k = 0; k < t; k++) mixed[q * t + k] /= sum;
       }
       if (result === null) { result = mixed; continue; }
       var product = new Float64Array(t * t);  // mixed @ result
