@@ -148,3 +148,35 @@ def test_mlp_is_four_times_wider_and_uses_gelu():
     assert block.mlp.fc1.out_features == 64 and block.mlp.fc2.in_features == 64
     x = torch.tensor([[-1.0, 0.0, 1.0]])
     assert torch.allclose(block.mlp.act(x), x * 0.5 * (1 + torch.erf(x / math.sqrt(2))))
+
+
+def test_stochastic_depth_as_dino_builds_its_student():
+    torch.manual_seed(0)
+    model = vitlesson.vit_small(img_size=32, patch_size=16, drop_path_rate=0.1)  # main_dino.py's student
+    rates = [block.drop_path.p for block in model.blocks]
+    assert rates == pytest.approx(torch.linspace(0, 0.1, 12).tolist()) and model.num_features == 384
+    plain = vitlesson.vit_small(img_size=32, patch_size=16)
+    plain.load_state_dict(model.state_dict(), strict=True)  # stochastic depth has no parameters
+    x = torch.randn(8, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(model.eval()(x), plain.eval()(x))  # the identity in eval mode
+        model.train()
+        assert not torch.allclose(model(x), model(x))  # whole samples dropped, afresh each call
+    from vitlesson.vit import DropPath
+
+    drop = DropPath(0.5).train()
+    torch.manual_seed(1)
+    out = drop(torch.ones(1000, 4))
+    kept = out[:, 0] > 0
+    assert torch.equal(out[kept], torch.full_like(out[kept], 2.0))  # survivors scaled by 1 / (1 - p)
+    assert torch.equal(out[~kept], torch.zeros_like(out[~kept])) and 400 < int(kept.sum()) < 600
+    with pytest.raises(ValueError, match=r"^drop_path_rate must be in \[0, 1\), got 1.5"):
+        vitlesson.vit_tiny(img_size=32, drop_path_rate=1.5)
+
+
+def test_state_dict_saves_with_safetensors(tmp_path):
+    safetensors = pytest.importorskip("safetensors.torch", reason="safetensors comes with transformers")
+    model = vitlesson.vit_tiny(img_size=32)
+    safetensors.save_file(model.state_dict(), tmp_path / "model.safetensors")  # every tensor contiguous
+    loaded = safetensors.load_file(tmp_path / "model.safetensors")
+    assert all(torch.equal(loaded[k], v) for k, v in model.state_dict().items())

@@ -88,24 +88,44 @@ class Mlp(nn.Module):
 # --8<-- [end:mlp]
 
 
+class DropPath(nn.Module):
+    """Stochastic depth: in training, drop a residual branch for whole samples.
+
+    Each sample keeps the branch with probability 1 - p, scaled by 1/(1 - p),
+    as DINO and timm define it; in eval mode (or with p = 0) the identity.
+    """
+
+    def __init__(self, p: float = 0.0):
+        super().__init__()
+        self.p = check.probability(p, "drop_path")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        shape = (x.shape[0],) + (1,) * (x.dim() - 1)  # one draw per sample
+        keep = x.new_empty(shape).bernoulli_(1 - self.p)
+        return x * keep / (1 - self.p)
+
+
 # --8<-- [start:block]
 class Block(nn.Module):
     """Pre-norm encoder block: x + MSA(LN(x)), then x + MLP(LN(x))."""
 
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0,
                  qkv_bias: bool = True, drop: float = 0.0,
-                 attn_drop: float = 0.0):
+                 attn_drop: float = 0.0, drop_path: float = 0.0):
         super().__init__()
         hidden = check.mlp_hidden(dim, mlp_ratio)
         self.norm1 = nn.LayerNorm(dim, eps=1e-6)
         self.attn = Attention(dim, num_heads, qkv_bias, attn_drop, drop)
+        self.drop_path = DropPath(drop_path)  # stochastic depth (training)
         self.norm2 = nn.LayerNorm(dim, eps=1e-6)
         self.mlp = Mlp(dim, hidden, drop)
 
     def forward(self, x: torch.Tensor, return_attention: bool = False):
         y, attn = self.attn(self.norm1(x), return_attention)
-        x = y.add_(x)  # x + MSA(LN(x)), summed in MSA's fresh output
-        x = self.mlp(self.norm2(x)).add_(x)  # x + MLP(LN(x)), same way
+        x = self.drop_path(y).add_(x)  # x + MSA(LN(x)), in y's fresh memory
+        x = self.drop_path(self.mlp(self.norm2(x))).add_(x)  # x + MLP(LN(x))
         return (x, attn) if return_attention else x  # x: (B, T, D)
 # --8<-- [end:block]
 
@@ -123,13 +143,15 @@ class VisionTransformer(nn.Module):
     def __init__(self, *, img_size=224, patch_size=16, in_channels=3,
                  num_classes=0, embed_dim=768, depth=12, num_heads=12,
                  mlp_ratio=4.0, qkv_bias=True, drop_rate=0.0,
-                 attn_drop_rate=0.0, dynamic_img_size=False):
+                 attn_drop_rate=0.0, drop_path_rate=0.0,
+                 dynamic_img_size=False):
         super().__init__()
         check.vit_config(img_size, patch_size, in_channels, embed_dim, depth,
                          num_heads, mlp_ratio, drop_rate, attn_drop_rate)
+        check.probability(drop_path_rate, "drop_path_rate")
         self.num_classes = check.non_negative_int(num_classes, "num_classes")
         self.depth = depth
-        self.embed_dim = embed_dim
+        self.embed_dim = self.num_features = embed_dim  # DINO's two names
         self.patch_embed = PatchEmbedding(
             img_size, patch_size, in_channels, embed_dim,
             dynamic_img_size=dynamic_img_size,
@@ -138,10 +160,12 @@ class VisionTransformer(nn.Module):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, n_tokens, embed_dim))
         self.pos_drop = nn.Dropout(drop_rate)
+        # Stochastic depth grows linearly with depth, from 0 to drop_path_rate.
+        rates = torch.linspace(0, drop_path_rate, depth).tolist()
         self.blocks = nn.ModuleList(
             Block(embed_dim, num_heads, mlp_ratio, qkv_bias, drop_rate,
-                  attn_drop_rate)
-            for _ in range(depth)
+                  attn_drop_rate, rate)
+            for rate in rates
         )
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
         self.head = (nn.Linear(embed_dim, num_classes) if num_classes
@@ -196,7 +220,7 @@ class VisionTransformer(nn.Module):
         for block in self.blocks:
             x, attn = block(x, return_attention=True)
             maps.append(attn)
-        return torch.stack(maps, dim=1)  # depth x (B, h, T, T) -> (B, depth, h, T, T)
+        return torch.stack(maps, dim=1)  # (B, depth, h, T, T)
 
     def get_intermediate_layers(self, images: torch.Tensor,
                                 n: int = 1) -> list[torch.Tensor]:
