@@ -404,3 +404,13 @@ def test_rollout_in_double_precision_for_a_batch_of_three():
         attention_rollout(maps[..., :4])
     with pytest.raises(TypeError, match="^maps must be a torch.Tensor"):
         attention_rollout([1.0])
+
+
+def test_drop_path_defaults_and_names():
+    from vitlesson.vit import DropPath
+
+    assert DropPath().p == 0.0 and Block(8, 2).drop_path.p == 0.0
+    x = torch.randn(4, 3, 8)
+    assert torch.equal(DropPath().train()(x), x)  # p = 0: nothing dropped even in training
+    with pytest.raises(ValueError, match=r"^drop_path must be in \[0, 1\), got 1.5"):
+        Block(8, 2, drop_path=1.5)
