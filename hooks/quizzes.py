@@ -4,9 +4,13 @@
     ? The question, with `code` and \\(maths\\)
     - [ ] A wrong option
       > Why it is wrong: shown when the reader picks it.
-    - [x] The right option
+    - [x] The right option, whose text goes on
+      on an indented line
       > Why it is right.
     ```
+
+Any line without a marker continues the question, option or explanation above
+it, so the source keeps to 79 characters a line.
 
 Each question becomes a group of buttons (docs/javascripts/quiz.js reveals the chosen
 option's explanation and says whether it was right); the answers never leave the reader's
@@ -36,22 +40,26 @@ def inline(text: str) -> str:
 
 
 def parse(body: str, where: str) -> list[dict]:
-    questions = []
+    questions, last = [], None  # last: the dict and key a continuation line extends
     for line in body.splitlines():
         stripped = line.strip()
         if not stripped:
             continue
         if stripped.startswith("? "):
             questions.append({"question": stripped[2:], "options": []})
+            last = (questions[-1], "question")
         elif match := OPTION.match(stripped):
             if not questions:
                 raise QuizError(f"{where}: an option before any '? question' line")
             questions[-1]["options"].append({"text": match["text"], "correct": match["mark"] == "x", "why": ""})
+            last = (questions[-1]["options"][-1], "text")
         elif stripped.startswith("> "):
             if not questions or not questions[-1]["options"]:
                 raise QuizError(f"{where}: an explanation before any option")
-            option = questions[-1]["options"][-1]
-            option["why"] = f"{option['why']} {stripped[2:]}".strip()
+            last = (questions[-1]["options"][-1], "why")
+            last[0]["why"] = f"{last[0]['why']} {stripped[2:]}".strip()
+        elif last is not None and line[:1].isspace():
+            last[0][last[1]] = f"{last[0][last[1]]} {stripped}"
         else:
             raise QuizError(f"{where}: cannot read the quiz line {stripped!r}")
     for question in questions:
