@@ -320,14 +320,14 @@ def fits_in_memory(numbers: int, what: str, bytes_per_number: int = 4) -> None:
 
 
 def vit_config(img_size, patch_size, in_channels, embed_dim, depth, num_heads,
-               mlp_ratio, drop_rate, attn_drop_rate) -> None:
+               mlp_ratio, qkv_bias, drop_rate, attn_drop_rate) -> None:
     """Check a VisionTransformer's arguments, and that its parameters fit."""
     rows, cols = patch_grid(image_size_pair(img_size),
                             positive_int(patch_size, "patch_size"))
     dim, depth = positive_int(embed_dim, "embed_dim"), positive_int(depth, "depth")
     probability(drop_rate, "drop_rate")
     probability(attn_drop_rate, "attn_drop_rate")
-    attention_config(dim, num_heads, True)
+    attention_config(dim, num_heads, qkv_bias)
     hidden = mlp_hidden(dim, mlp_ratio)
     positive_int(in_channels, "in_channels")
     per_block = 4 * dim * dim + 2 * dim * hidden + 9 * dim + hidden

@@ -147,7 +147,8 @@ class VisionTransformer(nn.Module):
                  dynamic_img_size=False):
         super().__init__()
         check.vit_config(img_size, patch_size, in_channels, embed_dim, depth,
-                         num_heads, mlp_ratio, drop_rate, attn_drop_rate)
+                         num_heads, mlp_ratio, qkv_bias, drop_rate,
+                         attn_drop_rate)
         check.probability(drop_path_rate, "drop_path_rate")
         self.num_classes = check.non_negative_int(num_classes, "num_classes")
         self.depth = depth
