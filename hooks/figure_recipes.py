@@ -14,18 +14,24 @@ matplotlib.use("Agg")
 
 import torch  # noqa: E402
 
-from vitlesson import diagrams  # noqa: E402
+from vitlesson import diagrams, dino  # noqa: E402
 from vitlesson.bench import RECORDED  # noqa: E402
 from vitlesson.images import normalize, sample_image  # noqa: E402
 from vitlesson.plots import (  # noqa: E402
     attention_maps_figure,
     benchmark_figure,
     figure_bytes,
+    multi_crop_figure,
+    object_attention_figure,
     patch_sizes_figure,
     patches_figure,
     position_embedding_figure,
     smallest_font_size,
+    training_curves_figure,
 )
+from vitlesson.probes import attention_masks  # noqa: E402
+from vitlesson.multicrop import multi_crop  # noqa: E402
+from vitlesson.objects import make_objects  # noqa: E402
 from vitlesson.position import PositionalEmbedding, sincos_2d_position_embedding  # noqa: E402
 from vitlesson.shapes import make_shapes, normalize_shapes  # noqa: E402
 from vitlesson.train import TEST_SEED, load_trained, tiny_vit  # noqa: E402
@@ -107,6 +113,50 @@ def patchify_axes():
 
 def attention_matrix():
     return diagrams.attention_matrix_figure()
+
+
+def dino_views():
+    images, _, _ = make_objects(1, seed=dino.TEST_SEED)
+    views = multi_crop(images, torch.Generator().manual_seed(0))
+    return multi_crop_figure(images[0], [v[0] for v in views])
+
+
+def dino_training():
+    record = dino.load_record()
+    return training_curves_figure({"DINO": record["history"]}, record["history"]["log_k"])
+
+
+def dino_ablation():
+    runs = json.loads(dino.ABLATIONS.read_text(encoding="utf-8"))
+    histories = {"centering + sharpening": dino.load_record()["history"]}
+    histories |= {name.replace("no-", "no "): run["history"] for name, run in runs.items()}
+    return training_curves_figure(histories, histories["centering + sharpening"]["log_k"])
+
+
+def dino_attention():
+    """Held-out images: truth, then the best head of each model, thresholded as DINO does."""
+    images, masks, _ = make_objects(5, seed=dino.TEST_SEED)
+    columns = {}
+    for name, model in [("untrained", dino.random_backbone()),
+                        ("supervised", dino.load_backbone(dino.SUPERVISED_WEIGHTS)),
+                        ("DINO", dino.load_backbone(dino.DINO_WEIGHTS))]:
+        head = int(torch.tensor(dino.evaluate(model)["iou_per_head"]).argmax())
+        with torch.no_grad():
+            attention = model.get_last_selfattention(dino.normalize(images))  # (5, h, 65, 65)
+        kept = attention_masks(attention)  # (5, h, 64)
+        columns[f"{name}, head {head}"] = (attention[:, head, 0, 1:], kept[:, head])
+    return object_attention_figure(images, masks, columns, patch_size=4)
+
+
+def dino_heads():
+    """Every head of the DINO teacher on the held-out images."""
+    images, masks, _ = make_objects(4, seed=dino.TEST_SEED + 10)
+    model = dino.load_backbone(dino.DINO_WEIGHTS)
+    with torch.no_grad():
+        attention = model.get_last_selfattention(dino.normalize(images))
+    kept = attention_masks(attention)
+    columns = {f"head {h}": (attention[:, h, 0, 1:], kept[:, h]) for h in range(attention.shape[1])}
+    return object_attention_figure(images, masks, columns, patch_size=4)
 
 
 def render(recipe: str, encoding: str) -> tuple[bytes, dict]:

@@ -43,6 +43,11 @@ FIGURES = {
     "figures/encoder-block.png": ("encoder_block", "png"),
     "figures/patchify-axes.png": ("patchify_axes", "png"),
     "figures/attention-matrix.png": ("attention_matrix", "png"),
+    "figures/dino-views.png": ("dino_views", "png"),
+    "figures/dino-training.png": ("dino_training", "png"),
+    "figures/dino-ablation.png": ("dino_ablation", "png"),
+    "figures/dino-attention.png": ("dino_attention", "png"),
+    "figures/dino-heads.png": ("dino_heads", "png"),
 }
 # Width, resolution and smallest text of every figure, for the test that
 # checks how large its text appears on the page.

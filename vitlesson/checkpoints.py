@@ -10,6 +10,7 @@ them ``encoder.layer.N.attention.attention.query`` and would refuse them.
 
 from __future__ import annotations
 
+import math
 import re
 
 import torch
@@ -85,3 +86,241 @@ def hf_vit_reference(model):
     )
     return reference
 # --8<-- [end:hf_reference]
+
+
+# Reading published checkpoints ---------------------------------------------
+# Hugging Face's names, in transformers 5.x memory (``layers.N.…``) and on
+# disk (``save_pretrained`` and the Hub's DINO models: ``encoder.layer.N.…``).
+_FROM_HF = [
+    (r"^embeddings\.cls_token$", "cls_token"),
+    (r"^embeddings\.position_embeddings$", "pos_embed"),
+    (r"^embeddings\.patch_embeddings\.projection\.", "patch_embed.proj."),
+    (r"^(?:layers|encoder\.layer)\.(\d+)\.layernorm_before\.",
+     r"blocks.\1.norm1."),
+    (r"^(?:layers|encoder\.layer)\.(\d+)\.layernorm_after\.",
+     r"blocks.\1.norm2."),
+    (r"^layers\.(\d+)\.attention\.o_proj\.", r"blocks.\1.attn.proj."),
+    (r"^encoder\.layer\.(\d+)\.attention\.output\.dense\.",
+     r"blocks.\1.attn.proj."),
+    (r"^layers\.(\d+)\.mlp\.", r"blocks.\1.mlp."),
+    (r"^encoder\.layer\.(\d+)\.intermediate\.dense\.", r"blocks.\1.mlp.fc1."),
+    (r"^encoder\.layer\.(\d+)\.output\.dense\.", r"blocks.\1.mlp.fc2."),
+    (r"^layernorm\.", "norm."),
+]
+_HF_QKV = re.compile(r"^(?:layers\.(\d+)\.attention\.([qkv])_proj|encoder\.layer"
+                     r"\.(\d+)\.attention\.attention\.(query|key|value))"
+                     r"\.(weight|bias)$")
+
+
+def from_hf_vit_state_dict(
+    state_dict: dict[str, torch.Tensor],
+) -> dict[str, torch.Tensor]:
+    """Rename a Hugging Face ``ViTModel`` state dict to DINO/timm's keys:
+    the inverse of :func:`to_hf_vit_state_dict`, for both key styles.
+
+    Queries, keys and values are stacked back into one ``qkv`` layer; the
+    pooler (not part of DINO's backbone) is left out.
+    """
+    converted, parts = {}, {}
+    for key, value in state_dict.items():
+        key = key.removeprefix("vit.")  # ViTFor… models wrap a ViTModel
+        if key.startswith("pooler."):
+            continue
+        qkv = _HF_QKV.match(key)
+        if qkv:
+            block = qkv.group(1) or qkv.group(3)
+            which = (qkv.group(2) or qkv.group(4))[0]  # q, k or v
+            parts[f"blocks.{block}.attn.qkv.{qkv.group(5)}", which] = value
+            continue
+        for pattern, replacement in _FROM_HF:
+            if re.match(pattern, key):
+                converted[re.sub(pattern, replacement, key)] = value
+                break
+        else:
+            raise ValueError(f"Unknown Hugging Face ViT key {key!r}: "
+                             "expected a ViTModel checkpoint")
+    for name in sorted({name for name, _ in parts}):
+        missing = [w for w in "qkv" if (name, w) not in parts]
+        if missing:
+            raise ValueError(f"{name} needs query, key and value weights; "
+                             f"missing {', '.join(missing)}")
+        converted[name] = torch.cat(
+            [parts[name, w] for w in "qkv"])  # 3 x (D, ...) -> (3D, ...)
+    return converted
+
+
+# Heads cannot be read from tensor shapes (the qkv matrix is (3D, D) for any
+# number of heads), so they come from the published architectures' widths.
+HEADS_BY_WIDTH = {
+    64: 4,  # this course's tiny ViT (vitlesson.dino.tiny_backbone)
+    192: 3,  # ViT-Ti / DeiT-Tiny
+    384: 6,  # ViT-S: dino_vits16, dino_vits8
+    768: 12,  # ViT-B: dino_vitb16, dino_vitb8
+    1024: 16,  # ViT-L
+}
+_WRAPPERS = ("teacher", "student", "model", "state_dict")
+
+
+def _read_file(path) -> tuple[dict, dict]:
+    """The raw dictionary stored in ``path`` and what its file says about
+    the architecture (``num_heads`` from a config, metadata or DINO args)."""
+    from pathlib import Path
+
+    path = Path(path)
+    hints = {}
+    if path.is_dir():  # a Hugging Face save_pretrained folder
+        config = path / "config.json"
+        files = [path / n for n in ("model.safetensors", "pytorch_model.bin")]
+        found = [f for f in files if f.exists()]
+        if not config.exists() or not found:
+            raise ValueError(
+                f"{path} is a folder but not a Hugging Face model: expected "
+                "config.json and model.safetensors or pytorch_model.bin in it"
+            )
+        import json
+
+        settings = json.loads(config.read_text(encoding="utf-8"))
+        if "num_attention_heads" in settings:
+            hints["num_heads"] = int(settings["num_attention_heads"])
+        path = found[0]
+    if not path.exists():
+        raise FileNotFoundError(f"No checkpoint at {path}")
+    if path.suffix == ".safetensors":
+        try:
+            from safetensors import SafetensorError
+            from safetensors.torch import load_file, safe_open
+        except ImportError as error:
+            raise ImportError("Reading .safetensors files needs the "
+                              "safetensors package: pip install "
+                              "safetensors") from error
+        try:
+            with safe_open(str(path), framework="pt") as file:
+                metadata = file.metadata() or {}
+            state = load_file(str(path))
+        except SafetensorError as error:
+            raise ValueError(f"Could not read {path} as a safetensors file: "
+                             f"{error}") from error
+        if "num_heads" in metadata:
+            hints["num_heads"] = int(metadata["num_heads"])
+        return state, hints
+    import argparse
+    import pickle
+    import zipfile
+
+    try:  # DINO's full checkpoints store their argparse options too
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError,
+            EOFError) as error:
+        raise ValueError(
+            f"Could not read {path} as a PyTorch checkpoint (expected a file "
+            "written by torch.save, a .safetensors file or a Hugging Face "
+            f"model folder): {str(error).splitlines()[0]}") from error
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} holds a {type(state).__name__}, expected a "
+                         "dictionary of tensors (a state dict)")
+    arch = getattr(state.get("args"), "arch", None)
+    if isinstance(arch, str) and arch in _ARCH_HEADS:
+        hints["num_heads"] = _ARCH_HEADS[arch]
+    return state, hints
+
+
+_ARCH_HEADS = {"vit_tiny": 3, "vit_small": 6, "vit_base": 12}
+
+
+def backbone_state_dict(state: dict, checkpoint_key: str = "teacher"
+                        ) -> dict[str, torch.Tensor]:
+    """The ViT backbone's weights, in DINO/timm names, from any of:
+
+    - a backbone state dict (DINO's ``dino_vits16_pretrain.pth``, timm);
+    - a full training checkpoint with ``teacher``/``student`` entries whose
+      keys start with ``module.`` and ``backbone.`` (DINO's
+      ``…_full_checkpoint.pth``), or a ``model``/``state_dict`` entry;
+    - a Hugging Face ``ViTModel`` state dict.
+
+    DINO's projection head, kept beside the backbone in a full checkpoint,
+    is left out, as DINO's ``visualize_attention.py`` does.
+    """
+    if checkpoint_key in state and isinstance(state[checkpoint_key], dict):
+        state = state[checkpoint_key]
+    elif not any(isinstance(v, torch.Tensor) for v in state.values()):
+        entries = [k for k in _WRAPPERS if isinstance(state.get(k), dict)]
+        if not entries:
+            raise ValueError(
+                f"No tensors and no {checkpoint_key!r} entry in the "
+                f"checkpoint: found entries {sorted(map(str, state))[:8]}")
+        if checkpoint_key in _WRAPPERS[:2] and entries[0] in _WRAPPERS[:2]:
+            raise ValueError(f"No {checkpoint_key!r} entry in the "
+                             f"checkpoint; it has {entries}")
+        state = state[entries[0]]
+    state = {k.removeprefix("module."): v for k, v in state.items()
+             if isinstance(v, torch.Tensor)}
+    if any(k.startswith("backbone.") for k in state):
+        state = {k.removeprefix("backbone."): v for k, v in state.items()
+                 if k.startswith("backbone.")}
+    if any(re.match(r"^(vit\.)?(embeddings|encoder\.layer|layers)\.", k)
+           for k in state):
+        state = from_hf_vit_state_dict(state)
+    return state
+
+
+def architecture(state: dict[str, torch.Tensor],
+                 num_heads: int | None = None) -> dict:
+    """The ``VisionTransformer`` arguments that fit a backbone state dict,
+    read from its tensor shapes (heads from ``num_heads`` or the width)."""
+    required = ["cls_token", "pos_embed", "patch_embed.proj.weight", "norm.weight"]
+    missing = [k for k in required if k not in state]
+    if missing:
+        raise ValueError(
+            f"Not a ViT backbone: missing {missing} (expected DINO/timm keys "
+            f"such as 'blocks.0.attn.qkv.weight'; found "
+            f"{sorted(state)[:6]}{' …' if len(state) > 6 else ''})")
+    dim = state["cls_token"].shape[-1]
+    patch = state["patch_embed.proj.weight"]  # (D, C, P, P)
+    depth = 1 + max((int(m.group(1)) for k in state
+                     if (m := re.match(r"^blocks\.(\d+)\.", k))), default=-1)
+    n_patches = state["pos_embed"].shape[1] - 1
+    side = math.isqrt(n_patches)
+    if side * side != n_patches:
+        raise ValueError(f"pos_embed holds {n_patches} patch positions, "
+                         "expected a square grid (e.g. 196 = 14×14)")
+    if num_heads is None:
+        if dim not in HEADS_BY_WIDTH:
+            raise ValueError(
+                f"Cannot tell the number of heads of a {dim}-wide ViT from "
+                f"its weights; known widths: {sorted(HEADS_BY_WIDTH)}. Pass "
+                "num_heads (--num-heads)")
+        num_heads = HEADS_BY_WIDTH[dim]
+    head = state.get("head.weight")
+    return dict(
+        img_size=side * patch.shape[-1], patch_size=patch.shape[-1],
+        in_channels=patch.shape[1], embed_dim=dim, depth=depth,
+        num_heads=num_heads,
+        mlp_ratio=state["blocks.0.mlp.fc1.weight"].shape[0] / dim if depth
+        else 4.0,
+        qkv_bias="blocks.0.attn.qkv.bias" in state,
+        num_classes=0 if head is None else head.shape[0],
+    )
+
+
+def load_vit(path, checkpoint_key: str = "teacher",
+             num_heads: int | None = None):
+    """A :class:`~vitlesson.vit.VisionTransformer` (eval mode, any image
+    size) with the weights of a checkpoint file or Hugging Face folder,
+    loaded strictly: every tensor must find its place and every place its
+    tensor. Returns the model and its architecture."""
+    from vitlesson.vit import VisionTransformer
+
+    raw, hints = _read_file(path)
+    state = backbone_state_dict(raw, checkpoint_key)
+    if num_heads is None:
+        num_heads = hints.get("num_heads")
+    config = architecture(state, num_heads)
+    model = VisionTransformer(**config, dynamic_img_size=True)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        reason = " ".join(str(error).split())  # one line
+        raise ValueError(f"{path} does not fit a ViT with {config}: "
+                         f"{reason}") from error
+    return model.eval(), config

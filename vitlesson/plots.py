@@ -319,3 +319,76 @@ def benchmark_figure(results: dict) -> Figure:
         fontsize=SMALL,
     )
     return fig
+
+
+def multi_crop_figure(image: torch.Tensor, views: list[torch.Tensor]
+                      ) -> Figure:
+    """One image and the views DINO makes of it: 2 global crops, then the
+    local ones, each (3, S, S) in [0, 1] and drawn at the same scale."""
+    fig = Figure(figsize=(WIDTH, 1.9), layout="constrained")
+    sizes = [image.shape[-1]] + [v.shape[-1] for v in views]
+    axes = fig.subplots(1, len(views) + 1, width_ratios=sizes)
+    axes[0].imshow(_to_numpy_image(image))
+    axes[0].set_title("image", fontsize=SMALL)
+    for i, (ax, view) in enumerate(zip(axes[1:], views)):
+        ax.imshow(_to_numpy_image(view))
+        ax.set_title(f"global {i + 1}" if i < 2 else f"local {i - 1}",
+                     fontsize=SMALL)
+    for ax in axes:
+        ax.set_axis_off()
+    return fig
+
+
+def object_attention_figure(images: torch.Tensor, masks: torch.Tensor,
+                            models: dict[str, tuple[torch.Tensor,
+                                                    torch.Tensor]],
+                            patch_size: int) -> Figure:
+    """Held-out images, their true object masks, and one column per map:
+    CLS attention with the patches that hold 60% of it outlined.
+
+    ``models`` maps a column title to ``(cls_attention, kept)``: one head's
+    attention to the N patches (B, N) and its thresholded mask (B, N).
+    """
+    names = list(models)
+    fig = Figure(figsize=(WIDTH, 1.2 * len(images) + 0.5),
+                 layout="constrained")
+    axes = np.atleast_2d(fig.subplots(len(images), len(names) + 2))
+    rows = cols = images.shape[-1] // patch_size
+    for b, row in enumerate(axes):
+        row[0].imshow(_to_numpy_image(images[b]))
+        row[1].imshow(masks[b].numpy(), cmap="gray", vmin=0, vmax=1)
+        for ax, name in zip(row[2:], names):
+            attention, kept = models[name]
+            ax.imshow(attention[b].reshape(rows, cols).numpy(),
+                      cmap="inferno")
+            ax.contour(kept[b].reshape(rows, cols).float().numpy(),
+                       levels=[0.5], colors=[GRID_COLOUR], linewidths=1.2)
+        if b == 0:
+            for ax, title in zip(row, ["image", "true mask", *names]):
+                ax.set_title(title, fontsize=SMALL)
+        for ax in row:
+            ax.set_axis_off()
+    return fig
+
+
+def training_curves_figure(runs: dict[str, dict], log_k: float) -> Figure:
+    """Teacher entropy (against its ceiling ln K) and teacher–student KL
+    over the training steps of one or more runs' histories."""
+    fig = Figure(figsize=(WIDTH, 2.8), layout="constrained")
+    entropy_ax, kl_ax = fig.subplots(1, 2)
+    for name, history in runs.items():
+        entropy_ax.plot(history["step"], history["teacher_entropy"],
+                        label=name)
+        kl_ax.plot(history["step"], history["kl"], label=name)
+    entropy_ax.axhline(log_k, color="grey", linestyle="--", linewidth=1)
+    entropy_ax.text(0, log_k, f"ln K = {log_k:.2f}", fontsize=SMALL,
+                    va="bottom")
+    entropy_ax.set_ylim(0, log_k * 1.12)
+    entropy_ax.set_title("teacher entropy (nats)", fontsize=SMALL + 1)
+    kl_ax.set_title("KL(teacher ‖ student) (nats)", fontsize=SMALL + 1)
+    for ax in (entropy_ax, kl_ax):
+        ax.set_xlabel("step", fontsize=SMALL)
+        ax.tick_params(labelsize=SMALL)
+    if len(runs) > 1:
+        kl_ax.legend(fontsize=SMALL)
+    return fig

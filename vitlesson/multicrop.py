@@ -1,0 +1,160 @@
+"""Multi-crop: many augmented views of each image, as DINO makes them.
+
+DINO's ``DataAugmentationDINO`` (``main_dino.py``) turns every image into 2
+*global* crops that cover 40–100% of it and several *local* crops that cover
+5–40%, each flipped, colour-jittered, sometimes turned grey, blurred or
+solarized. The student must give every view the answer the teacher gives a
+global view, so what the views share (the object) is what the features keep.
+
+Here the crops are computed for a whole batch at once in torch (no
+torchvision): one ``affine_grid`` + ``grid_sample`` call cuts, resizes and
+flips every image. Sizes scale down with the images: 32-pixel global crops
+and 16-pixel local ones instead of 224 and 96.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from vitlesson import _validation as check
+
+
+@dataclass(frozen=True)
+class MultiCropConfig:
+    """Sizes and area ranges of the crops (DINO: 224/96 px, 8 local)."""
+    global_size: int = 32
+    local_size: int = 16
+    local_crops: int = 6
+    global_scale: tuple[float, float] = (0.4, 1.0)
+    local_scale: tuple[float, float] = (0.05, 0.4)
+    blur_sigma: tuple[float, float] = (0.1, 1.0)  # DINO: 0.1-2 px at 224
+    hue: float = 0.5  # any hue; DINO: up to 0.1 of a turn
+    greyscale: float = 0.2  # DINO: 0.2
+
+
+def random_resized_crop(images: torch.Tensor, size: int,
+                        scale: tuple[float, float],
+                        generator: torch.Generator) -> torch.Tensor:
+    """One random crop per image, resized to ``size``×``size`` and flipped
+    left-right with probability 0.5 (torchvision's ``RandomResizedCrop``
+    with aspect ratios 3/4 to 4/3, then ``RandomHorizontalFlip``)."""
+    n = len(images)
+    area = scale[0] + torch.rand(n, generator=generator) * (scale[1] - scale[0])
+    log_ratio = (torch.rand(n, generator=generator) * 2 - 1) * math.log(4 / 3)
+    width = (area * log_ratio.exp()).sqrt().clamp(max=1)  # fraction of W
+    height = (area / log_ratio.exp()).sqrt().clamp(max=1)
+    left = torch.rand(n, generator=generator) * (1 - width)
+    top = torch.rand(n, generator=generator) * (1 - height)
+    flip = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
+    theta = torch.zeros(n, 2, 3)  # output [-1, 1] -> input [-1, 1]
+    theta[:, 0, 0] = width * flip
+    theta[:, 0, 2] = 2 * left + width - 1
+    theta[:, 1, 1] = height
+    theta[:, 1, 2] = 2 * top + height - 1
+    grid = F.affine_grid(theta, [n, 3, size, size], align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear",
+                         padding_mode="border", align_corners=False)
+
+
+def _grey(images: torch.Tensor) -> torch.Tensor:
+    """Luma (ITU-R 601, as torchvision): (n, 3, H, W) -> (n, 1, H, W)."""
+    weights = torch.tensor([0.299, 0.587, 0.114])
+    return (images * weights[:, None, None]).sum(dim=1, keepdim=True)
+
+
+def _rotate_hue(images: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
+    """Turn each image's hue by ``turns`` of a full circle, in YIQ space."""
+    to_yiq = torch.tensor([[0.299, 0.587, 0.114],
+                           [0.596, -0.274, -0.322],
+                           [0.211, -0.523, 0.312]])
+    cos, sin = (2 * math.pi * turns).cos(), (2 * math.pi * turns).sin()
+    rotation = torch.zeros(len(images), 3, 3)
+    rotation[:, 0, 0] = 1
+    rotation[:, 1, 1], rotation[:, 1, 2] = cos, -sin
+    rotation[:, 2, 1], rotation[:, 2, 2] = sin, cos
+    matrix = torch.linalg.inv(to_yiq) @ rotation @ to_yiq  # (n, 3, 3)
+    return torch.einsum("nij,njhw->nihw", matrix, images)
+
+
+def colour_jitter(images: torch.Tensor, generator: torch.Generator,
+                  p: float = 0.8, hue: float = 0.1) -> torch.Tensor:
+    """DINO's ``ColorJitter(0.4, 0.4, 0.2, 0.1)`` with probability ``p``:
+    brightness and contrast ×[0.6, 1.4], saturation ×[0.8, 1.2], hue
+    ±0.1 turn (applied in this fixed order; torchvision shuffles it)."""
+    n = len(images)
+    apply = (torch.rand(n, generator=generator) < p)[:, None, None, None]
+    brightness, contrast = 0.6 + 0.8 * torch.rand(2, n, 1, 1, 1,
+                                                  generator=generator)
+    saturation = 0.8 + 0.4 * torch.rand(n, 1, 1, 1, generator=generator)
+    turns = (torch.rand(n, generator=generator) * 2 - 1) * hue
+    x = (images * brightness).clamp(0, 1)
+    mean = _grey(x).mean(dim=(2, 3), keepdim=True)
+    x = ((x - mean) * contrast + mean).clamp(0, 1)
+    grey = _grey(x)
+    x = ((x - grey) * saturation + grey).clamp(0, 1)
+    x = _rotate_hue(x, turns).clamp(0, 1)
+    return torch.where(apply, x, images)
+
+
+def random_greyscale(images: torch.Tensor, generator: torch.Generator,
+                     p: float = 0.2) -> torch.Tensor:
+    apply = (torch.rand(len(images), generator=generator) < p)
+    return torch.where(apply[:, None, None, None],
+                       _grey(images).expand_as(images), images)
+
+
+def gaussian_blur(images: torch.Tensor, generator: torch.Generator, p: float,
+                  sigma: tuple[float, float]) -> torch.Tensor:
+    """Blur each image with probability ``p``, σ drawn from ``sigma``."""
+    n, c, h, w = images.shape
+    s = sigma[0] + torch.rand(n, generator=generator) * (sigma[1] - sigma[0])
+    apply = torch.rand(n, generator=generator) < p
+    offsets = torch.arange(-2, 3).float()
+    kernel = torch.exp(-offsets**2 / (2 * s[:, None] ** 2))  # (n, 5)
+    kernel = (kernel / kernel.sum(dim=1, keepdim=True)).repeat_interleave(c, 0)
+    x = images.reshape(1, n * c, h, w)  # one channel group per image channel
+    x = F.pad(x, (2, 2, 2, 2), mode="reflect")
+    x = F.conv2d(x, kernel[:, None, None, :], groups=n * c)  # along W
+    x = F.conv2d(x, kernel[:, None, :, None], groups=n * c)  # along H
+    blurred = x.reshape(n, c, h, w)
+    return torch.where(apply[:, None, None, None], blurred, images)
+
+
+def random_solarize(images: torch.Tensor, generator: torch.Generator,
+                    p: float) -> torch.Tensor:
+    """Invert the pixels above 0.5 with probability ``p``."""
+    apply = (torch.rand(len(images), generator=generator) < p)
+    solarized = torch.where(images >= 0.5, 1 - images, images)
+    return torch.where(apply[:, None, None, None], solarized, images)
+
+
+def multi_crop(images: torch.Tensor, generator: torch.Generator,
+               config: MultiCropConfig = MultiCropConfig()
+               ) -> list[torch.Tensor]:
+    """DINO's views of a batch: [global 1, global 2, local 1, …], each
+    (B, 3, size, size) in [0, 1].
+
+    As in DINO, the first global view is always blurred, the second rarely
+    blurred but sometimes solarized, and each local view blurred half the
+    time; all are flipped and colour-jittered.
+    """
+    check.image_batch(images, in_channels=3)
+    views = []
+    for blur, solarize in [(1.0, 0.0), (0.1, 0.2)]:
+        x = random_resized_crop(images, config.global_size,
+                                config.global_scale, generator)
+        x = random_greyscale(colour_jitter(x, generator, hue=config.hue),
+                             generator, config.greyscale)
+        x = gaussian_blur(x, generator, blur, config.blur_sigma)
+        views.append(random_solarize(x, generator, solarize))
+    for _ in range(config.local_crops):
+        x = random_resized_crop(images, config.local_size,
+                                config.local_scale, generator)
+        x = random_greyscale(colour_jitter(x, generator, hue=config.hue),
+                             generator, config.greyscale)
+        views.append(gaussian_blur(x, generator, 0.5, config.blur_sigma))
+    return views
