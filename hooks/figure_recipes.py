@@ -29,7 +29,7 @@ from vitlesson.plots import (  # noqa: E402
     smallest_font_size,
     training_curves_figure,
 )
-from vitlesson.probes import attention_masks  # noqa: E402
+from vitlesson.probes import attention_iou, attention_masks  # noqa: E402
 from vitlesson.multicrop import multi_crop  # noqa: E402
 from vitlesson.objects import make_objects  # noqa: E402
 from vitlesson.position import PositionalEmbedding, sincos_2d_position_embedding  # noqa: E402
@@ -140,7 +140,8 @@ def dino_attention():
     for name, model in [("untrained", dino.random_backbone()),
                         ("supervised", dino.load_backbone(dino.SUPERVISED_WEIGHTS)),
                         ("DINO", dino.load_backbone(dino.DINO_WEIGHTS))]:
-        head = int(torch.tensor(dino.evaluate(model)["iou_per_head"]).argmax())
+        test, test_masks, _ = make_objects(dino.TEST_SIZE, seed=dino.TEST_SEED)
+        head = int(attention_iou(model, dino.normalize(test), test_masks).argmax())
         with torch.no_grad():
             attention = model.get_last_selfattention(dino.normalize(images))  # (5, h, 65, 65)
         kept = attention_masks(attention)  # (5, h, 64)

@@ -301,7 +301,10 @@ def test_shipped_weights_are_small_and_say_how_they_were_made():
         assert record["threads"] == 2 and record["train_seconds"] <= 600
         assert record["config"]["seed"] == record["seed"]
     ablations = json.loads(dino.ABLATIONS.read_text())
-    assert set(ablations) == {"no-centering", "no-sharpening"}
+    assert set(ablations) == {"no-centering", "no-sharpening", "teacher-temp-0.04"}
+    assert ablations["no-centering"]["history"]["teacher_entropy"][-1] < 0.05  # one dimension wins
+    log_k = ablations["no-sharpening"]["history"]["log_k"]
+    assert ablations["no-sharpening"]["history"]["teacher_entropy"][-1] > 0.99 * log_k  # uniform
 
 
 def test_evaluate_recomputes_the_recorded_metrics(capsys):

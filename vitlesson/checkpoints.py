@@ -225,7 +225,9 @@ def _read_file(path) -> tuple[dict, dict]:
     return state, hints
 
 
-_ARCH_HEADS = {"vit_tiny": 3, "vit_small": 6, "vit_base": 12}
+# DINO's --arch names (its first checkpoints said deit_small for vit_small).
+_ARCH_HEADS = {"vit_tiny": 3, "vit_small": 6, "vit_base": 12,
+               "deit_tiny": 3, "deit_small": 6}
 
 
 def backbone_state_dict(state: dict, checkpoint_key: str = "teacher"

@@ -361,7 +361,10 @@ def object_attention_figure(images: torch.Tensor, masks: torch.Tensor,
             attention, kept = models[name]
             ax.imshow(attention[b].reshape(rows, cols).numpy(),
                       cmap="inferno")
-            ax.contour(kept[b].reshape(rows, cols).float().numpy(),
+            fine = np.kron(kept[b].reshape(rows, cols).float().numpy(),
+                           np.ones((8, 8)))  # square outlines around patches
+            ax.contour(np.arange(8 * cols) / 8 - 0.4375,
+                       np.arange(8 * rows) / 8 - 0.4375, fine,
                        levels=[0.5], colors=[GRID_COLOUR], linewidths=1.2)
         if b == 0:
             for ax, title in zip(row, ["image", "true mask", *names]):
