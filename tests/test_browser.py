@@ -36,7 +36,7 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not 
 
 PAGES = ["", "lessons/patches/", "lessons/attention/", "lessons/positions-and-cls/",
          "notebooks/flexible-patch-embedding/", "lessons/vit-encoder/", "lessons/dino-connection/",
-         "lessons/learned-positions/", "lessons/dino-in-miniature/", "appendix/under-the-hood/", "performance/"]
+         "lessons/learned-positions/", "lessons/dino-in-miniature/", "lessons/what-dino-learned/", "appendix/under-the-hood/", "performance/"]
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,8 @@ from tests.conftest import ROOT
 
 NOTEBOOK_PAGES = ["notebooks/flexible-patch-embedding"]
 LESSON_PAGES = ["lessons/patches", "lessons/attention", "lessons/positions-and-cls", "lessons/vit-encoder",
-                "lessons/dino-connection", "lessons/learned-positions"]
+                "lessons/dino-connection", "lessons/learned-positions", "lessons/dino-in-miniature",
+                "lessons/what-dino-learned"]
 DOWNLOADED = NOTEBOOK_PAGES + ["lessons/vit-encoder"]  # the exercise, and a page with a method shown alone;
 # every page's code also runs through Sybil
 

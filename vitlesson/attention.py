@@ -15,7 +15,6 @@ full DINO training checkpoint (``teacher``/``student``), a timm file
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -149,9 +148,9 @@ def main(argv=None) -> None:
         parser.exit(1, f"{parser.prog}: {error}\n")
     stats = ((IMAGENET_MEAN, IMAGENET_STD) if args.pixels == "imagenet"
              else ((0.5,) * 3, (0.5,) * 3))
-    print(f"{args.checkpoint}: ViT with width {config['embed_dim']}, "
+    print(f"{args.checkpoint.name}: ViT with width {config['embed_dim']}, "
           f"{config['depth']} blocks, {config['num_heads']} heads, "
-          f"{config['patch_size']}-pixel patches", file=sys.stderr)
+          f"{config['patch_size']}-pixel patches")
     for path in args.images:
         try:
             image, note = read_image(path, config["patch_size"])

@@ -11,7 +11,7 @@
 # %% [markdown]
 # # Exercise: a flexible patch embedding
 #
-# *Lesson 1.2, part 4 of 8.* You build the patch embedding of a Vision
+# *Lesson 1.2, part 4 of 9.* You build the patch embedding of a Vision
 # Transformer in both of its forms, by hand (cut patches, then `nn.Linear`)
 # and as a convolution, prove that they compute the same tokens, and compare
 # the lesson's configurations: patch sizes 8, 16 and 32 on 224×224 images,
