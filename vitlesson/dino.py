@@ -242,9 +242,10 @@ def _clip_gradients(model: nn.Module, clip: float) -> None:
                 p.grad.mul_(clip / (norm + 1e-6))
 
 
-def train(config: DINOConfig = DINOConfig(), threads: int = 2,
+def train(config: DINOConfig | None = None, threads: int = 2,
           progress: bool = True) -> tuple[VisionTransformer, dict]:
     """Run DINO; return the teacher's backbone and the run's history."""
+    config = config or DINOConfig()
     torch.set_num_threads(check.positive_int(threads, "threads"))
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
@@ -306,11 +307,12 @@ def train(config: DINOConfig = DINOConfig(), threads: int = 2,
     return teacher.backbone, history
 
 
-def train_supervised(config: DINOConfig = DINOConfig(), threads: int = 2,
+def train_supervised(config: DINOConfig | None = None, threads: int = 2,
                      progress: bool = True) -> tuple[VisionTransformer, dict]:
     """The baseline DINO is compared with: the same backbone trained with
     the labels (cross-entropy on one augmented global crop per image), for
     as many steps on batches of the same size. Returns the backbone."""
+    config = config or DINOConfig()
     torch.set_num_threads(check.positive_int(threads, "threads"))
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
