@@ -6,12 +6,21 @@ real difference: DINO and timm compute queries, keys and values with a single
 thirds, in that order, converts one into the other. The key names are those
 of transformers 5.x (``layers.N.attention.q_proj``); transformers 4.x named
 them ``encoder.layer.N.attention.attention.query`` and would refuse them.
+
+The second half reads published checkpoints, whatever their layout (DINO's
+backbone and full training files, timm, Hugging Face folders), into a model
+of this package: :func:`load_vit`.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
+import pickle
 import re
+import zipfile
+from pathlib import Path
 
 import torch
 
@@ -164,8 +173,6 @@ _WRAPPERS = ("teacher", "student", "model", "state_dict")
 def _read_file(path) -> tuple[dict, dict]:
     """The raw dictionary stored in ``path`` and what its file says about
     the architecture (``num_heads`` from a config, metadata or DINO args)."""
-    from pathlib import Path
-
     path = Path(path)
     hints = {}
     if path.is_dir():  # a Hugging Face save_pretrained folder
@@ -177,8 +184,6 @@ def _read_file(path) -> tuple[dict, dict]:
                 f"{path} is a folder but not a Hugging Face model: expected "
                 "config.json and model.safetensors or pytorch_model.bin in it"
             )
-        import json
-
         settings = json.loads(config.read_text(encoding="utf-8"))
         if "num_attention_heads" in settings:
             hints["num_heads"] = int(settings["num_attention_heads"])
@@ -203,10 +208,6 @@ def _read_file(path) -> tuple[dict, dict]:
         if "num_heads" in metadata:
             hints["num_heads"] = int(metadata["num_heads"])
         return state, hints
-    import argparse
-    import pickle
-    import zipfile
-
     try:  # DINO's full checkpoints store their argparse options too
         with torch.serialization.safe_globals([argparse.Namespace]):
             state = torch.load(path, map_location="cpu", weights_only=True)
