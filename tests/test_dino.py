@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -313,3 +314,20 @@ def test_evaluate_recomputes_the_recorded_metrics(capsys):
     assert set(metrics) == {"dino", "random_init", "supervised"}
     assert metrics["dino"] == dino.load_record()["metrics"]
     assert metrics["supervised"] == dino.load_record(dino.SUPERVISED_WEIGHTS)["metrics"]
+
+
+def test_the_pages_table_of_changed_defaults_matches_the_code():
+    """Part 8 lists where the miniature departs from DINO; each 'here' value is the code's."""
+    page = (Path(__file__).resolve().parent.parent / "docs" / "lessons" / "dino-in-miniature.md").read_text()
+    rows = {line.split("|")[1].strip(): line.split("|")[3].strip() for line in page.splitlines()
+            if line.startswith("| ") and line.count("|") == 4}
+    config, crops = DINOConfig(), MultiCropConfig()
+    assert rows["head"] == (f"{config.hidden_dim} hidden, {config.bottleneck_dim} bottleneck, "
+                            f"K = {config.out_dim}")
+    assert rows["teacher temperature"].startswith(f"{config.teacher_temp:g} ")
+    assert rows["teacher momentum"] == f"{config.momentum_teacher:g} → 1"
+    assert rows["images, crops"].endswith(f"{crops.global_size} / {crops.local_size} px")
+    assert rows["batch, steps"].startswith(f"{config.batch_size},")
+    assert rows["blur σ"].startswith(f"{crops.blur_sigma[0]:g}–{crops.blur_sigma[1]:g} px")
+    assert crops.hue == 0.5 and rows["colour jitter hue"].startswith("any hue")
+    assert "local crops" not in rows and crops.local_crops == 8  # DINO's own number

@@ -28,7 +28,7 @@ class MultiCropConfig:
     """Sizes and area ranges of the crops (DINO: 224/96 px, 8 local)."""
     global_size: int = 32
     local_size: int = 16
-    local_crops: int = 6
+    local_crops: int = 8
     global_scale: tuple[float, float] = (0.4, 1.0)
     local_scale: tuple[float, float] = (0.05, 0.4)
     blur_sigma: tuple[float, float] = (0.1, 1.0)  # DINO: 0.1-2 px at 224

@@ -23,7 +23,7 @@ from vitlesson import _validation as check
 CLASSES = ("disc", "square", "triangle", "cross")
 IMAGE_SIZE = 32
 MIN_SIZE, MAX_SIZE = 6.0, 10.0  # the object's half-extent in pixels
-STROKES = 6  # distractor strokes per image
+STROKES = 3  # distractor strokes per image
 GRAIN = 0.15  # the background's pixel-by-pixel noise
 MAX_ANGLE = 0.0  # objects turn by up to this many radians either way
 
