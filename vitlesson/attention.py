@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
 from vitlesson import _validation as check
+from vitlesson._arguments import number_in
 from vitlesson.checkpoints import load_vit
 from vitlesson.images import IMAGENET_MEAN, IMAGENET_STD, normalize
 from vitlesson.probes import attention_masks
@@ -95,14 +96,6 @@ def attention_figures(model, image: torch.Tensor, folder: Path,
     return written
 
 
-def _threshold(text: str) -> float:
-    value = float(text)
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(
-            f"must be a fraction of the attention in (0, 1], got {text}")
-    return value
-
-
 def _positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
@@ -128,7 +121,8 @@ def main(argv=None) -> None:
     parser.add_argument("--num-heads", type=_positive_int,
                         help="attention heads, for a width this package "
                              "does not know (ViT-S/B/Ti/L are known)")
-    parser.add_argument("--threshold", type=_threshold, default=0.6,
+    parser.add_argument("--threshold", default=0.6,
+                        type=number_in(0, 1, "a fraction of the attention"),
                         help="share of the attention the masks keep "
                              "(default 0.6, DINO's)")
     parser.add_argument("--pixels", choices=["imagenet", "unit"],

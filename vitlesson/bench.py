@@ -27,6 +27,7 @@ import torch.nn.functional as F
 import torch.utils.benchmark as benchmark
 from torch.utils.flop_counter import FlopCounterMode
 
+from vitlesson._arguments import positive_int
 from vitlesson.checkpoints import hf_vit_reference
 from vitlesson.patching import FlexiblePatchEmbedding, PatchEmbedding
 from vitlesson.vit import vit_small
@@ -280,13 +281,6 @@ def run(
     return results
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)  # argparse turns a ValueError into a usage error
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m vitlesson.bench", description=__doc__.split("\n\n")[0]
@@ -297,7 +291,7 @@ def main(argv=None) -> None:
         help="short blocks, two rounds (about 20 s; a full run takes about 4 minutes)",
     )
     parser.add_argument(
-        "--threads", type=_positive_int, default=2,
+        "--threads", type=positive_int, default=2,
         help="torch threads (default 2)"
     )
     where = parser.add_mutually_exclusive_group()

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from vitlesson import _validation as check
+from vitlesson._arguments import non_negative_int, number_in, positive_int
 from vitlesson.multicrop import MultiCropConfig, multi_crop
 from vitlesson.objects import CLASSES, make_objects
 from vitlesson.probes import attention_iou, cls_features, knn_accuracy
@@ -394,31 +395,6 @@ def evaluate_shipped() -> dict:
             "supervised": evaluate(load_backbone(SUPERVISED_WEIGHTS))}
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)  # argparse turns a ValueError into a usage error
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, "
-                                         f"got {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
-
-
-def _in_range(low: float, high: float):
-    def parse(text: str) -> float:
-        value = float(text)
-        if not (math.isfinite(value) and low < value <= high):
-            raise argparse.ArgumentTypeError(
-                f"must be a number in ({low:g}, {high:g}], got {text}")
-        return value
-    return parse
-
-
 def _parser() -> argparse.ArgumentParser:
     default = DINOConfig()
     parser = argparse.ArgumentParser(
@@ -431,39 +407,39 @@ def _parser() -> argparse.ArgumentParser:
                         help="train nothing: measure the shipped weights and "
                              "the baselines, and print the metrics as one "
                              "JSON object on the last line")
-    parser.add_argument("--steps", type=_positive_int, default=default.steps,
+    parser.add_argument("--steps", type=positive_int, default=default.steps,
                         help=f"optimiser steps (default {default.steps})")
-    parser.add_argument("--batch-size", type=_positive_int,
+    parser.add_argument("--batch-size", type=positive_int,
                         default=default.batch_size,
                         help="images per step; each gives 2 global and "
                              f"{default.crops.local_crops} local crops "
                              f"(default {default.batch_size})")
-    parser.add_argument("--lr", type=_in_range(0, 1), default=default.lr,
+    parser.add_argument("--lr", type=number_in(0, 1), default=default.lr,
                         help="peak AdamW learning rate, reached after a "
                              "linear warm-up over the first tenth of the "
                              f"steps (default {default.lr:g})")
-    parser.add_argument("--out-dim", type=_positive_int,
+    parser.add_argument("--out-dim", type=positive_int,
                         default=default.out_dim,
                         help=f"K, the head's outputs (default "
                              f"{default.out_dim}; DINO: 65536)")
-    parser.add_argument("--teacher-temp", type=_in_range(0, 1),
+    parser.add_argument("--teacher-temp", type=number_in(0, 1),
                         default=default.teacher_temp,
                         help="teacher softmax temperature, lower is sharper "
                              f"(default {default.teacher_temp:g}; the "
                              f"student's is {default.student_temp:g})")
-    parser.add_argument("--momentum-teacher", type=_in_range(0, 1),
+    parser.add_argument("--momentum-teacher", type=number_in(0, 1),
                         default=default.momentum_teacher,
                         help="EMA momentum of the teacher at the start, "
                              "raised to 1 along a half cosine (default "
                              f"{default.momentum_teacher:g})")
-    parser.add_argument("--local-crops", type=_positive_int,
+    parser.add_argument("--local-crops", type=positive_int,
                         default=default.crops.local_crops,
                         help="local 16x16 crops per image (default "
                              f"{default.crops.local_crops}; DINO: 8)")
-    parser.add_argument("--seed", type=_non_negative_int, default=default.seed,
+    parser.add_argument("--seed", type=non_negative_int, default=default.seed,
                         help="seed of the data, the crops and the "
                              f"initial weights (default {default.seed})")
-    parser.add_argument("--threads", type=_positive_int, default=2,
+    parser.add_argument("--threads", type=positive_int, default=2,
                         help="torch CPU threads (default 2)")
     kind = parser.add_mutually_exclusive_group()
     kind.add_argument("--no-centering", action="store_true",

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from vitlesson import _validation as check
+from vitlesson._arguments import number_in, positive_int
 from vitlesson.position import neighbour_similarity
 from vitlesson.shapes import make_shapes, normalize_shapes
 from vitlesson.vit import VisionTransformer
@@ -184,33 +185,19 @@ def load_trained() -> tuple[VisionTransformer, dict]:
     return model.eval(), record
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)  # argparse turns a ValueError into a usage error
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
-
-
-def _learning_rate(text: str) -> float:
-    value = float(text)
-    if not (math.isfinite(value) and 0 < value <= 1):
-        raise argparse.ArgumentTypeError(f"must be a number in (0, 1], got {text}")
-    return value
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m vitlesson.train", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--steps", type=_positive_int, default=800,
+    parser.add_argument("--steps", type=positive_int, default=800,
                         help="optimiser steps (default 800)")
-    parser.add_argument("--batch-size", type=_positive_int, default=64,
+    parser.add_argument("--batch-size", type=positive_int, default=64,
                         help="images per step (default 64)")
-    parser.add_argument("--lr", type=_learning_rate, default=1e-3,
+    parser.add_argument("--lr", type=number_in(0, 1), default=1e-3,
                         help="peak AdamW learning rate (default 1e-3)")
     parser.add_argument("--seed", type=int, default=TRAIN_SEED,
                         help=f"seed of the training data (default {TRAIN_SEED})")
-    parser.add_argument("--threads", type=_positive_int, default=2,
+    parser.add_argument("--threads", type=positive_int, default=2,
                         help="torch threads (default 2)")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--output", type=Path, default=Path("tiny-shapes.pt"),
