@@ -141,7 +141,7 @@ def test_pipeline_diagram_reads_its_shapes_from_the_model():
 
     texts = {t.get_text() for t in vit_pipeline_figure(vit_small(patch_size=8)).axes[0].texts}
     assert {"(B, 3, 224, 224)", "(B, 784, 192)", "(B, 785, 384)", "(B, 384)"} <= texts
-    assert "12 encoder blocks (6 heads)" in texts
+    assert "12 encoder blocks (6 heads)" in texts and "(B, classes | K)" in texts
 
 
 def test_patchify_diagram_shows_what_patchify_returns():
@@ -174,3 +174,15 @@ def test_every_figure_is_at_most_8_inches_wide_with_9_point_text():
     for recipe, _ in load_figures_hook().FIGURES.values():
         figure = getattr(figure_recipes, recipe)()
         assert figure.get_figwidth() <= 8 and smallest_font_size(figure) >= 9, recipe
+
+
+def test_encoder_block_second_skip_starts_at_z_prime():
+    from vitlesson.diagrams import encoder_block_figure
+
+    lines = encoder_block_figure().axes[0].lines
+    first, second = [(line.get_xdata(), line.get_ydata()) for line in lines
+                     if len(line.get_xdata()) == 3]
+    # Eq. 2's skip on one side of the stack, Eq. 3's on the other, and
+    # Eq. 3's starts below the first sum (at z'), not where Eq. 2's ends.
+    assert first[0][1] < first[0][0] < second[0][1]
+    assert second[1][0] < min(first[1])

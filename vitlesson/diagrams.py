@@ -72,7 +72,8 @@ def vit_pipeline_figure(model=None, batch: str = "B") -> Figure:
         (f"{L} encoder blocks ({heads} heads)", f"({batch}, {N + 1}, {D})"),
         ("final LayerNorm", f"({batch}, {N + 1}, {D})"),
         ("take token 0 (CLS)", f"({batch}, {D})"),
-        ("head: classes, or DINO's\nprojection head", "(B, classes)"),
+        ("head: classifier, or DINO's\nprojection head (K)",
+         f"({batch}, classes | K)"),
     ]
     fig, ax = _canvas(3.9)
     xs, ys = (1.35, 4.0, 6.65), (3.2, 1.95, 0.7)
@@ -80,7 +81,7 @@ def vit_pipeline_figure(model=None, batch: str = "B") -> Figure:
         row, col = divmod(i, 3)
         col = col if row % 2 == 0 else 2 - col  # snake: follow the arrows
         x, y = xs[col], ys[row]
-        colour = STAGE if i in (0, 1, 3, 7) else LAYER
+        colour = STAGE if i in (0, 1, 7) else LAYER  # CLS: a parameter
         _box(ax, x, y, 2.35, 0.9, "", colour)
         ax.text(x, y + 0.17, name, ha="center", va="center", fontsize=SMALL,
                 linespacing=1.0)
@@ -94,8 +95,9 @@ def vit_pipeline_figure(model=None, batch: str = "B") -> Figure:
                 _arrow(ax, (x + step * 0.98, y), (xs[next_col] - step * 0.98, y))
             else:
                 _arrow(ax, (x, y - 0.46), (x, ys[next_row] + 0.46))
-    ax.text(0.15, 3.78, "orange: layers with learned weights;  blue: "
-            "reshaping and selecting", fontsize=SMALL, color="#444444")
+    ax.text(0.15, 3.78, "orange: learned parameters (the CLS token is one);"
+            "  blue: reshaping and selecting", fontsize=SMALL,
+            color="#444444")
     return fig
 
 
@@ -127,16 +129,20 @@ def encoder_block_figure() -> Figure:
     for top, bottom in zip(order, order[1:]):
         _arrow(ax, (x, levels[top] - gaps[top]),
                (x, levels[bottom] + gaps[bottom]))
-    for start, end in (("in", "add1"), ("add1", "add2")):
-        top = levels[start] - (0.3 if start == "in" else 0)
-        side = x - 1.55
-        ax.plot([x - (0.17 if start == "add1" else 0), side, side],
-                [top, top, levels[end]], color=EDGE, linewidth=1.2)
-        _arrow(ax, (side, levels[end]), (x - 0.17, levels[end]))
+    # Eq. 2's skip carries z (left); Eq. 3's starts at z' below the first
+    # sum (right), so the two can never be read as one line.
+    for start, end, sign in (("in", "add1", -1), ("add1", "add2", 1)):
+        top = levels[start] - 0.3
+        side = x + sign * 1.55
+        ax.plot([x, side, side], [top, top, levels[end]], color=EDGE,
+                linewidth=1.2)
+        _arrow(ax, (side, levels[end]), (x + sign * 0.17, levels[end]))
     ax.text(x - 1.65, (levels["in"] + levels["add1"]) / 2 - 0.1,
-            "residual", rotation=90, ha="right", va="center", fontsize=SMALL)
-    ax.text(x - 1.65, (levels["add1"] + levels["add2"]) / 2,
-            "residual", rotation=90, ha="right", va="center", fontsize=SMALL)
+            "residual: z", rotation=90, ha="right", va="center",
+            fontsize=SMALL)
+    ax.text(x + 1.65, (levels["add1"] + levels["add2"]) / 2 - 0.1,
+            "residual: z\u2032", rotation=90, ha="left", va="center",
+            fontsize=SMALL)
     ax.plot([0.35, 0.35], [0.55, 4.85], color="#888888", linewidth=1)
     ax.text(0.2, 2.7, "repeated L times", rotation=90, ha="center",
             va="center", fontsize=SMALL, color="#444444")
