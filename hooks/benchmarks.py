@@ -30,7 +30,7 @@ def config_table(results: dict) -> str:
              "|---|---:|---:|---:|---:|"]
     for row in results["patch_embedding"]:
         lines.append(f"| {row['config']} | {row['batch']} | {row['tokens']} "
-                     f"| {row['gflop']:.2f} | {row['output_mb']:.1f} MB |")
+                     f"| {row['gflop']:.2f} | {row['output_mb']:.1f} MiB |")
     return "\n".join(lines)
 
 
@@ -51,7 +51,7 @@ def attention_table(results: dict) -> str:
              "|---:|---:|---:|---:|---:|"]
     for row in results["attention"]:
         ms = row["ms"]
-        lines.append(f"| {row['tokens']} | {row['attention_matrix_mb']:.1f} MB | {ms['sdpa']:.2f} ms "
+        lines.append(f"| {row['tokens']} | {row['attention_matrix_mb']:.1f} MiB | {ms['sdpa']:.2f} ms "
                      f"| {ms['explicit']:.2f} ms | {ms['explicit'] / ms['sdpa']:.1f}× |")
     return "\n".join(lines)
 

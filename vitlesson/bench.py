@@ -350,7 +350,7 @@ def format_summary(results: dict) -> str:
         )
     lines += [
         "",
-        f"{'tokens':>6} {'matrix MB':>10} {'sdpa ms':>9} {'explicit ms':>12}",
+        f"{'tokens':>6} {'matrix MiB':>10} {'sdpa ms':>9} {'explicit ms':>12}",
     ]
     for row in results["attention"]:
         lines.append(

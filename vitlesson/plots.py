@@ -311,7 +311,7 @@ def benchmark_figure(results: dict) -> Figure:
         color="C3",
     )
     ax_memory.set_xlabel("tokens N + 1")
-    ax_memory.set_ylabel("MB")
+    ax_memory.set_ylabel("MiB")
     ax_memory.set_title("One layer's attention matrices")
     fig.suptitle(
         f"{machine['cpu']}, {machine['threads']} threads,\n"
