@@ -11,7 +11,7 @@
 # %% [markdown]
 # # Exercise: a flexible patch embedding
 #
-# *Lesson 1.2, part 4 of 9.* You build the patch embedding of a Vision
+# You build the patch embedding of a Vision
 # Transformer in both of its forms, by hand (cut patches, then `nn.Linear`)
 # and as a convolution, prove that they compute the same tokens, and compare
 # the lesson's configurations: patch sizes 8, 16 and 32 on 224×224 images,
@@ -177,10 +177,13 @@ patch_sizes_figure()
 #
 # One `time.time()` around one call measures noise: the first call pays for
 # memory allocation and library warm-up, and a single reading says nothing
-# about variance. `torch.utils.benchmark` warms up, repeats until the
-# measurement is stable, and reports the median. Both forms do the same
+# about variance. `torch.utils.benchmark` warms up, repeats in blocks until
+# `min_run_time` has passed, and reports the median. Both forms do the same
 # arithmetic, $N \cdot D \cdot C P^2$ multiply-adds per image; any difference
-# in time comes from how the library executes it on your machine.
+# in time comes from how the library executes it on your machine. The
+# convolution runs in oneDNN, whose speed depends on the processor, the
+# library version and the threads: on some machines it is clearly the faster
+# form, on others reshape + linear is.
 
 # %%
 results = []
