@@ -195,6 +195,23 @@ def test_cosine_schedule_is_dinos():
     assert momenta[0] == 0.99 and 0.9999 < momenta[-1] < 1
 
 
+def test_config_derives_the_schedule_from_the_steps():
+    assert (DINOConfig(steps=100).warmup_steps, DINOConfig(steps=100).freeze_last_layer_steps) == (10, 5)
+    assert (DINOConfig().warmup_steps, DINOConfig().freeze_last_layer_steps) == (190, 95)
+    with pytest.raises(ValueError, match="warmup_steps must be at most steps \\(3\\), got 4"):
+        cosine_schedule(1.0, 0.0, 3, warmup_steps=4)
+    with pytest.raises(ValueError, match="steps must be positive, got 0"):
+        cosine_schedule(1.0, 0.0, 0)
+
+
+def test_update_teacher_refuses_another_architecture_and_bad_momenta():
+    with pytest.raises(ValueError, match="same architecture"):
+        update_teacher(torch.nn.Linear(3, 2), torch.nn.Linear(3, 4), 0.9)
+    for momentum in (1.5, -0.1, float("nan")):
+        with pytest.raises(ValueError, match="momentum must be"):
+            update_teacher(torch.nn.Linear(3, 2), torch.nn.Linear(3, 2), momentum)
+
+
 def test_teacher_is_an_exponential_moving_average():
     student, teacher = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
     before = teacher.weight.detach().clone()
@@ -205,10 +222,11 @@ def test_teacher_is_an_exponential_moving_average():
 
 
 def test_a_short_run_is_seeded_and_records_its_history():
-    config = DINOConfig(steps=3, batch_size=4, warmup_steps=1, freeze_last_layer_steps=1, out_dim=16,
+    config = DINOConfig(steps=3, batch_size=4, out_dim=16,
                         hidden_dim=8, bottleneck_dim=4, crops=MultiCropConfig(local_crops=2))
-    first, history = dino.train(config, threads=1, progress=False)
-    second, _ = dino.train(config, threads=1, progress=False)
+    assert (config.warmup_steps, config.freeze_last_layer_steps) == (1, 0)
+    first, history = dino.train(config, progress=False)
+    second, _ = dino.train(config, progress=False)
     assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
     assert history["step"] == [1, 3] and len(history["teacher_entropy"]) == 2
     assert history["log_k"] == pytest.approx(math.log(16))

@@ -32,3 +32,36 @@ def number_in(low: float, high: float, what: str = "a number"):
                 f"must be {what} in ({low:g}, {high:g}], got {text}")
         return value
     return parse
+
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def device(name: str, local_rank: int = 0):
+    """The ``torch.device`` a ``--device`` choice names: ``auto`` is the GPU
+    when there is one (CUDA, then Apple's MPS), else the CPU; under
+    ``torchrun`` process ``local_rank`` takes CUDA device ``local_rank``.
+    Raises ``ValueError`` in one line for a device this machine lacks."""
+    import torch
+
+    if name not in DEVICES:
+        raise ValueError(f"--device must be one of {', '.join(DEVICES)}, "
+                         f"got {name!r}")
+    cuda = torch.cuda.is_available()
+    mps = torch.backends.mps.is_available()
+    if name == "auto":
+        name = "cuda" if cuda else "mps" if mps else "cpu"
+    if name == "cuda" and not cuda:
+        raise ValueError("--device cuda: this machine has no CUDA GPU that "
+                         "torch can use (use --device cpu or auto)")
+    if name == "mps" and not mps:
+        raise ValueError("--device mps: this machine has no Apple MPS "
+                         "device that torch can use (use --device cpu or "
+                         "auto)")
+    if name == "cuda":
+        if local_rank >= torch.cuda.device_count():
+            raise ValueError(f"process {local_rank} needs CUDA device "
+                             f"{local_rank} but there are only "
+                             f"{torch.cuda.device_count()}")
+        return torch.device("cuda", local_rank)
+    return torch.device(name)

@@ -36,6 +36,20 @@ class MultiCropConfig:
     greyscale: float = 0.2  # DINO: 0.2
 
 
+def _uniform(generator, n: int, *shape: int) -> torch.Tensor:
+    """Uniform numbers (*shape, n): from one generator for the batch, or
+    from one generator per image (then an image's numbers depend only on
+    its own generator, not on the batch it is in)."""
+    if isinstance(generator, torch.Generator):
+        return torch.rand(*shape, n, generator=generator)
+    if (isinstance(generator, (list, tuple)) and len(generator) == n
+            and all(isinstance(g, torch.Generator) for g in generator)):
+        return torch.stack([torch.rand(shape or (1,), generator=g)
+                            .reshape(shape) for g in generator], dim=-1)
+    raise TypeError(f"generator must be a torch.Generator or a list of {n} "
+                    f"(one per image), got {type(generator).__name__}")
+
+
 def random_resized_crop(images: torch.Tensor, size: int,
                         scale: tuple[float, float],
                         generator: torch.Generator) -> torch.Tensor:
@@ -43,13 +57,13 @@ def random_resized_crop(images: torch.Tensor, size: int,
     left-right with probability 0.5 (torchvision's ``RandomResizedCrop``
     with aspect ratios 3/4 to 4/3, then ``RandomHorizontalFlip``)."""
     n = len(images)
-    area = scale[0] + torch.rand(n, generator=generator) * (scale[1] - scale[0])
-    log_ratio = (torch.rand(n, generator=generator) * 2 - 1) * math.log(4 / 3)
+    area = scale[0] + _uniform(generator, n) * (scale[1] - scale[0])
+    log_ratio = (_uniform(generator, n) * 2 - 1) * math.log(4 / 3)
     width = (area * log_ratio.exp()).sqrt().clamp(max=1)  # fraction of W
     height = (area / log_ratio.exp()).sqrt().clamp(max=1)
-    left = torch.rand(n, generator=generator) * (1 - width)
-    top = torch.rand(n, generator=generator) * (1 - height)
-    flip = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
+    left = _uniform(generator, n) * (1 - width)
+    top = _uniform(generator, n) * (1 - height)
+    flip = torch.where(_uniform(generator, n) < 0.5, -1.0, 1.0)
     theta = torch.zeros(n, 2, 3)  # output [-1, 1] -> input [-1, 1]
     theta[:, 0, 0] = width * flip
     theta[:, 0, 2] = 2 * left + width - 1
@@ -86,11 +100,11 @@ def colour_jitter(images: torch.Tensor, generator: torch.Generator,
     brightness and contrast ×[0.6, 1.4], saturation ×[0.8, 1.2], hue
     ±0.1 turn (applied in this fixed order; torchvision shuffles it)."""
     n = len(images)
-    apply = (torch.rand(n, generator=generator) < p)[:, None, None, None]
-    brightness, contrast = 0.6 + 0.8 * torch.rand(2, n, 1, 1, 1,
-                                                  generator=generator)
-    saturation = 0.8 + 0.4 * torch.rand(n, 1, 1, 1, generator=generator)
-    turns = (torch.rand(n, generator=generator) * 2 - 1) * hue
+    apply = (_uniform(generator, n) < p)[:, None, None, None]
+    brightness, contrast = 0.6 + 0.8 * _uniform(
+        generator, n, 2)[..., None, None, None]
+    saturation = 0.8 + 0.4 * _uniform(generator, n)[:, None, None, None]
+    turns = (_uniform(generator, n) * 2 - 1) * hue
     x = (images * brightness).clamp(0, 1)
     mean = _grey(x).mean(dim=(2, 3), keepdim=True)
     x = ((x - mean) * contrast + mean).clamp(0, 1)
@@ -102,7 +116,7 @@ def colour_jitter(images: torch.Tensor, generator: torch.Generator,
 
 def random_greyscale(images: torch.Tensor, generator: torch.Generator,
                      p: float = 0.2) -> torch.Tensor:
-    apply = (torch.rand(len(images), generator=generator) < p)
+    apply = (_uniform(generator, len(images)) < p)
     return torch.where(apply[:, None, None, None],
                        _grey(images).expand_as(images), images)
 
@@ -111,8 +125,8 @@ def gaussian_blur(images: torch.Tensor, generator: torch.Generator, p: float,
                   sigma: tuple[float, float]) -> torch.Tensor:
     """Blur each image with probability ``p``, σ drawn from ``sigma``."""
     n, c, h, w = images.shape
-    s = sigma[0] + torch.rand(n, generator=generator) * (sigma[1] - sigma[0])
-    apply = torch.rand(n, generator=generator) < p
+    s = sigma[0] + _uniform(generator, n) * (sigma[1] - sigma[0])
+    apply = _uniform(generator, n) < p
     offsets = torch.arange(-2, 3).float()
     kernel = torch.exp(-offsets**2 / (2 * s[:, None] ** 2))  # (n, 5)
     kernel = (kernel / kernel.sum(dim=1, keepdim=True)).repeat_interleave(c, 0)
@@ -127,7 +141,7 @@ def gaussian_blur(images: torch.Tensor, generator: torch.Generator, p: float,
 def random_solarize(images: torch.Tensor, generator: torch.Generator,
                     p: float) -> torch.Tensor:
     """Invert the pixels above 0.5 with probability ``p``."""
-    apply = (torch.rand(len(images), generator=generator) < p)
+    apply = (_uniform(generator, len(images)) < p)
     solarized = torch.where(images >= 0.5, 1 - images, images)
     return torch.where(apply[:, None, None, None], solarized, images)
 

@@ -44,7 +44,9 @@ def knn_accuracy(train_features: torch.Tensor, train_labels: torch.Tensor,
                          f"features ({len(train_features)}), got {k}")
     similarity = test_features @ train_features.T  # (N_test, N_train)
     top, index = similarity.topk(k, dim=1)  # (N_test, k) each
-    votes = torch.zeros(len(test_features), int(train_labels.max()) + 1)
+    votes = torch.zeros(len(test_features), int(train_labels.max()) + 1,
+                        device=test_features.device)
+    train_labels = train_labels.to(test_features.device)
     votes.scatter_add_(1, train_labels[index], (top / temperature).exp())
     return (votes.argmax(dim=1) == test_labels).float().mean().item()
 # --8<-- [end:knn]
@@ -94,6 +96,7 @@ def attention_iou(model: VisionTransformer, images: torch.Tensor,
     for i in range(0, len(images), batch):
         attention = model.get_last_selfattention(images[i:i + batch])
         masks = attention_masks(attention, mass)
-        ious.append(mask_iou(masks, object_masks[i:i + batch],
+        ious.append(mask_iou(masks, object_masks[i:i + batch].to(
+                                 masks.device),
                              model.patch_embed.grid_size))
     return torch.cat(ious).mean(dim=0)

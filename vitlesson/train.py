@@ -31,10 +31,11 @@ TEST_SIZE = 2000
 
 
 # --8<-- [start:tiny_vit]
-def tiny_vit() -> VisionTransformer:
+def tiny_vit(num_classes: int = 2, **options) -> VisionTransformer:
     """32x32 images, 4-pixel patches (8x8 grid), width 64, 4 blocks."""
-    return VisionTransformer(img_size=32, patch_size=4, num_classes=2,
-                             embed_dim=64, depth=4, num_heads=4)
+    return VisionTransformer(img_size=32, patch_size=4, embed_dim=64,
+                             depth=4, num_heads=4, num_classes=num_classes,
+                             **options)
 # --8<-- [end:tiny_vit]
 
 
