@@ -115,6 +115,10 @@ def attention_matrix():
     return diagrams.attention_matrix_figure()
 
 
+def dino_step():
+    return diagrams.dino_step_figure()
+
+
 def dino_views():
     images, _, _ = make_objects(1, seed=dino.TEST_SEED)
     views = multi_crop(images, torch.Generator().manual_seed(0))

@@ -43,6 +43,7 @@ FIGURES = {
     "figures/encoder-block.png": ("encoder_block", "png"),
     "figures/patchify-axes.png": ("patchify_axes", "png"),
     "figures/attention-matrix.png": ("attention_matrix", "png"),
+    "figures/dino-step.png": ("dino_step", "png"),
     "figures/dino-views.png": ("dino_views", "png"),
     "figures/dino-training.png": ("dino_training", "png"),
     "figures/dino-ablation.png": ("dino_ablation", "png"),

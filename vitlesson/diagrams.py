@@ -281,3 +281,84 @@ def attention_matrix_figure(grid: int = 3, dim: int = 8, seed: int = 0,
     ax_growth.set_title("Halving P: 4× the tokens, 16× the weights",
                         fontsize=10)
     return fig
+
+
+def dino_step_figure(student_temp: float = 0.1, teacher_temp: float = 0.04,
+                     momentum: float = 0.996,
+                     center_momentum: float = 0.9) -> Figure:
+    """One training step of DINO: student and teacher, centering and
+    sharpening, where the loss sits, what gradients reach, the EMA and the
+    center's update.
+
+    The numbers are DINO's defaults (``main_dino.py``); pass the
+    miniature's to draw its step instead.
+    """
+    for name, value in [("student_temp", student_temp),
+                        ("teacher_temp", teacher_temp),
+                        ("momentum", momentum),
+                        ("center_momentum", center_momentum)]:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"{name} must be a number, got "
+                            f"{type(value).__name__}")
+        if not 0 < value <= 1:
+            raise ValueError(f"{name} must be in (0, 1], got {value}")
+    fig, ax = _canvas(3.7)
+    top, bottom, h = 2.65, 1.2, 0.78  # student row, teacher row, box height
+    _box(ax, 0.72, 1.92, 1.25, 1.2, "views of\none image:\n2 global,\n"
+         "8 local", size=SMALL)
+    _arrow(ax, (1.36, 2.3), (1.8, top))
+    _arrow(ax, (1.36, 1.55), (1.8, bottom))
+    ax.text(1.35, 2.62, "all", fontsize=SMALL, ha="right")
+    ax.text(1.3, 1.05, "global\nonly", fontsize=SMALL, ha="right",
+            va="center", linespacing=1.0)
+    _box(ax, 2.55, top, 1.5, h, "student\nbackbone + head\nweights θs",
+         LAYER, size=SMALL)
+    _box(ax, 2.55, bottom, 1.5, h, "teacher\nsame network\nweights θt",
+         LAYER, size=SMALL)
+    _box(ax, 4.9, top, 1.7, h, f"softmax(· / τs)\nτs = {student_temp:g}",
+         size=SMALL)
+    _box(ax, 4.0, bottom, 0.95, h, "− c\ncentering", size=SMALL)
+    _box(ax, 5.38, bottom, 1.3, h, f"softmax(· / τt)\nτt = {teacher_temp:g}"
+         "\nsharpening", size=SMALL)
+    _box(ax, 7.15, 1.92, 1.55, 1.35, "loss:\ncross-entropy\n"
+         "−Σ Pt log Ps\nover pairs of\ndifferent views", "#fce4ec",
+         size=SMALL)
+    _arrow(ax, (3.3, top), (4.05, top))
+    _arrow(ax, (3.3, bottom), (3.52, bottom))
+    _arrow(ax, (4.48, bottom), (4.67, bottom))
+    _arrow(ax, (5.75, top), (6.37, 2.3))
+    ax.text(6.05, top + 0.12, "Ps", fontsize=SMALL)
+    _arrow(ax, (6.04, bottom), (6.37, 1.5))
+    ax.text(6.08, 1.62, "Pt", fontsize=SMALL)
+    # stop-gradient: two strokes across the teacher's arrow into the loss
+    for dx in (0.0, 0.06):
+        ax.plot([6.13 + dx, 6.21 + dx], [1.22, 1.38], color="#d81b60",
+                linewidth=1.5)
+    ax.text(6.3, 1.02, "stop-gradient", fontsize=SMALL, color="#d81b60")
+    # gradients: from the loss back to the student only
+    grad = "#d81b60"
+    ax.plot([7.15, 7.15, 2.55], [2.6, 3.45, 3.45], color=grad,
+            linewidth=1.2, linestyle="--")
+    ax.add_patch(FancyArrowPatch((2.55, 3.45), (2.55, top + h / 2 + 0.02),
+                                 arrowstyle="-|>", mutation_scale=12,
+                                 color=grad, linewidth=1.2,
+                                 linestyle="--"))
+    ax.text(4.85, 3.53, "gradients and the optimiser step: student only",
+            ha="center", fontsize=SMALL, color=grad)
+    # EMA: the teacher follows the student after each step
+    ax.add_patch(FancyArrowPatch((2.55, top - h / 2), (2.55, bottom + h / 2),
+                                 arrowstyle="-|>", mutation_scale=12,
+                                 color=EDGE, linewidth=1.2, linestyle=":"))
+    ax.text(2.65, 1.92, rf"EMA, $m = {momentum:g}$:" "\n"
+            r"$\theta_t \leftarrow m\,\theta_t + (1-m)\,\theta_s$",
+            fontsize=SMALL, va="center")
+    # the center: a running mean of the teacher's outputs
+    ax.plot([3.4, 3.4, 4.0], [bottom, 0.38, 0.38], color=EDGE,
+            linewidth=1.2, linestyle=":")
+    _arrow(ax, (4.0, 0.38), (4.0, bottom - h / 2), linestyle=":")
+    ax.text(4.15, 0.32, rf"$c \leftarrow \lambda c + (1-\lambda)\,$"
+            rf"batch mean of teacher outputs, $\lambda = "
+            rf"{center_momentum:g}$", fontsize=SMALL, va="center")
+    ax.text(0.1, 0.05, "pink: where the loss and its gradients act;  dotted:"
+            " updates without gradients", fontsize=SMALL, color="#444444")
+    return fig
