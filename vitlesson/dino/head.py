@@ -29,7 +29,8 @@ class DINOHead(nn.Module):
 
     With ``norm_last_layer`` the last layer's gain is frozen at 1: every
     output is the cosine between the bottleneck vector and one of K learned
-    directions (DINO's default, which the paper finds more stable).
+    directions: DINO's default, which the help of DINO's ``main_dino.py``
+    says makes training more stable.
     """
 
     def __init__(self, in_dim: int, out_dim: int, hidden_dim: int = 2048,
