@@ -34,3 +34,31 @@ def test_every_quiz_source_line_fits_the_column():
     for page in (Path(__file__).resolve().parent.parent / "docs").rglob("*.md"):
         for fence in quizzes.FENCE.finditer(page.read_text(encoding="utf-8")):
             assert max(len(line) for line in fence["body"].splitlines()) <= 79, page
+
+
+def _site_questions():
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parent.parent / "docs"
+    questions = []
+    for page in sorted(docs.rglob("*.md")):
+        for fence in quizzes.FENCE.finditer(page.read_text(encoding="utf-8")):
+            questions += quizzes.parse(fence["body"], str(page))
+    return questions
+
+
+def test_quizzes_cannot_be_gamed_by_position_or_length():
+    """No option position holds more than 40% of the right answers, and the
+    right answer is the longest option in at most a third of the questions."""
+    from collections import Counter
+
+    questions = _site_questions()
+    assert len(questions) >= 20
+    right = [next(i for i, o in enumerate(q["options"]) if o["correct"])
+             for q in questions]
+    position, count = Counter(right).most_common(1)[0]
+    assert count <= 0.4 * len(questions), (position, count, len(questions))
+    longest = sum(
+        max(q["options"], key=lambda o: len(o["text"]))["correct"]
+        for q in questions)
+    assert longest <= len(questions) / 3, (longest, len(questions))
