@@ -35,7 +35,7 @@ class VisionTransformerEmbedding(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         patches = self.patch_embedding(images)  # (B, N, D)
-        cls = self.cls_token.expand(len(patches), -1, -1)  # (B, 1, D)
+        cls = self.cls_token.expand(patches.shape[0], -1, -1)  # (B, 1, D)
         tokens = torch.cat([cls, patches], dim=1)  # (B, N+1, D), CLS first
         return self.pos_embedding(tokens)  # (B, N+1, D)
 # --8<-- [end:vit_embedding]

@@ -79,12 +79,8 @@ class Mlp(nn.Module):
         self.drop = nn.Dropout(drop)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        hidden = self.fc1(x)  # (B, T, 4D): the widest activation
-        if torch.is_grad_enabled():  # backward needs the input of GELU
-            hidden = self.act(hidden)
-        else:  # inference: overwrite it instead of allocating a copy
-            torch.ops.aten.gelu_(hidden, approximate=self.act.approximate)
-        return self.drop(self.fc2(self.drop(hidden)))
+        hidden = self.act(self.fc1(x))  # (B, T, 4D): the widest activation
+        return self.drop(self.fc2(self.drop(hidden)))  # (B, T, D)
 # --8<-- [end:mlp]
 
 
@@ -124,8 +120,8 @@ class Block(nn.Module):
 
     def forward(self, x: torch.Tensor, return_attention: bool = False):
         y, attn = self.attn(self.norm1(x), return_attention)
-        x = self.drop_path(y).add_(x)  # x + MSA(LN(x)), in y's fresh memory
-        x = self.drop_path(self.mlp(self.norm2(x))).add_(x)  # x + MLP(LN(x))
+        x = x + self.drop_path(y)  # x + MSA(LN(x))
+        x = x + self.drop_path(self.mlp(self.norm2(x)))  # x + MLP(LN(x))
         return (x, attn) if return_attention else x  # x: (B, T, D)
 # --8<-- [end:block]
 
@@ -189,7 +185,7 @@ class VisionTransformer(nn.Module):
         if grid != self.patch_embed.grid_size:
             pos_embed = resample_position_embedding(
                 pos_embed, grid, self.patch_embed.grid_size)
-        cls = self.cls_token.expand(len(patches), -1, -1)  # (B, 1, D)
+        cls = self.cls_token.expand(patches.shape[0], -1, -1)  # (B, 1, D)
         tokens = torch.cat([cls, patches], dim=1)  # (B, N+1, D)
         return self.pos_drop(tokens + pos_embed)
 
