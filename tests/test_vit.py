@@ -235,3 +235,32 @@ def test_all_selfattention_and_rollout():
     assert torch.allclose(rollout.sum(-1), torch.ones(2, 17), atol=1e-5)
     with pytest.raises(ValueError, match=r"maps must have shape \(batch, depth, heads, tokens, tokens\)"):
         attention_rollout(maps[0])
+
+
+def test_forward_hooks_see_outputs_that_nothing_changes_afterwards():
+    """Learners extract features with forward hooks: every submodule's output,
+    cloned when its hook runs, must equal that same tensor after the whole
+    forward pass (no in-place change of a returned tensor), with and without
+    gradients."""
+    import vitlesson
+
+    model = vitlesson.VisionTransformer(img_size=32, patch_size=8,
+                                        embed_dim=32, depth=2, num_heads=2,
+                                        num_classes=3, drop_path_rate=0.0)
+    for grad in (True, False):
+        kept = []
+
+        def hook(module, inputs, output):
+            if isinstance(output, torch.Tensor):
+                kept.append((module, output, output.detach().clone()))
+
+        handles = [m.register_forward_hook(hook) for m in model.modules()
+                   if m is not model]
+        with torch.set_grad_enabled(grad):
+            model(torch.randn(2, 3, 32, 32))
+        for handle in handles:
+            handle.remove()
+        assert len(kept) > 20
+        changed = [type(m).__name__ for m, out, copy in kept
+                   if not torch.equal(out.detach(), copy)]
+        assert changed == [], changed
