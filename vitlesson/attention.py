@@ -270,6 +270,10 @@ def main(argv=None) -> None:
     parser.add_argument("--num-heads", type=positive_int,
                         help="attention heads, for a width this package "
                              "does not know (ViT-S/B/Ti/L are known)")
+    parser.add_argument("--img-size", type=positive_int, nargs=2,
+                        metavar=("HEIGHT", "WIDTH"),
+                        help="the training image size, for a checkpoint "
+                             "whose position table is not a square grid")
     parser.add_argument("--threshold", default=0.6,
                         type=number_in(0, 1, "a fraction of the attention"),
                         help="share of the attention the masks keep "
@@ -307,7 +311,7 @@ def _run(parser, args) -> None:
         refuse(str(error))
     try:
         model, config = load_vit(args.checkpoint, args.checkpoint_key,
-                                 args.num_heads)
+                                 args.num_heads, args.img_size)
     except (ValueError, TypeError, FileNotFoundError, ImportError) as error:
         parser.exit(1, f"{parser.prog}: {error}\n")
     stats = ((IMAGENET_MEAN, IMAGENET_STD) if args.pixels == "imagenet"
