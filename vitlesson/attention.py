@@ -99,7 +99,7 @@ def attention_peak_bytes(model, height: int, width: int) -> int:
     remains grows with the tokens: per token the block's input, its norm,
     queries/keys/values, the attention output and the MLP's hidden layer
     before and after GELU; per pixel the image and its normalised copy.
-    Measured on the tiny ViT at 40,001 tokens: within this estimate.
+    (An estimate from the shapes, not yet checked against a measured peak.)
     """
     patch = model.patch_embed.patch_size
     tokens = (height // patch) * (width // patch) + 1
