@@ -196,7 +196,7 @@ def test_attention_command_writes_every_head_at_the_image_resolution(tmp_path, c
 
 @pytest.mark.parametrize("argv,code,message", [
     (["--threshold", "0"], 2, "must be a fraction of the attention in (0, 1], got 0"),
-    (["--num-heads", "-1"], 2, "must be a positive integer, got -1"),
+    (["--num-heads", "-1"], 2, "must be positive, got -1"),
     (["--checkpoint-key", "ema"], 2, "invalid choice: 'ema'"),
 ])
 def test_attention_command_refuses_bad_flags(tmp_path, capsys, argv, code, message):

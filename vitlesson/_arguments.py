@@ -65,22 +65,3 @@ def device(name: str, local_rank: int = 0):
                              f"{torch.cuda.device_count()}")
         return torch.device("cuda", local_rank)
     return torch.device(name)
-
-
-def path(text: str):
-    """A file or folder name; an empty one is refused (``Path("")`` would
-    silently mean the current folder)."""
-    from pathlib import Path
-
-    if not text.strip():
-        raise argparse.ArgumentTypeError(
-            "must name a file or folder, got an empty string")
-    return Path(text)
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse's parser whose usage errors are one line (exit 2): the
-    mistake and where to look, without the whole usage text."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
