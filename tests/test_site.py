@@ -7,8 +7,6 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
-import pytest
-
 from hooks.lesson_code import count_python_fences
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -170,39 +168,3 @@ def test_link_and_anchor_checks_are_warnings_that_strict_turns_into_errors():
 
     validation = load_config(str(ROOT / "mkdocs.yml"))["validation"]
     assert validation["links"]["anchors"] == validation["links"]["not_found"] == logging.WARNING  # --strict fails on it
-
-
-def test_reading_time_is_counted_from_the_page_and_changes_with_it():
-    from hooks import reading
-
-    prose = "<h1>T</h1><p>" + "word " * 400 + "</p>"
-    assert reading.reading_seconds(prose) == pytest.approx(401 * 60 / reading.WORDS_PER_MINUTE)
-    code = '<div class="highlight"><pre><code>a = 1\nb = 2\n</code></pre></div>'
-    output = '<div class="result"><pre><code>1\n2\n3\n</code></pre></div>'
-    assert reading.reading_seconds(prose + code) - reading.reading_seconds(prose) == pytest.approx(
-        2 * reading.SECONDS_PER_CODE_LINE)
-    assert reading.reading_seconds(prose + output) - reading.reading_seconds(prose) == pytest.approx(
-        3 * reading.SECONDS_PER_OUTPUT_LINE)
-    assert reading.reading_seconds("<style>p { x: y }</style><script>var a;</script>") == 0
-    assert reading.reading_minutes(prose) == 3 and reading.reading_minutes(prose + "<p>" + "w " * 400 + "</p>") == 5
-    with pytest.raises(TypeError, match="content_html"):
-        reading.reading_seconds(None)
-
-
-def test_each_page_states_its_place_and_reading_time(site):
-    from hooks import reading
-
-    lesson = {"patches": 1, "attention": 2, "positions-and-cls": 3, "vit-encoder": 5, "dino-connection": 6}
-    lab = {"learned-positions": 1, "dino-in-miniature": 2, "what-dino-learned": 3}
-    for name, number in [*[(n, (p, 6, "Lesson 1.2")) for n, p in lesson.items()],
-                         *[(n, (p, 3, "Lab")) for n, p in lab.items()]]:
-        page = (site / "lessons" / name / "index.html").read_text(encoding="utf-8")
-        shown = re.search(r'class="vl-page-meta">([^<]*)<', page).group(1)
-        part, total, section = number
-        assert shown.startswith(f"{section} · part {part} of {total} · "), (name, shown)
-        assert shown.endswith(" min read") and int(shown.split(" · ")[-1].split()[0]) >= 1
-    assert not re.search(r"part \d of 9", "".join(p.read_text(encoding="utf-8") for p in (DOCS / "lessons").glob("*.md")))
-    end = (site / "lessons" / "dino-connection" / "index.html").read_text(encoding="utf-8")
-    assert end.index("Key takeaways") > end.index("Check your understanding")
-    assert end.index("checklist") > end.index("Further reading")
-    assert "Lesson 1.3" in (site / "lessons" / "what-dino-learned" / "index.html").read_text(encoding="utf-8")

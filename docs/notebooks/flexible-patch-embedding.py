@@ -17,13 +17,12 @@
 # the lesson's configurations: patch sizes 8, 16 and 32 on 224×224 images,
 # and 16 on 384×384.
 #
-# **How to work through it.** Download the notebook (the button at the top
-# of its course page). Each task has a **TODO** cell for your code, then a
-# **check** from `vitlesson.exercises` that runs *your* code: it prints ✓
-# lines, or stops and says what is wrong. The download has no solutions, so
-# nothing can stand in for your code. The solutions are folded under each
-# TODO on the course page, and the complete notebook with them is a separate
-# download; this page is that notebook, run by the site build.
+# **How to work through it.** Each task has a **TODO** cell for your code,
+# then a **solution** cell (folded on the course site; delete it when you run
+# the notebook yourself), then a **check** from `vitlesson.exercises` that
+# runs *your* code and either prints ✓ lines or says what is wrong. As
+# shipped, the notebook runs end to end with the solutions: that is what the
+# site build and the tests execute.
 #
 # Reminder from [part 1](../../lessons/patches/): an image of $H \times W$
 # pixels with $C$ channels and patch size $P$ gives $N = HW/P^2$ patches of
