@@ -1,10 +1,9 @@
 """MkDocs hook: the data of the in-page explorers, made at build time and cached.
 
-The patch, attention and position explorers (docs/javascripts/explorers.js) load one small
-script each, which this hook adds to the site in memory (never committed): the sample
-photograph, the trained tiny ViT's attention for two test images (one of each class), and
-the cosine similarities of three position tables. Scripts, not .json files, because a page
-opened from disk may not fetch() files. They are made by hooks/explorer_data.py on a cache miss; the cache in
+The patch, attention and position explorers (docs/javascripts/explorers.js) read small
+files that this hook adds to the site in memory (never committed): the sample photograph,
+the trained tiny ViT's attention for two test images, and the cosine similarities of three
+position tables. They are made by hooks/explorer_data.py on a cache miss; the cache in
 ``.cache/explorers/`` is keyed on the package source, the shipped weights and the recipes.
 """
 
@@ -23,7 +22,8 @@ from mkdocs.structure.files import File
 log = logging.getLogger("mkdocs.hooks.explorers")
 HOOKS = Path(__file__).resolve().parent
 ROOT = HOOKS.parent
-FILES = ["explorers/patches-data.js", "explorers/attention-data.js", "explorers/positions-data.js"]
+FILES = ["explorers/photo.webp", "explorers/attention.bin", "explorers/attention.json",
+         "explorers/positions.bin", "explorers/positions.json"]
 
 
 def cache_key() -> str:

@@ -4,22 +4,9 @@
   prose becomes Markdown cells (figures embedded as attachments), every python
   fence becomes a code cell, include lines expanded exactly as the page shows them.
 * Each exercise notebook source (``notebooks/*.py``, jupytext percent format) is
-  offered as a clean ``.ipynb`` without outputs, in two files: the learner's copy,
-  with the TODO cells and no solution (so every check runs the learner's own
-  code, whatever they type), and ``<name>-solutions.ipynb``, with each solution in
-  place of its TODO. The page on the site (and the tests) run the source with its
-  solutions, folded there by ``docs/javascripts/notebook.js``.
-* Every downloaded notebook starts with a cell that installs the package when it
-  is missing (from ``REPO_URL``, in Colab for instance) and does nothing where
-  ``vitlesson`` imports; its links are absolute (to ``SITE_URL``) or, without a
-  published site, plain text naming the page.
+  offered as a clean ``.ipynb`` without outputs.
 * Every such page gets a download link (``page.download_url``, used by
-  ``overrides/main.html``) and, when ``REPO_URL`` is a GitHub repository, an
-  "Open in Colab" link (``page.colab_url``) to the same file on the
-  :data:`NOTEBOOKS_BRANCH` branch, which ``.github/workflows/publish.yml`` fills
-  with ``site/downloads/``. Without ``REPO_URL`` the page says how to get the code.
-* The home page's install command (the ``<!-- vitlesson:install -->`` marker) is
-  written from ``REPO_URL``.
+  ``overrides/main.html``).
 * mkdocs-jupyter inlines about 575 KB of JupyterLab CSS into each notebook page;
   it is moved into one shared, cacheable stylesheet. Its MathJax loader (an empty
   ``<script src="">``) and its CDN mermaid loader are removed: the site renders maths
@@ -65,13 +52,7 @@ UNUSED_SCRIPTS = {
                                  re.DOTALL),
 }
 
-# The branch the publishing workflow pushes site/downloads/ to; the Colab links open it.
-NOTEBOOKS_BRANCH = "notebooks"
-COLAB = "https://colab.research.google.com/github/{owner}/{repo}/blob/{branch}/{path}"
-GITHUB_REPOSITORY = re.compile(r"^https://github\.com/(?P<owner>[\w.-]+)/(?P<repo>[\w.-]+?)(?:\.git)?/?$")
-INSTALL_MARKER = "<!-- vitlesson:install -->"
-
-_downloads: dict[str, dict[str, str]] = {}  # page src_uri -> {"notebook": uri, "solutions": uri}
+_downloads: dict[str, str] = {}  # page src_uri -> download uri
 _stylesheets: dict[str, str] = {}  # site uri -> css
 
 
@@ -89,116 +70,12 @@ def on_config(config):
     return config
 
 
-# --- Where a notebook runs: install cell, absolute links, Colab --------------------------------
-
-def site_url_of(config) -> str:
-    """The published site's address with a trailing slash, or "" for a local build."""
-    url = config.get("site_url") or ""
-    return url.rstrip("/") + "/" if url else ""
-
-
-def colab_url(config, download: str) -> str | None:
-    """Colab's address of a downloaded notebook on the notebooks branch, or None without a GitHub REPO_URL."""
-    match = GITHUB_REPOSITORY.match(config.get("repo_url") or "")
-    if match is None:
-        return None
-    return COLAB.format(owner=match["owner"], repo=match["repo"], branch=NOTEBOOKS_BRANCH,
-                        path=PurePosixPath(download).relative_to(DOWNLOADS.rstrip("/")).as_posix())
-
-
-def install_cell(config):
-    """First cell of every downloaded notebook: the package, installed only where it is missing."""
-    repo = (config.get("repo_url") or "").rstrip("/")
-    if repo:
-        body = ('    %pip install --quiet "vitlesson @ git+' + repo + '"\n'
-                "    importlib.invalidate_caches()\n")
-        why = "installed from the course repository where it is missing (in Colab,\n# for instance)"
-    else:
-        body = ('    raise ModuleNotFoundError(\n'
-                '        "This notebook needs the course package vitlesson: clone the "\n'
-                '        "course repository, run `make serve` in it, and run the notebook "\n'
-                '        "with the Python of its .venv (.venv/bin/pip install jupyterlab, "\n'
-                '        "then .venv/bin/jupyter lab)."\n'
-                "    )\n")
-        why = "where it is missing, this cell says how to get it"
-    source = (f"# The course package `vitlesson`: {why}; where it imports, this\n"
-              "# cell does nothing.\n"
-              "import importlib\n"
-              "import importlib.util\n\n"
-              'if importlib.util.find_spec("vitlesson") is None:\n' + body)
-    return nbformat.v4.new_code_cell(source.rstrip("\n"), id="code-install")
-
-
-LINK = re.compile(r"(?<!!)\[(?P<text>[^\]]*)\]\((?P<target>[^)\s]+)\)")
-NOT_SITE_RELATIVE = re.compile(r"^(?:[a-zA-Z][\w+.-]*:|#)")  # https:, mailto:, attachment:, in-page anchor
-
-
-def page_path(uri: str) -> str:
-    """The URL path of a source page on the published site (directory URLs): lessons/patches/."""
-    path = PurePosixPath(uri)
-    if path.suffix in (".md", ".py", ".ipynb"):
-        path = path.with_suffix("")
-        if path.name == "index":
-            path = path.parent
-        return "" if str(path) == "." else f"{path.as_posix()}/"
-    return path.as_posix()
-
-
-def absolute_links(text: str, base: str, site_url: str, source_relative: bool) -> str:
-    """Markdown links of a notebook, made to work outside the site.
-
-    ``base`` is what relative targets resolve against: the page's source file
-    (``lessons/patches.md``, targets name sources such as ``attention.md``) when
-    ``source_relative``, else the page's URL (``notebooks/x/``, targets are URLs such
-    as ``../../lessons/patches/``). With a published site each link points there;
-    without one, the link becomes its text and the page it names."""
-    def replace(match):
-        target = match["target"]
-        if NOT_SITE_RELATIVE.match(target):
-            return match.group(0)
-        path, _, anchor = target.partition("#")
-        folder = posixpath.dirname(base) if source_relative else base.rstrip("/")
-        resolved = posixpath.normpath(posixpath.join(folder, path))
-        resolved = "" if resolved == "." else resolved
-        if source_relative:
-            resolved = page_path(resolved)
-        elif path.endswith("/") and resolved:
-            resolved += "/"
-        if site_url:
-            return f"[{match['text']}]({site_url}{resolved}{'#' + anchor if anchor else ''})"
-        return f"{match['text']} (course page *{resolved or 'home'}*)"
-
-    return LINK.sub(replace, text)
-
-
-def install_command(config) -> str:
-    """The home page's one command that gets, installs and serves the course."""
-    repo = (config.get("repo_url") or "").rstrip("/")
-    if repo:
-        return ("One command clones the course, installs everything into `.venv` and serves\n"
-                "the site at http://127.0.0.1:8000:\n\n"
-                f"```bash\ngit clone {repo} vitlesson \\\n  && cd vitlesson && make serve\n```\n")
-    return ("This copy of the site was built without the repository's address (`REPO_URL`):\n"
-            "get the course repository from whoever gave you the site, then, in its folder,\n"
-            "one command installs everything into `.venv` and serves the site at\n"
-            "http://127.0.0.1:8000:\n\n```bash\nmake serve\n```\n")
-
-
-def on_page_markdown(markdown, page, config, files):
-    if page.file.src_uri != "index.md":
-        return markdown
-    if markdown.count(INSTALL_MARKER) != 1:
-        log.warning(f"index.md: expected one {INSTALL_MARKER} line for the install command, "
-                    f"found {markdown.count(INSTALL_MARKER)}")
-        return markdown
-    return markdown.replace(INSTALL_MARKER, install_command(config))
-
-
 # --- Markdown page -> notebook -------------------------------------------------------------
 
 ADMONITION = re.compile(r"^[ \t]*(?:!!!|\?\?\?\+?)[ \t]+(?P<kind>[\w-]+)(?:[ \t]+\"(?P<title>[^\"]*)\")?[ \t]*$")
 TAB = re.compile(r"^[ \t]*===\+?[ \t]+\"(?P<title>[^\"]*)\"[ \t]*$")
 IMAGE = re.compile(r"!\[(?P<alt>[^\]]*)\]\((?P<src>[^)\s]+)\)")
+PAGE_LINK = re.compile(r"\]\((?P<target>[\w./-]+\.md)(?P<anchor>#[\w-]+)?\)")
 ATTRIBUTES = re.compile(r"\{[ \t]*[.#:][^}]*\}")
 
 
@@ -239,8 +116,11 @@ def markdown_cell(text: str, page_uri: str, files, site_url: str, index: int):
             mime = "image/webp" if name.endswith(".webp") else "image/png"
             attachments[name] = {mime: base64.b64encode(figure.content_bytes).decode()}
             line = line.replace(image.group(0), f"![{image['alt']}](attachment:{name})")
-        if not in_fence:
-            line = absolute_links(line, page_uri, site_url, source_relative=True)
+        line = PAGE_LINK.sub(
+            lambda m: f"]({site_url}{PurePosixPath(page_uri).parent.joinpath(m['target']).with_suffix('').as_posix()}/"
+                      f"{m['anchor'] or ''})",
+            line,
+        )
         lines.append(line)
     cell = nbformat.v4.new_markdown_cell("\n".join(lines).strip("\n"), id=_cell_id("markdown", index))
     if attachments:
@@ -264,13 +144,12 @@ def code_cell(fence: lesson_code.Fence, index: int):
 
 
 def page_to_notebook(text: str, page_uri: str, files, config) -> str:
-    site_url = site_url_of(config)
+    site_url = (config.get("site_url") or "/").rstrip("/") + "/"
     fences = lesson_code.python_fences(text, page_uri, ROOT, lesson_code.snippet_preprocessor(config))
-    page = f"{site_url}{page_path(page_uri)}" if site_url else f"*{page_path(page_uri)}*"
-    cells = [install_cell(config), nbformat.v4.new_markdown_cell(
-        f"*Generated from the course page {page} by the site build: the page's code, in its order, "
-        "with the package's own source where the page shows it. The cell above installs the "
-        "package if it is missing.*",
+    page_url = f"{site_url}{PurePosixPath(page_uri).with_suffix('').as_posix()}/"
+    cells = [nbformat.v4.new_markdown_cell(
+        f"*Generated from the course page {page_url} by the site build. Run it with the `vitlesson` "
+        "package installed (`make serve` or `pip install -e .` in the course repository).*",
         id="markdown-source",
     )]
     position = 0
@@ -294,42 +173,12 @@ def _write(notebook) -> str:
     return json.dumps(notebook, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
 
 
-def _tags(cell) -> list[str]:
-    return cell.metadata.get("tags", [])
-
-
-def source_to_notebooks(path: Path, uri: str, config) -> dict[str, str]:
-    """A jupytext percent source as clean .ipynb files (no outputs, stable cell ids), by file name.
-
-    ``<name>.ipynb`` is the learner's copy: every cell except the ones tagged
-    ``solution``, so no solution can redefine what the learner wrote before a check
-    runs it. Where the source has solutions, ``<name>-solutions.ipynb`` has every
-    cell except the TODO cells (tagged ``exercise``): the complete solution."""
-    source = jupytext.read(path)
-    site_url, base = site_url_of(config), page_path(uri)
-    for cell in source.cells:
-        if cell.cell_type == "markdown":
-            cell.source = absolute_links(cell.source, base, site_url, source_relative=False)
-    stem = PurePosixPath(uri).stem
-    variants = {f"{stem}.ipynb": "solution"}
-    if any("solution" in _tags(cell) for cell in source.cells):
-        variants[f"{stem}-solutions.ipynb"] = "exercise"
-    notebooks = {}
-    for name, left_out in variants.items():
-        cells = [install_cell(config)]
-        if left_out == "exercise":
-            exercise = f"{site_url}{base}" if site_url else f"*{base}*"
-            cells.append(nbformat.v4.new_markdown_cell(
-                f"*The solutions of the exercise {exercise}: each one stands where the exercise has "
-                f"its TODO cell. Try the exercise first: its notebook, `{stem}.ipynb`, has no solutions, "
-                "so its checks run your code.*", id="markdown-solutions"))
-        for index, cell in enumerate(cell for cell in source.cells if left_out not in _tags(cell)):
-            cell = nbformat.from_dict(dict(cell))
-            cell.id = _cell_id(cell.cell_type, index)
-            cells.append(cell)
-        notebook = nbformat.v4.new_notebook(cells=cells)
-        notebooks[name] = _write(notebook)
-    return notebooks
+def source_to_notebook(path: Path) -> str:
+    """A jupytext percent source as a clean .ipynb (no outputs, stable cell ids)."""
+    notebook = jupytext.read(path)
+    for index, cell in enumerate(notebook.cells):
+        cell.id = _cell_id(cell.cell_type, index)
+    return _write(notebook)
 
 
 def on_files(files, config):
@@ -337,28 +186,21 @@ def on_files(files, config):
     for file in list(files):
         uri = file.src_uri
         if uri.startswith(LESSON_PAGES) and uri.endswith(".md"):
-            text = Path(file.abs_src_path).read_text(encoding="utf-8")
-            notebooks = {f"{PurePosixPath(uri).stem}.ipynb": page_to_notebook(text, uri, files, config)}
+            content = page_to_notebook(Path(file.abs_src_path).read_text(encoding="utf-8"), uri, files, config)
         elif uri.startswith(NOTEBOOK_SOURCES) and uri.endswith(".py"):
-            notebooks = source_to_notebooks(Path(file.abs_src_path), uri, config)
+            content = source_to_notebook(Path(file.abs_src_path))
         else:
             continue
-        for name, content in notebooks.items():
-            files.append(File.generated(config, f"{DOWNLOADS}{name}", content=content))
-        names = list(notebooks)
-        _downloads[uri] = {"notebook": f"{DOWNLOADS}{names[0]}"}
-        if len(names) > 1:
-            _downloads[uri]["solutions"] = f"{DOWNLOADS}{names[1]}"
+        download = f"{DOWNLOADS}{PurePosixPath(uri).stem}.ipynb"
+        files.append(File.generated(config, download, content=content))
+        _downloads[uri] = download
     return files
 
 
 def on_page_context(context, page, config, nav):
-    downloads = _downloads.get(page.file.src_uri)
-    if downloads:
-        page.download_url = get_relative_url(downloads["notebook"], page.file.url)
-        page.colab_url = colab_url(config, downloads["notebook"])
-        if "solutions" in downloads:
-            page.solutions_url = get_relative_url(downloads["solutions"], page.file.url)
+    download = _downloads.get(page.file.src_uri)
+    if download:
+        page.download_url = get_relative_url(download, page.file.url)
     return context
 
 

@@ -14,9 +14,7 @@ it, so the source keeps to 79 characters a line.
 
 Each question becomes a group of buttons (docs/javascripts/quiz.js reveals the chosen
 option's explanation and says whether it was right); the answers never leave the reader's
-browser. Several questions can share one fence, each starting with ``?``. After a page's last
-quiz comes its score (questions answered, and right at the first try) with a button that
-clears every answer of the page.
+browser. Several questions can share one fence, each starting with ``?``.
 """
 
 from __future__ import annotations
@@ -94,27 +92,17 @@ def render(questions: list[dict], page_id: str, first: int) -> str:
     return "\n\n".join(parts)
 
 
-def score_box(questions: int) -> str:
-    """The page's score, filled in by quiz.js as the reader answers, and its reset button."""
-    return (f'<div class="vl-quiz-score" data-questions="{questions}">'
-            f'<p class="vl-quiz-score__text" aria-live="polite">Score: 0 of {questions} questions answered.</p>'
-            f'<button type="button" class="md-button vl-quiz-score__reset">Reset the answers on this page</button>'
-            f'</div>')
-
-
 def on_page_markdown(markdown_text, page, config, files):
     page_id = re.sub(r"\W+", "-", page.file.src_uri.removesuffix(".md")).strip("-")
-    count, fences = 0, len(FENCE.findall(markdown_text))
-    seen = 0
+    count = 0
 
     def replace(match):
-        nonlocal count, seen
+        nonlocal count
         line = markdown_text.count("\n", 0, match.start()) + 1
         questions = parse(match["body"], f"docs/{page.file.src_uri}:{line}")
         block = render(questions, html.escape(page_id), count + 1)
         count += len(questions)
-        seen += 1
-        return block + ("\n\n" + score_box(count) if seen == fences else "")
+        return block
 
     try:
         return FENCE.sub(replace, markdown_text)

@@ -21,18 +21,6 @@ class ExerciseError(AssertionError):
     """An exercise check failed; the message says what was expected and what was found."""
 
 
-def _learner_error(name: str, error: Exception, context: str) -> ExerciseError:
-    """The learner's own exception as a check failure: a stub still in place says so."""
-    if isinstance(error, NotImplementedError):
-        return ExerciseError(
-            f"{name} is not written yet (it still raises NotImplementedError): "
-            "write it in its TODO cell, run that cell, then run this check again"
-        )
-    return ExerciseError(
-        f"{name} raised {type(error).__name__}: {error} ({context})"
-    )
-
-
 def coordinate_images(
     batch: int, channels: int, height: int, width: int
 ) -> torch.Tensor:
@@ -82,9 +70,9 @@ def check_manual_patching(manual_patching) -> None:
         try:
             got = manual_patching(images, patch_size)
         except Exception as error:  # report the learner's own exception with the configuration it failed on
-            raise _learner_error(
-                "manual_patching", error,
-                f"images {tuple(images.shape)}, patch size {patch_size}",
+            raise ExerciseError(
+                f"manual_patching raised {type(error).__name__}: {error} (images {tuple(images.shape)}, "
+                f"patch size {patch_size})"
             ) from error
         if not isinstance(got, torch.Tensor):
             raise ExerciseError(
@@ -163,13 +151,7 @@ def check_configuration_table(
     configuration_table, embed_dim: int = 768
 ) -> None:
     """Check ``configuration_table(configs, embed_dim)`` -> one dict per (img_size, patch_size)."""
-    try:
-        rows = configuration_table(CONFIGURATIONS, embed_dim)
-    except Exception as error:  # the learner's own exception, with context
-        raise _learner_error(
-            "configuration_table", error,
-            f"configs {CONFIGURATIONS}, embed_dim {embed_dim}",
-        ) from error
+    rows = configuration_table(CONFIGURATIONS, embed_dim)
     if len(rows) != len(CONFIGURATIONS):
         raise ExerciseError(
             f"Expected {len(CONFIGURATIONS)} rows, one per configuration, got {len(rows)}"
@@ -203,23 +185,10 @@ def _build(cls, img_size, patch_size, flatten_patches):
         return cls(img_size, patch_size, in_channels=3, embed_dim=32,
                    flatten_patches=flatten_patches)
     except Exception as error:  # the learner's own exception, with context
-        call = (f"{cls.__name__}({img_size}, {patch_size}, in_channels=3, "
-                f"embed_dim=32, flatten_patches={flatten_patches})")
-        if isinstance(error, NotImplementedError):
-            raise _learner_error(cls.__name__, error, call) from error
         raise ExerciseError(
-            f"{call} raised {type(error).__name__}: {error}"
-        ) from error
-
-
-def _forward(layer, images, flatten_patches):
-    try:
-        return layer(images)
-    except Exception as error:  # the learner's forward, with context
-        raise _learner_error(
-            f"{type(layer).__name__}.forward", error,
-            f"flatten_patches={flatten_patches}, images "
-            f"{tuple(images.shape)}",
+            f"{cls.__name__}({img_size}, {patch_size}, in_channels=3, "
+            f"embed_dim=32, flatten_patches={flatten_patches}) raised "
+            f"{type(error).__name__}: {error}"
         ) from error
 
 
@@ -274,8 +243,7 @@ def check_flexible_patch_embedding(cls) -> None:
             linear.projection.weight.copy_(weight)
             linear.projection.bias.copy_(conv.projection.bias)
             expected = conv.projection(images).flatten(2).transpose(1, 2)
-            got_conv = _forward(conv, images, False)
-            got_linear = _forward(linear, images, True)
+            got_conv, got_linear = conv(images), linear(images)
         n = expected.shape[1]
         if tuple(got_conv.shape) == (2, 32, n):
             raise ExerciseError(

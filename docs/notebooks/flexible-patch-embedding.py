@@ -18,12 +18,11 @@
 # and 16 on 384×384.
 #
 # **How to work through it.** Each task has a **TODO** cell for your code,
-# then a **check** from `vitlesson.exercises` that runs *your* code: it
-# prints ✓ lines, or stops and says what is wrong. The notebook you download
-# from the course page has no solutions, so nothing can stand in for your
-# code. The solutions are folded under each TODO on the course page (which
-# shows the notebook run by the site build, solutions in place) and come as a
-# separate download.
+# then a **solution** cell (folded on the course site; delete it when you run
+# the notebook yourself), then a **check** from `vitlesson.exercises` that
+# runs *your* code and either prints ✓ lines or says what is wrong. As
+# shipped, the notebook runs end to end with the solutions: that is what the
+# site build and the tests execute.
 #
 # Reminder from [part 1](../../lessons/patches/): an image of $H \times W$
 # pixels with $C$ channels and patch size $P$ gives $N = HW/P^2$ patches of
