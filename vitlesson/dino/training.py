@@ -258,6 +258,18 @@ def _averaged(values: dict, device: torch.device) -> dict:
     return dict(zip(values, (numbers / world).tolist()))
 
 
+def _start(config: DINOConfig | None, device
+           ) -> tuple[DINOConfig, torch.device, int, int, torch.dtype | None]:
+    """What both training loops check and look up first: the config, the
+    device, this process's rank and the world size, the autocast dtype."""
+    config = config or DINOConfig()
+    if not isinstance(config, DINOConfig):
+        raise TypeError(f"config must be a DINOConfig, got "
+                        f"{type(config).__name__}")
+    device = _device(device)
+    return (config, device, *process(), precision(device))
+
+
 def _device(device) -> torch.device:
     device = torch.device("cpu" if device is None else device)
     return device
@@ -273,13 +285,7 @@ def train(config: DINOConfig | None = None, progress: bool = True,
     ``all_reduce_center=False`` exists only to show what the center's
     all-reduce is for (``tests/test_distributed.py``): it is not DINO.
     """
-    config = config or DINOConfig()
-    if not isinstance(config, DINOConfig):
-        raise TypeError(f"config must be a DINOConfig, got "
-                        f"{type(config).__name__}")
-    device = _device(device)
-    rank, world = process()
-    amp = precision(device)
+    config, device, rank, world, amp = _start(config, device)
     with _seeded(config.seed, device):
         student = MultiCropWrapper(
             tiny_backbone(config.drop_path_rate),
@@ -338,13 +344,7 @@ def train_supervised(config: DINOConfig | None = None, progress: bool = True,
     """The baseline DINO is compared with: the same backbone trained with
     the labels (cross-entropy on one augmented global crop per image), for
     as many steps on batches of the same size. Returns the backbone."""
-    config = config or DINOConfig()
-    if not isinstance(config, DINOConfig):
-        raise TypeError(f"config must be a DINOConfig, got "
-                        f"{type(config).__name__}")
-    device = _device(device)
-    rank, world = process()
-    amp = precision(device)
+    config, device, rank, world, amp = _start(config, device)
     with _seeded(config.seed, device):
         backbone = tiny_backbone(config.drop_path_rate)
         model = nn.Sequential(
