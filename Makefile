@@ -1,6 +1,7 @@
 # The two commands of the README, plus the pieces they are made of.
 #   make serve   install everything into .venv, then serve the site at http://127.0.0.1:8000
 #                (make serve PORT=8001 for another port)
+#   make test-fast  the unit tests only (about 30 s); make lint  ruff and mypy, as CI runs them
 #   make test    install everything, then run every test (pytest: unit tests, every code block
 #                of the pages, and the strict site build)
 
@@ -13,7 +14,7 @@ PYVER := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])
 INSTALLED := $(VENV)/.installed-$(PYVER)
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: install serve test build build-offline lock clean mutation matrix
+.PHONY: install serve test test-fast lint build build-offline lock clean mutation matrix
 
 install: $(INSTALLED)
 
@@ -38,6 +39,18 @@ serve: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# The unit tests alone (no site build, no browser, no notebooks, no training): seconds,
+# for the edit-test loop. `make test` still runs everything.
+test-fast: install
+	$(BIN)/python -m pytest tests -m "not browser and not site and not slow" -q
+
+# One style, enforced in CI: ruff's lint rules and formatter (79 columns, as the pages show
+# code), and mypy on the package.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 build: install
 	$(BIN)/mkdocs build --strict

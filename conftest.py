@@ -8,5 +8,7 @@ from sybil import Sybil  # noqa: E402
 
 from tests.markdown_fences import parse_python_fences  # noqa: E402
 
-DOCS_SYBIL = Sybil(parsers=[parse_python_fences], path="docs", patterns=["*.md", "**/*.md"])
+DOCS_SYBIL = Sybil(
+    parsers=[parse_python_fences], path="docs", patterns=["*.md", "**/*.md"]
+)
 pytest_collect_file = DOCS_SYBIL.pytest()

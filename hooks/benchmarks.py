@@ -13,11 +13,12 @@ import json
 import logging
 import re
 import statistics
-
 from pathlib import Path
 
 log = logging.getLogger("mkdocs.hooks.benchmarks")
-RECORDED = Path(__file__).resolve().parent.parent / "docs" / "data" / "bench.json"  # vitlesson.bench.RECORDED
+RECORDED = (
+    Path(__file__).resolve().parent.parent / "docs" / "data" / "bench.json"
+)  # vitlesson.bench.RECORDED
 PLACEHOLDER = re.compile(r"\{\{\s*bench\.(?P<name>[a-z0-9_]+)\s*\}\}")
 
 
@@ -26,17 +27,23 @@ def load_recorded() -> dict:
 
 
 def config_table(results: dict) -> str:
-    lines = ["| config | batch | tokens | GFLOP | output |",
-             "|---|---:|---:|---:|---:|"]
+    lines = [
+        "| config | batch | tokens | GFLOP | output |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for row in results["patch_embedding"]:
-        lines.append(f"| {row['config']} | {row['batch']} | {row['tokens']} "
-                     f"| {row['gflop']:.2f} | {row['output_mb']:.1f} MiB |")
+        lines.append(
+            f"| {row['config']} | {row['batch']} | {row['tokens']} "
+            f"| {row['gflop']:.2f} | {row['output_mb']:.1f} MiB |"
+        )
     return "\n".join(lines)
 
 
 def patch_table(results: dict) -> str:
-    lines = ["| config, batch | conv | reshape + linear | **default** | roof | default / roof |",
-             "|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| config, batch | conv | reshape + linear | **default** | roof | default / roof |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for row in results["patch_embedding"]:
         g = row["gflops_per_s"]
         lines.append(
@@ -47,12 +54,16 @@ def patch_table(results: dict) -> str:
 
 
 def attention_table(results: dict) -> str:
-    lines = ["| tokens | matrices (6 heads) | SDPA | explicit | explicit / SDPA |",
-             "|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| tokens | matrices (6 heads) | SDPA | explicit | explicit / SDPA |",
+        "|---:|---:|---:|---:|---:|",
+    ]
     for row in results["attention"]:
         ms = row["ms"]
-        lines.append(f"| {row['tokens']} | {row['attention_matrix_mb']:.1f} MiB | {ms['sdpa']:.2f} ms "
-                     f"| {ms['explicit']:.2f} ms | {ms['explicit'] / ms['sdpa']:.1f}× |")
+        lines.append(
+            f"| {row['tokens']} | {row['attention_matrix_mb']:.1f} MiB | {ms['sdpa']:.2f} ms "
+            f"| {ms['explicit']:.2f} ms | {ms['explicit'] / ms['sdpa']:.1f}× |"
+        )
     return "\n".join(lines)
 
 
@@ -63,19 +74,24 @@ def _count(vit: dict, name: str) -> str:
 
 def values(results: dict) -> dict[str, str]:
     machine, rows = results["machine"], results["patch_embedding"]
-    conv_ratio = [row["gflops_per_s"]["conv"] / row["gflops_per_s"]["matmul roof"] for row in rows]
+    conv_ratio = [
+        row["gflops_per_s"]["conv"] / row["gflops_per_s"]["matmul roof"]
+        for row in rows
+    ]
     conv_worst = rows[conv_ratio.index(min(conv_ratio))]
     default_ratio = [row["default_vs_roof"] for row in rows]
     first, last = results["attention"][0], results["attention"][-1]
     vit = results.get("vit", {})
     return {
         "machine": f"{machine['cpu']}, {machine['threads']} threads, torch {machine['torch']}, "
-                   f"Python {machine['python']}",
+        f"Python {machine['python']}",
         "date": results["date"],
         "mode": results["mode"],
         "patch_table": patch_table(results),
         "config_table": config_table(results),
-        "default_worst": (lambda r: f"{r['config']}, batch {r['batch']}")(rows[default_ratio.index(min(default_ratio))]),
+        "default_worst": (lambda r: f"{r['config']}, batch {r['batch']}")(
+            rows[default_ratio.index(min(default_ratio))]
+        ),
         "attention_table": attention_table(results),
         "default_vs_roof_min": f"{min(default_ratio):.2f}",
         "default_vs_roof_median": f"{statistics.median(default_ratio):.2f}",
@@ -111,7 +127,9 @@ def on_page_markdown(markdown, page, config, files):
     def substitute(match):
         name = match["name"]
         if name not in known:
-            log.warning(f"{page.file.src_uri}: unknown benchmark value {{{{ bench.{name} }}}}")
+            log.warning(
+                f"{page.file.src_uri}: unknown benchmark value {{{{ bench.{name} }}}}"
+            )
             return match.group(0)
         return known[name]
 

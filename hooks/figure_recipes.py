@@ -17,6 +17,8 @@ import torch  # noqa: E402
 from vitlesson import diagrams, dino  # noqa: E402
 from vitlesson.bench import RECORDED  # noqa: E402
 from vitlesson.images import normalize, sample_image  # noqa: E402
+from vitlesson.multicrop import multi_crop  # noqa: E402
+from vitlesson.objects import make_objects  # noqa: E402
 from vitlesson.plots import (  # noqa: E402
     attention_maps_figure,
     benchmark_figure,
@@ -29,10 +31,11 @@ from vitlesson.plots import (  # noqa: E402
     smallest_font_size,
     training_curves_figure,
 )
+from vitlesson.position import (
+    PositionalEmbedding,
+    sincos_2d_position_embedding,
+)  # noqa: E402
 from vitlesson.probes import attention_iou, attention_masks  # noqa: E402
-from vitlesson.multicrop import multi_crop  # noqa: E402
-from vitlesson.objects import make_objects  # noqa: E402
-from vitlesson.position import PositionalEmbedding, sincos_2d_position_embedding  # noqa: E402
 from vitlesson.shapes import make_shapes, normalize_shapes  # noqa: E402
 from vitlesson.train import TEST_SEED, load_trained, tiny_vit  # noqa: E402
 from vitlesson.vit import vit_base, vit_small  # noqa: E402
@@ -50,9 +53,14 @@ def patch_sizes():
 
 def position_embeddings():
     torch.manual_seed(0)
-    learnable = PositionalEmbedding(n_patches=196, embed_dim=768).position_embeddings[0, 1:]  # drop CLS
+    learnable = PositionalEmbedding(
+        n_patches=196, embed_dim=768
+    ).position_embeddings[0, 1:]  # drop CLS
     return position_embedding_figure(
-        {"learnable, at initialisation": learnable, "fixed 2-D sin-cos": sincos_2d_position_embedding(14, 768)},
+        {
+            "learnable, at initialisation": learnable,
+            "fixed 2-D sin-cos": sincos_2d_position_embedding(14, 768),
+        },
         grid_size=14,
     )
 
@@ -62,9 +70,15 @@ def untrained_attention():
     model = vit_small(patch_size=16).eval()
     photo = sample_image(224)
     with torch.no_grad():
-        attention = model.get_last_selfattention(normalize(photo)[None])  # (1, 6, 197, 197)
-    return attention_maps_figure(photo, attention[0, :, 0, 1:], patch_size=16,
-                                 title="CLS attention, last block of an untrained ViT-S/16")
+        attention = model.get_last_selfattention(
+            normalize(photo)[None]
+        )  # (1, 6, 197, 197)
+    return attention_maps_figure(
+        photo,
+        attention[0, :, 0, 1:],
+        patch_size=16,
+        title="CLS attention, last block of an untrained ViT-S/16",
+    )
 
 
 def trained_position_embeddings():
@@ -84,13 +98,19 @@ def trained_attention():
     model, _ = load_trained()
     images, labels = make_shapes(4, seed=TEST_SEED)
     with torch.no_grad():
-        attention = model.get_last_selfattention(normalize_shapes(images))  # (4, 4 heads, 65, 65)
+        attention = model.get_last_selfattention(
+            normalize_shapes(images)
+        )  # (4, 4 heads, 65, 65)
         answers = model(normalize_shapes(images)).argmax(dim=1)
     names = ["square right", "square left"]
     return attention_maps_figure(
-        images, attention[:, :, 0, 1:], patch_size=4,
-        labels=[f"truth: {names[y].split()[1]}\nmodel: {names[a].split()[1]}"
-                for y, a in zip(labels.tolist(), answers.tolist())],
+        images,
+        attention[:, :, 0, 1:],
+        patch_size=4,
+        labels=[
+            f"truth: {names[y].split()[1]}\nmodel: {names[a].split()[1]}"
+            for y, a in zip(labels.tolist(), answers.tolist())
+        ],
         title="CLS attention in the last block of the trained tiny ViT",
     )
 
@@ -127,29 +147,45 @@ def dino_views():
 
 def dino_training():
     record = dino.load_record()
-    return training_curves_figure({"DINO": record["history"]}, record["history"]["log_k"])
+    return training_curves_figure(
+        {"DINO": record["history"]}, record["history"]["log_k"]
+    )
 
 
 def dino_ablation():
     runs = json.loads(dino.ABLATIONS.read_text(encoding="utf-8"))
     histories = {"centering + sharpening": dino.load_record()["history"]}
-    histories |= {name.replace("no-", "no "): run["history"] for name, run in runs.items()}
-    return training_curves_figure(histories, histories["centering + sharpening"]["log_k"])
+    histories |= {
+        name.replace("no-", "no "): run["history"]
+        for name, run in runs.items()
+    }
+    return training_curves_figure(
+        histories, histories["centering + sharpening"]["log_k"]
+    )
 
 
 def dino_attention():
     """Held-out images: truth, then the best head of each model, thresholded as DINO does."""
     images, masks, _ = make_objects(5, seed=dino.TEST_SEED)
     columns = {}
-    for name, model in [("untrained", dino.random_backbone()),
-                        ("supervised", dino.load_backbone(dino.SUPERVISED_WEIGHTS)),
-                        ("DINO", dino.load_backbone(dino.DINO_WEIGHTS))]:
+    for name, model in [
+        ("untrained", dino.random_backbone()),
+        ("supervised", dino.load_backbone(dino.SUPERVISED_WEIGHTS)),
+        ("DINO", dino.load_backbone(dino.DINO_WEIGHTS)),
+    ]:
         test, test_masks, _ = make_objects(dino.TEST_SIZE, seed=dino.TEST_SEED)
-        head = int(attention_iou(model, dino.normalize(test), test_masks).argmax())
+        head = int(
+            attention_iou(model, dino.normalize(test), test_masks).argmax()
+        )
         with torch.no_grad():
-            attention = model.get_last_selfattention(dino.normalize(images))  # (5, h, 65, 65)
+            attention = model.get_last_selfattention(
+                dino.normalize(images)
+            )  # (5, h, 65, 65)
         kept = attention_masks(attention)  # (5, h, 64)
-        columns[f"{name}, head {head}"] = (attention[:, head, 0, 1:], kept[:, head])
+        columns[f"{name}, head {head}"] = (
+            attention[:, head, 0, 1:],
+            kept[:, head],
+        )
     return object_attention_figure(images, masks, columns, patch_size=4)
 
 
@@ -160,7 +196,10 @@ def dino_heads():
     with torch.no_grad():
         attention = model.get_last_selfattention(dino.normalize(images))
     kept = attention_masks(attention)
-    columns = {f"head {h}": (attention[:, h, 0, 1:], kept[:, h]) for h in range(attention.shape[1])}
+    columns = {
+        f"head {h}": (attention[:, h, 0, 1:], kept[:, h])
+        for h in range(attention.shape[1])
+    }
     return object_attention_figure(images, masks, columns, patch_size=4)
 
 
@@ -168,6 +207,9 @@ def render(recipe: str, encoding: str) -> tuple[bytes, dict]:
     """The encoded figure and what a reader's eye needs to know about it:
     its width in inches, resolution and smallest text in points."""
     figure = globals()[recipe]()
-    meta = {"width_in": figure.get_figwidth(), "dpi": DPI,
-            "smallest_text_pt": smallest_font_size(figure)}
+    meta = {
+        "width_in": figure.get_figwidth(),
+        "dpi": DPI,
+        "smallest_text_pt": smallest_font_size(figure),
+    }
     return figure_bytes(figure, encoding, dpi=DPI), meta

@@ -15,8 +15,8 @@ unrelated page edit does not, and a warm build never imports torch. Set
 from __future__ import annotations
 
 import hashlib
-import json
 import importlib
+import json
 import logging
 import os
 import sys
@@ -37,7 +37,10 @@ FIGURES = {
     "figures/position-embeddings.png": ("position_embeddings", "png"),
     "figures/attention-untrained.png": ("untrained_attention", "png"),
     "figures/benchmarks.png": ("benchmarks", "png"),
-    "figures/position-embeddings-trained.png": ("trained_position_embeddings", "png"),
+    "figures/position-embeddings-trained.png": (
+        "trained_position_embeddings",
+        "png",
+    ),
     "figures/attention-trained.png": ("trained_attention", "png"),
     "figures/vit-pipeline.png": ("vit_pipeline", "png"),
     "figures/encoder-block.png": ("encoder_block", "png"),
@@ -64,8 +67,14 @@ def render(path: str) -> tuple[bytes, dict]:
 
 def cache_key() -> str:
     digest = hashlib.sha256()
-    sources = sorted((ROOT / "vitlesson").rglob("*.py")) + sorted((ROOT / "vitlesson" / "weights").glob("*"))
-    sources += [ROOT / "docs" / "data" / "bench.json", HOOKS / "figure_recipes.py", Path(__file__).resolve()]
+    sources = sorted((ROOT / "vitlesson").rglob("*.py")) + sorted(
+        (ROOT / "vitlesson" / "weights").glob("*")
+    )
+    sources += [
+        ROOT / "docs" / "data" / "bench.json",
+        HOOKS / "figure_recipes.py",
+        Path(__file__).resolve(),
+    ]
     for source in sources:
         digest.update(source.read_bytes())
     for package in ("torch", "matplotlib", "numpy", "pillow"):
@@ -90,7 +99,14 @@ def on_files(files, config):
                 cached_meta.write_text(json.dumps(meta), encoding="utf-8")
         metas[path] = meta
         files.append(File.generated(config, path, content=content))
-    files.append(File.generated(config, FIGURE_META,
-                                content=json.dumps(metas, indent=1, sort_keys=True)))
-    log.info(f"figures: {rendered} rendered, {len(FIGURES) - rendered} cached ({time.perf_counter() - start:.2f} s)")
+    files.append(
+        File.generated(
+            config,
+            FIGURE_META,
+            content=json.dumps(metas, indent=1, sort_keys=True),
+        )
+    )
+    log.info(
+        f"figures: {rendered} rendered, {len(FIGURES) - rendered} cached ({time.perf_counter() - start:.2f} s)"
+    )
     return files

@@ -26,8 +26,12 @@ FENCE = re.compile(
     r"^(?P=indent)(?P=fence)[ \t]*$",
     re.MULTILINE | re.DOTALL,
 )
-FENCE_OPENING = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*(python|py)\b", re.MULTILINE)
-INCLUDE = re.compile(r"""^[ \t]*-{1,}8<-{1,}[ \t]+(?P<quote>["'])(?P<target>.+?)(?P=quote)[ \t]*$""")
+FENCE_OPENING = re.compile(
+    r"^[ \t]*(`{3,}|~{3,})[ \t]*(python|py)\b", re.MULTILINE
+)
+INCLUDE = re.compile(
+    r"""^[ \t]*-{1,}8<-{1,}[ \t]+(?P<quote>["'])(?P<target>.+?)(?P=quote)[ \t]*$"""
+)
 
 
 def count_python_fences(text: str) -> int:
@@ -37,7 +41,10 @@ def count_python_fences(text: str) -> int:
 
 def snippet_preprocessor(config):
     """The pymdownx.snippets preprocessor with the settings of a loaded MkDocs config."""
-    md = markdown.Markdown(extensions=config["markdown_extensions"], extension_configs=config["mdx_configs"])
+    md = markdown.Markdown(
+        extensions=config["markdown_extensions"],
+        extension_configs=config["mdx_configs"],
+    )
     preprocessor = md.preprocessors["snippet"]
     preprocessor.auto_append = []  # the page's glossary, not part of any code
     return preprocessor
@@ -50,14 +57,18 @@ class Segment:
     source: str
     filename: str
     first_line: int
-    module: str | None = None  # the package module of included code, e.g. "vitlesson.patching"
+    module: str | None = (
+        None  # the package module of included code, e.g. "vitlesson.patching"
+    )
 
     @property
     def runnable(self) -> bool:
         """Page code and top-level package code run; a method shown alone
         (an indented section of a class) is only displayed: it runs as part of
         its module."""
-        first = next((line for line in self.source.splitlines() if line.strip()), "")
+        first = next(
+            (line for line in self.source.splitlines() if line.strip()), ""
+        )
         return self.module is None or not first[:1].isspace()
 
 
@@ -76,12 +87,24 @@ class IncludeError(ValueError):
     """An include line that cannot be expanded, with the page, line and package file named."""
 
 
-def _section_lines(file_lines: list[str], section: str, path: str) -> tuple[int, int]:
+def _section_lines(
+    file_lines: list[str], section: str, path: str
+) -> tuple[int, int]:
     """Indices of the start and end markers of ``section`` in a file."""
-    starts = [i for i, text in enumerate(file_lines) if f"[start:{section}]" in text]
-    ends = [i for i, text in enumerate(file_lines) if f"[end:{section}]" in text]
+    starts = [
+        i for i, text in enumerate(file_lines) if f"[start:{section}]" in text
+    ]
+    ends = [
+        i for i, text in enumerate(file_lines) if f"[end:{section}]" in text
+    ]
     if len(starts) != 1 or len(ends) != 1 or ends[0] < starts[0]:
-        found = sorted({m for text in file_lines for m in re.findall(r"--8<-- \[(?:start|end):([\w-]+)\]", text)})
+        found = sorted(
+            {
+                m
+                for text in file_lines
+                for m in re.findall(r"--8<-- \[(?:start|end):([\w-]+)\]", text)
+            }
+        )
         raise IncludeError(
             f"section {section!r} of {path} needs one '# --8<-- [start:{section}]' line and one "
             f"'# --8<-- [end:{section}]' line after it; found {len(starts)} start and {len(ends)} end "
@@ -90,7 +113,9 @@ def _section_lines(file_lines: list[str], section: str, path: str) -> tuple[int,
     return starts[0], ends[0]
 
 
-def expand_include(line: str, root: Path, preprocessor, where: str = "") -> Segment:
+def expand_include(
+    line: str, root: Path, preprocessor, where: str = ""
+) -> Segment:
     """Expand one ``--8<--`` line and locate the included lines in their file.
 
     ``where`` ("page.md:12") names the include line in errors."""
@@ -98,29 +123,45 @@ def expand_include(line: str, root: Path, preprocessor, where: str = "") -> Segm
     path, _, section = target.partition(":")
     prefix = f"{where}: " if where else ""
     if not (root / path).is_file():
-        raise IncludeError(f"{prefix}--8<-- \"{target}\": there is no file {path}")
+        raise IncludeError(
+            f'{prefix}--8<-- "{target}": there is no file {path}'
+        )
     file_lines = (root / path).read_text(encoding="utf-8").splitlines()
     first_line = 1
     if section:
         try:
             start, end = _section_lines(file_lines, section, path)
         except IncludeError as error:
-            raise IncludeError(f"{prefix}--8<-- \"{target}\": {error}") from None
+            raise IncludeError(f'{prefix}--8<-- "{target}": {error}') from None
         first_line = start + 2
     try:
         expanded = "\n".join(preprocessor.run([line.strip()])) + "\n"
-    except Exception as error:  # pymdownx.snippets' own error, without page or line
-        raise IncludeError(f"{prefix}--8<-- \"{target}\": {error}") from None
+    except (
+        Exception
+    ) as error:  # pymdownx.snippets' own error, without page or line
+        raise IncludeError(f'{prefix}--8<-- "{target}": {error}') from None
     if section:
-        shown = [text for text in file_lines[start + 1 : end] if "--8<-- [" not in text]
+        shown = [
+            text
+            for text in file_lines[start + 1 : end]
+            if "--8<-- [" not in text
+        ]
         if "\n".join(shown) + "\n" != expanded:
-            raise IncludeError(f"{prefix}{target}: the expanded snippet does not match lines "
-                               f"{start + 2}-{end} of {path}")
-    module = ".".join(Path(path).with_suffix("").parts) if path.endswith(".py") else None
+            raise IncludeError(
+                f"{prefix}{target}: the expanded snippet does not match lines "
+                f"{start + 2}-{end} of {path}"
+            )
+    module = (
+        ".".join(Path(path).with_suffix("").parts)
+        if path.endswith(".py")
+        else None
+    )
     return Segment(expanded, str(root / path), first_line, module)
 
 
-def python_fences(text: str, path: str, root: Path, preprocessor) -> list[Fence]:
+def python_fences(
+    text: str, path: str, root: Path, preprocessor
+) -> list[Fence]:
     """Every python fence of a page, split into page code and included package code, in order."""
     fences = []
     for match in FENCE.finditer(text):
@@ -133,14 +174,20 @@ def python_fences(text: str, path: str, root: Path, preprocessor) -> list[Fence]
             line = line[indent:]
             if INCLUDE.match(line):
                 if page_lines:
-                    segments.append(Segment("\n".join(page_lines) + "\n", path, page_start))
+                    segments.append(
+                        Segment("\n".join(page_lines) + "\n", path, page_start)
+                    )
                 where = f"{path}:{body_line + offset}"
-                segments.append(expand_include(line, root, preprocessor, where))
+                segments.append(
+                    expand_include(line, root, preprocessor, where)
+                )
                 page_lines, page_start = [], body_line + offset + 1
             else:
                 page_lines.append(line)
         if any(text_line.strip() for text_line in page_lines):
-            segments.append(Segment("\n".join(page_lines) + "\n", path, page_start))
+            segments.append(
+                Segment("\n".join(page_lines) + "\n", path, page_start)
+            )
         fences.append(Fence(match.start(), match.end(), segments))
     return fences
 
@@ -149,13 +196,25 @@ def bound_names(tree: ast.Module) -> set[str]:
     """Names a piece of module-level code defines (functions, classes, assignments, imports)."""
     names: set[str] = set()
     for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        if isinstance(
+            node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+        ):
             names.add(node.name)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+            names.update(
+                (alias.asname or alias.name).split(".")[0]
+                for alias in node.names
+            )
         elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            names.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+            targets = (
+                node.targets if isinstance(node, ast.Assign) else [node.target]
+            )
+            names.update(
+                n.id
+                for t in targets
+                for n in ast.walk(t)
+                if isinstance(n, ast.Name)
+            )
     return names
 
 
@@ -173,11 +232,17 @@ def run_fence(fence: Fence, namespace: dict) -> str:
             if not segment.runnable:
                 continue
             # Pad with newlines so that line numbers in tracebacks are the real ones.
-            code = compile("\n" * (segment.first_line - 1) + segment.source, segment.filename, "exec")
+            code = compile(
+                "\n" * (segment.first_line - 1) + segment.source,
+                segment.filename,
+                "exec",
+            )
             if segment.module is None:
                 exec(code, namespace)
             else:
-                module_globals = dict(vars(importlib.import_module(segment.module)))
+                module_globals = dict(
+                    vars(importlib.import_module(segment.module))
+                )
                 exec(code, module_globals)
                 for name in bound_names(ast.parse(segment.source)):
                     namespace[name] = module_globals[name]

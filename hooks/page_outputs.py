@@ -40,8 +40,12 @@ def cache_key(page_text: str) -> str:
     digest = hashlib.sha256(page_text.encode())
     sources = sorted((ROOT / "vitlesson").rglob("*.py"))
     sources += sorted((ROOT / "vitlesson" / "weights").glob("*"))
-    sources += [ROOT / "docs" / "data" / "bench.json", ROOT / "mkdocs.yml",
-                HOOKS / "lesson_code.py", Path(__file__).resolve()]
+    sources += [
+        ROOT / "docs" / "data" / "bench.json",
+        ROOT / "mkdocs.yml",
+        HOOKS / "lesson_code.py",
+        Path(__file__).resolve(),
+    ]
     for source in sources:
         digest.update(source.read_bytes())
     digest.update(version("torch").encode())
@@ -74,8 +78,10 @@ def run_page(fences) -> list[str]:
 def output_block(text: str, indent: str) -> str:
     """One line of raw HTML (so that blank lines cannot split it)."""
     body = html.escape(text.rstrip("\n")).replace("\n", "&#10;")
-    return (f'{indent}<div class="result" markdown="0"><pre><code>'
-            f"{body}</code></pre></div>")
+    return (
+        f'{indent}<div class="result" markdown="0"><pre><code>'
+        f"{body}</code></pre></div>"
+    )
 
 
 def on_page_markdown(markdown, page, config, files):
@@ -83,8 +89,9 @@ def on_page_markdown(markdown, page, config, files):
 
     preprocessor = lesson_code.snippet_preprocessor(config)
     try:
-        fences = lesson_code.python_fences(markdown, f"docs/{page.file.src_uri}",
-                                           ROOT, preprocessor)
+        fences = lesson_code.python_fences(
+            markdown, f"docs/{page.file.src_uri}", ROOT, preprocessor
+        )
     except lesson_code.IncludeError as error:
         raise PluginError(str(error)) from None  # one line, no traceback
     if not fences:
@@ -96,19 +103,25 @@ def on_page_markdown(markdown, page, config, files):
         try:
             outputs = run_page(fences)
         except Exception as error:
-            raise PluginError(f"docs/{page.file.src_uri}: a python block failed "
-                              f"while the build ran it: {type(error).__name__}: "
-                              f"{error} (run pytest docs/{page.file.src_uri} "
-                              "for the traceback)") from None
-        log.info(f"outputs: ran {page.file.src_uri} "
-                 f"({time.perf_counter() - start:.1f} s)")
+            raise PluginError(
+                f"docs/{page.file.src_uri}: a python block failed "
+                f"while the build ran it: {type(error).__name__}: "
+                f"{error} (run pytest docs/{page.file.src_uri} "
+                "for the traceback)"
+            ) from None
+        log.info(
+            f"outputs: ran {page.file.src_uri} "
+            f"({time.perf_counter() - start:.1f} s)"
+        )
         if use_cache:
             store(markdown, outputs)
     for fence, printed in reversed(list(zip(fences, outputs))):
         if not printed:
             continue
-        opening = markdown[fence.start:markdown.index("\n", fence.start)]
-        indent = opening[:len(opening) - len(opening.lstrip())]
+        opening = markdown[fence.start : markdown.index("\n", fence.start)]
+        indent = opening[: len(opening) - len(opening.lstrip())]
         block = output_block(printed, indent)
-        markdown = f"{markdown[:fence.end]}\n\n{block}\n{markdown[fence.end:]}"
+        markdown = (
+            f"{markdown[: fence.end]}\n\n{block}\n{markdown[fence.end :]}"
+        )
     return markdown

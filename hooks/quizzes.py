@@ -14,7 +14,9 @@ it, so the source keeps to 79 characters a line.
 
 Each question becomes a group of buttons (docs/javascripts/quiz.js reveals the chosen
 option's explanation and says whether it was right); the answers never leave the reader's
-browser. Several questions can share one fence, each starting with ``?``.
+browser. Several questions can share one fence, each starting with ``?``. After a page's last
+quiz comes its score (questions answered, and right at the first try) with a button that
+clears every answer of the page.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ import re
 
 import markdown
 
-FENCE = re.compile(r"^```quiz[ \t]*\n(?P<body>.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
+FENCE = re.compile(
+    r"^```quiz[ \t]*\n(?P<body>.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL
+)
 OPTION = re.compile(r"^- \[(?P<mark>[ x])\] (?P<text>.+)$")
 
 
@@ -35,12 +39,17 @@ class QuizError(ValueError):
 def inline(text: str) -> str:
     """Inline Markdown (code, emphasis, links) without the surrounding paragraph; maths
     delimiters stay for KaTeX's auto-render."""
-    rendered = markdown.markdown(text.replace("\\(", "\\\\(").replace("\\)", "\\\\)"))
+    rendered = markdown.markdown(
+        text.replace("\\(", "\\\\(").replace("\\)", "\\\\)")
+    )
     return re.sub(r"^<p>(.*)</p>$", r"\1", rendered.strip(), flags=re.DOTALL)
 
 
 def parse(body: str, where: str) -> list[dict]:
-    questions, last = [], None  # last: the dict and key a continuation line extends
+    questions, last = (
+        [],
+        None,
+    )  # last: the dict and key a continuation line extends
     for line in body.splitlines():
         stripped = line.strip()
         if not stripped:
@@ -50,8 +59,16 @@ def parse(body: str, where: str) -> list[dict]:
             last = (questions[-1], "question")
         elif match := OPTION.match(stripped):
             if not questions:
-                raise QuizError(f"{where}: an option before any '? question' line")
-            questions[-1]["options"].append({"text": match["text"], "correct": match["mark"] == "x", "why": ""})
+                raise QuizError(
+                    f"{where}: an option before any '? question' line"
+                )
+            questions[-1]["options"].append(
+                {
+                    "text": match["text"],
+                    "correct": match["mark"] == "x",
+                    "why": "",
+                }
+            )
             last = (questions[-1]["options"][-1], "text")
         elif stripped.startswith("> "):
             if not questions or not questions[-1]["options"]:
@@ -64,9 +81,15 @@ def parse(body: str, where: str) -> list[dict]:
             raise QuizError(f"{where}: cannot read the quiz line {stripped!r}")
     for question in questions:
         correct = sum(option["correct"] for option in question["options"])
-        if len(question["options"]) < 2 or correct != 1 or not all(o["why"] for o in question["options"]):
-            raise QuizError(f"{where}: the question {question['question']!r} needs two or more options, exactly "
-                            f"one marked [x], and an explanation ('> ...') under every option")
+        if (
+            len(question["options"]) < 2
+            or correct != 1
+            or not all(o["why"] for o in question["options"])
+        ):
+            raise QuizError(
+                f"{where}: the question {question['question']!r} needs two or more options, exactly "
+                f"one marked [x], and an explanation ('> ...') under every option"
+            )
     return questions
 
 
@@ -79,9 +102,9 @@ def render(questions: list[dict], page_id: str, first: int) -> str:
             options.append(
                 f'<li><button type="button" class="vl-quiz__option" aria-pressed="false" '
                 f'aria-describedby="{qid}-why-{index}" data-correct="{str(option["correct"]).lower()}">'
-                f'{inline(option["text"])}</button>'
+                f"{inline(option['text'])}</button>"
                 f'<div class="vl-quiz__why" id="{qid}-why-{index}" hidden>'
-                f'<strong>{"Right." if option["correct"] else "Not quite."}</strong> {inline(option["why"])}</div></li>'
+                f"<strong>{'Right.' if option['correct'] else 'Not quite.'}</strong> {inline(option['why'])}</div></li>"
             )
         parts.append(
             f'<div class="vl-quiz" role="group" aria-labelledby="{qid}">'
@@ -92,17 +115,31 @@ def render(questions: list[dict], page_id: str, first: int) -> str:
     return "\n\n".join(parts)
 
 
+def score_box(questions: int) -> str:
+    """The page's score, filled in by quiz.js as the reader answers, and its reset button."""
+    return (
+        f'<div class="vl-quiz-score" data-questions="{questions}">'
+        f'<p class="vl-quiz-score__text" aria-live="polite">Score: 0 of {questions} questions answered.</p>'
+        f'<button type="button" class="md-button vl-quiz-score__reset">Reset the answers on this page</button>'
+        f"</div>"
+    )
+
+
 def on_page_markdown(markdown_text, page, config, files):
-    page_id = re.sub(r"\W+", "-", page.file.src_uri.removesuffix(".md")).strip("-")
-    count = 0
+    page_id = re.sub(r"\W+", "-", page.file.src_uri.removesuffix(".md")).strip(
+        "-"
+    )
+    count, fences = 0, len(FENCE.findall(markdown_text))
+    seen = 0
 
     def replace(match):
-        nonlocal count
+        nonlocal count, seen
         line = markdown_text.count("\n", 0, match.start()) + 1
         questions = parse(match["body"], f"docs/{page.file.src_uri}:{line}")
         block = render(questions, html.escape(page_id), count + 1)
         count += len(questions)
-        return block
+        seen += 1
+        return block + ("\n\n" + score_box(count) if seen == fences else "")
 
     try:
         return FENCE.sub(replace, markdown_text)

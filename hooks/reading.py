@@ -29,8 +29,21 @@ SECONDS_PER_FIGURE = 12
 # Blocks whose <pre> is something a block printed, not code to read.
 OUTPUT_CLASSES = ("result", "jp-OutputArea")
 SKIPPED_TAGS = ("script", "style", "template")
-VOID_TAGS = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
-             "track", "wbr"}
+VOID_TAGS = {
+    "area",
+    "base",
+    "br",
+    "col",
+    "embed",
+    "hr",
+    "img",
+    "input",
+    "link",
+    "meta",
+    "source",
+    "track",
+    "wbr",
+}
 WORD = re.compile(r"[\w’'-]+")
 
 # page.file.src_uri -> (section title, part number, parts in the section), set in on_nav.
@@ -46,7 +59,9 @@ class _Counter(HTMLParser):
         self.code_lines = 0
         self.output_lines = 0
         self.figures = 0
-        self._stack: list[tuple[str, bool, bool, bool]] = []  # (tag, in pre, in output, skipped)
+        self._stack: list[
+            tuple[str, bool, bool, bool]
+        ] = []  # (tag, in pre, in output, skipped)
         self._pre_text: list[str] = []
 
     def _state(self) -> tuple[bool, bool, bool]:
@@ -59,7 +74,9 @@ class _Counter(HTMLParser):
             return
         in_pre, in_output, skipped = self._state()
         classes = (dict(attrs).get("class") or "").split()
-        in_output = in_output or any(c.startswith(OUTPUT_CLASSES) for c in classes)
+        in_output = in_output or any(
+            c.startswith(OUTPUT_CLASSES) for c in classes
+        )
         skipped = skipped or tag in SKIPPED_TAGS
         if tag == "pre" and not in_pre:
             self._pre_text = []
@@ -70,8 +87,16 @@ class _Counter(HTMLParser):
             return
         while self._stack:  # tolerate unclosed tags: pop to the matching one
             name, in_pre, in_output, skipped = self._stack.pop()
-            if name == "pre" and not (self._stack and self._stack[-1][1]) and not skipped:
-                lines = [line for line in "".join(self._pre_text).splitlines() if line.strip()]
+            if (
+                name == "pre"
+                and not (self._stack and self._stack[-1][1])
+                and not skipped
+            ):
+                lines = [
+                    line
+                    for line in "".join(self._pre_text).splitlines()
+                    if line.strip()
+                ]
                 if in_output:
                     self.output_lines += len(lines)
                 else:
@@ -92,12 +117,18 @@ class _Counter(HTMLParser):
 def reading_seconds(content_html: str) -> float:
     """Seconds a learner needs for a page's rendered HTML (see the module docstring)."""
     if not isinstance(content_html, str):
-        raise TypeError(f"content_html: expected str, got {type(content_html).__name__}")
+        raise TypeError(
+            f"content_html: expected str, got {type(content_html).__name__}"
+        )
     counter = _Counter()
     counter.feed(content_html)
     counter.close()
-    return (counter.words * 60 / WORDS_PER_MINUTE + counter.code_lines * SECONDS_PER_CODE_LINE
-            + counter.output_lines * SECONDS_PER_OUTPUT_LINE + counter.figures * SECONDS_PER_FIGURE)
+    return (
+        counter.words * 60 / WORDS_PER_MINUTE
+        + counter.code_lines * SECONDS_PER_CODE_LINE
+        + counter.output_lines * SECONDS_PER_OUTPUT_LINE
+        + counter.figures * SECONDS_PER_FIGURE
+    )
 
 
 def reading_minutes(content_html: str) -> int:
@@ -110,7 +141,11 @@ def on_nav(nav, config, files):
     for item in nav.items:
         if not getattr(item, "is_section", False):
             continue
-        pages = [child for child in item.children if getattr(child, "is_page", False)]
+        pages = [
+            child
+            for child in item.children
+            if getattr(child, "is_page", False)
+        ]
         short = item.title.split(":")[0].strip()
         for number, page in enumerate(pages, start=1):
             _PLACES[page.file.src_uri] = (short, number, len(pages))

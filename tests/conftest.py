@@ -24,8 +24,19 @@ class Build:
             env["VITLESSON_FIGURE_CACHE"] = "off"
         with self.log_path.open("w") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(destination)],
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                [
+                    sys.executable,
+                    "-m",
+                    "mkdocs",
+                    "build",
+                    "--strict",
+                    "--site-dir",
+                    str(destination),
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
 
     def stop(self) -> None:
@@ -39,7 +50,9 @@ class Build:
         log = self.log_path.read_text()
         assert self.process.returncode == 0, log
         # MkDocs' own warnings (strict turns them into errors); the Jupyter kernel's TCP notice is not one.
-        assert not [line for line in log.splitlines() if line.startswith("WARNING")], log
+        assert not [
+            line for line in log.splitlines() if line.startswith("WARNING")
+        ], log
         return self.destination
 
 
@@ -73,8 +86,27 @@ def offline_site(tmp_path_factory, site) -> Path:
     """The copy of the site built to be opened from disk, as `make build-offline` builds it
     (after the first build, so the figures and outputs come from the cache)."""
     destination = tmp_path_factory.mktemp("offline") / "site"
-    env = dict(os.environ, OFFLINE="true", DIRECTORY_URLS="false", NO_MKDOCS_2_WARNING="1")
-    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(destination)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    env = dict(
+        os.environ,
+        OFFLINE="true",
+        DIRECTORY_URLS="false",
+        NO_MKDOCS_2_WARNING="1",
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "build",
+            "--strict",
+            "--site-dir",
+            str(destination),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return destination

@@ -43,10 +43,17 @@ class BlockFailed(AssertionError):
 
 def short_failure(error: BaseException) -> str:
     """The traceback frames that are the reader's (the page) or the package's, then the error."""
-    frames = [frame for frame in traceback.extract_tb(error.__traceback__)
-              if frame.filename.endswith(".md") or f"{os.sep}vitlesson{os.sep}" in frame.filename]
-    lines = [f"  {Path(f.filename).relative_to(ROOT) if f.filename.startswith(str(ROOT)) else f.filename}"
-             f":{f.lineno}: {f.line}" for f in frames]
+    frames = [
+        frame
+        for frame in traceback.extract_tb(error.__traceback__)
+        if frame.filename.endswith(".md")
+        or f"{os.sep}vitlesson{os.sep}" in frame.filename
+    ]
+    lines = [
+        f"  {Path(f.filename).relative_to(ROOT) if f.filename.startswith(str(ROOT)) else f.filename}"
+        f":{f.lineno}: {f.line}"
+        for f in frames
+    ]
     return "\n".join([*lines, f"{type(error).__name__}: {error}"])
 
 
@@ -55,13 +62,17 @@ def evaluate(example) -> None:
     try:
         printed = run_fence(fence, example.namespace)
     except Exception as error:
-        raise BlockFailed(f"block {index + 1} of {count} failed:\n{short_failure(error)}") from None
+        raise BlockFailed(
+            f"block {index + 1} of {count} failed:\n{short_failure(error)}"
+        ) from None
     collected = example.namespace.setdefault("__printed__", [])
     collected.append(printed)
     shown = page_outputs.cached(example.document.text)
     if shown is not None:
         if len(shown) != count:
-            raise OutputMismatch(f"the cached outputs have {len(shown)} entries for {count} fences")
+            raise OutputMismatch(
+                f"the cached outputs have {len(shown)} entries for {count} fences"
+            )
         if printed != shown[index]:
             raise OutputMismatch(
                 f"block {index + 1} printed:\n{printed}\nbut the site shows:\n{shown[index]}"
@@ -74,4 +85,6 @@ def parse_python_fences(document):
     """Sybil parser: one region, hence one pytest item, per python fence."""
     fences = python_fences(document.text, document.path, ROOT, preprocessor())
     for index, fence in enumerate(fences):
-        yield Region(fence.start, fence.end, (index, len(fences), fence), evaluate)
+        yield Region(
+            fence.start, fence.end, (index, len(fences), fence), evaluate
+        )

@@ -35,21 +35,32 @@ def main() -> int:
     total, survived, unexplained = Counter(), Counter(), []
     for meta in metas:
         module = meta.name.removesuffix(".py.meta")
-        for name, code in json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"].items():
+        for name, code in json.loads(meta.read_text(encoding="utf-8"))[
+            "exit_code_by_key"
+        ].items():
             total[module] += 1
-            if code in (0, None):  # 0: the tests passed; None: not run (no test covers it)
+            if code in (
+                0,
+                None,
+            ):  # 0: the tests passed; None: not run (no test covers it)
                 survived[module] += 1
                 if name not in equivalent:
                     unexplained.append(name)
     print(f"{'module':<12} {'mutants':>8} {'survived':>9} {'score':>7}")
     for module in sorted(total):
         score = 1 - survived[module] / total[module]
-        print(f"{module:<12} {total[module]:>8} {survived[module]:>9} {score:>7.1%}")
+        print(
+            f"{module:<12} {total[module]:>8} {survived[module]:>9} {score:>7.1%}"
+        )
     killed = sum(total.values()) - sum(survived.values())
-    print(f"{'all':<12} {sum(total.values()):>8} {sum(survived.values()):>9} "
-          f"{killed / sum(total.values()):>7.1%}")
-    print(f"\n{sum(survived.values()) - len(unexplained)} survivors judged equivalent "
-          f"({EQUIVALENT.relative_to(ROOT)}); {len(unexplained)} not explained:")
+    print(
+        f"{'all':<12} {sum(total.values()):>8} {sum(survived.values()):>9} "
+        f"{killed / sum(total.values()):>7.1%}"
+    )
+    print(
+        f"\n{sum(survived.values()) - len(unexplained)} survivors judged equivalent "
+        f"({EQUIVALENT.relative_to(ROOT)}); {len(unexplained)} not explained:"
+    )
     for name in unexplained:
         print(f"  {name}")
     return 0

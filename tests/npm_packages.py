@@ -31,12 +31,24 @@ def npm_package(name: str, version: str) -> Path:
         problem = f"{name} {version} is not in .cache/ and npm is not installed to fetch it"
     else:
         folder.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run([npm, "pack", f"{name}@{version}", "--pack-destination", str(folder)],
-                              capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [
+                npm,
+                "pack",
+                f"{name}@{version}",
+                "--pack-destination",
+                str(folder),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         if done.returncode != 0:
             said = (done.stderr or done.stdout).strip().splitlines()
-            problem = (f"npm could not fetch {name} {version} (offline, or the registry is unreachable); "
-                       f"npm said: {' / '.join(said[-3:])}")
+            problem = (
+                f"npm could not fetch {name} {version} (offline, or the registry is unreachable); "
+                f"npm said: {' / '.join(said[-3:])}"
+            )
     if problem:
         hint = f"{problem}. Run the tests once with network access, or `npm pack {name}@{version}` into {folder}."
         if os.environ.get("CI"):

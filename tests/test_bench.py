@@ -13,9 +13,16 @@ from vitlesson.vit import VisionTransformer
 
 @pytest.fixture
 def small(monkeypatch):
-    monkeypatch.setattr(bench, "vit_row", functools.partial(bench.vit_row, batch=1))
-    monkeypatch.setattr(bench, "vit_small", lambda patch_size: VisionTransformer(patch_size=patch_size, embed_dim=64,
-                                                                                depth=1, num_heads=2))
+    monkeypatch.setattr(
+        bench, "vit_row", functools.partial(bench.vit_row, batch=1)
+    )
+    monkeypatch.setattr(
+        bench,
+        "vit_small",
+        lambda patch_size: VisionTransformer(
+            patch_size=patch_size, embed_dim=64, depth=1, num_heads=2
+        ),
+    )
     monkeypatch.setattr(bench, "PATCH_CONFIGS", [(32, 8), (32, 16)])
     monkeypatch.setattr(bench, "BATCHES", [2])
     monkeypatch.setattr(bench, "ATTENTION_TOKENS", [17, 65])
@@ -28,22 +35,53 @@ def test_command_writes_results_with_machine_label(small, tmp_path, capsys):
     assert results["mode"] == "quick" and results["machine"]["threads"] == 2
     assert results["machine"]["torch"].startswith("2.13.0")
     assert [(r["config"], r["batch"]) for r in results["patch_embedding"]] == [
-        ("32/8", 2), ("32/16", 2)]
+        ("32/8", 2),
+        ("32/16", 2),
+    ]
     for row in results["patch_embedding"]:
-        assert set(row["ms"]) == {"conv", "reshape + linear", "vitlesson default", "matmul roof"}
-        assert row["gflop"] == pytest.approx(2 * row["batch"] * row["tokens"] * 3 * int(row["config"].split("/")[1]) ** 2 * 768 / 1e9)
-        assert row["default_vs_roof"] == pytest.approx(row["ms"]["matmul roof"] / row["ms"]["vitlesson default"])
+        assert set(row["ms"]) == {
+            "conv",
+            "reshape + linear",
+            "vitlesson default",
+            "matmul roof",
+        }
+        assert row["gflop"] == pytest.approx(
+            2
+            * row["batch"]
+            * row["tokens"]
+            * 3
+            * int(row["config"].split("/")[1]) ** 2
+            * 768
+            / 1e9
+        )
+        assert row["default_vs_roof"] == pytest.approx(
+            row["ms"]["matmul roof"] / row["ms"]["vitlesson default"]
+        )
         assert row["default_vs_conv_max_abs_diff"] <= 1e-5
     assert [r["tokens"] for r in results["attention"]] == [17, 65]
-    assert results["vit"]["model"] == "ViT-S/16" and results["vit"]["batch"] == 1 and results["vit"]["ratio"] > 0
-    assert set(results["vit"]["page_faults_per_forward"]) == {"vitlesson", "transformers"}
+    assert (
+        results["vit"]["model"] == "ViT-S/16"
+        and results["vit"]["batch"] == 1
+        and results["vit"]["ratio"] > 0
+    )
+    assert set(results["vit"]["page_faults_per_forward"]) == {
+        "vitlesson",
+        "transformers",
+    }
     out = capsys.readouterr()
-    assert "default/roof" in out.out and "[ 1/" in out.err  # summary on stdout, progress on stderr
+    assert (
+        "default/roof" in out.out and "[ 1/" in out.err
+    )  # summary on stdout, progress on stderr
 
 
 def test_page_faults_count_fresh_memory():
-    pytest.importorskip("resource", reason="minor page faults are counted through the POSIX resource module")
-    fresh = bench.page_faults_per_call(lambda: torch.ones(16 * 2**20))  # 64 MiB: always a new mapping
+    pytest.importorskip(
+        "resource",
+        reason="minor page faults are counted through the POSIX resource module",
+    )
+    fresh = bench.page_faults_per_call(
+        lambda: torch.ones(16 * 2**20)
+    )  # 64 MiB: always a new mapping
     assert fresh > 0
     assert bench.page_faults_per_call(lambda: None) < fresh
 
@@ -56,9 +94,17 @@ def test_threads_must_be_positive():
 def test_recorded_results_render_into_the_page():
     results = bench_hook.load_recorded()
     values = bench_hook.values(results)
-    assert values["patch_table"].count("\n") == 2 + len(results["patch_embedding"]) - 1
-    assert values["attention_table"].count("\n") == 2 + len(results["attention"]) - 1
-    assert results["mode"] == "full", "the recorded file must come from a full run"
+    assert (
+        values["patch_table"].count("\n")
+        == 2 + len(results["patch_embedding"]) - 1
+    )
+    assert (
+        values["attention_table"].count("\n")
+        == 2 + len(results["attention"]) - 1
+    )
+    assert results["mode"] == "full", (
+        "the recorded file must come from a full run"
+    )
     page = (bench_hook.RECORDED.parent.parent / "performance.md").read_text()
     names = set(bench_hook.PLACEHOLDER.findall(page))
     assert names and names <= set(values)
@@ -69,7 +115,9 @@ def test_unknown_placeholder_is_a_warning(caplog):
         class file:
             src_uri = "performance.md"
 
-    out = bench_hook.on_page_markdown("x {{ bench.nonsense }} {{ bench.date }}", Page, {}, None)
+    out = bench_hook.on_page_markdown(
+        "x {{ bench.nonsense }} {{ bench.date }}", Page, {}, None
+    )
     assert "{{ bench.nonsense }}" in out and "{{ bench.date }}" not in out
     assert "unknown benchmark value" in caplog.text
 
@@ -81,15 +129,25 @@ def test_hook_reads_the_file_the_command_writes():
 def test_bench_never_overwrites_the_recorded_results_unless_asked(capsys):
     from vitlesson import bench
 
-    for flags, message in [(["--record", "--quick"], "--record needs a full run: drop --quick"),
-                           (["--threads", "0"], "argument --threads: must be a positive integer, got 0"),
-                           (["--record", "--output", "x.json"], "not allowed with argument --record")]:
+    for flags, message in [
+        (["--record", "--quick"], "--record needs a full run: drop --quick"),
+        (
+            ["--threads", "0"],
+            "argument --threads: must be a positive integer, got 0",
+        ),
+        (
+            ["--record", "--output", "x.json"],
+            "not allowed with argument --record",
+        ),
+    ]:
         with pytest.raises(SystemExit) as exit_:
             bench.main(flags)
         assert exit_.value.code == 2 and message in capsys.readouterr().err
 
 
-def test_bench_writes_to_the_working_directory_by_default(small, tmp_path, monkeypatch):
+def test_bench_writes_to_the_working_directory_by_default(
+    small, tmp_path, monkeypatch
+):
     recorded = bench.RECORDED.read_bytes()
     monkeypatch.chdir(tmp_path)
     bench.main(["--quick"])

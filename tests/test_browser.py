@@ -24,19 +24,46 @@ from tests.page_layout import MEASURE
 CHROMIUM = Path("/usr/bin/chromium")
 AXE_VERSION = "4.14.1"
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 if not CHROMIUM.exists() and os.environ.get("CI"):
-    raise RuntimeError("CI must run the browser tests: /usr/bin/chromium is missing (.ci/run installs it)")
+    raise RuntimeError(
+        "CI must run the browser tests: /usr/bin/chromium is missing (.ci/run installs it)"
+    )
 if not CHROMIUM.exists():
-    pytest.skip("Chromium is not installed at /usr/bin/chromium (apt-get install chromium; .ci/run does this)",
-                allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -r requirements.txt)")
+    pytest.skip(
+        "Chromium is not installed at /usr/bin/chromium (apt-get install chromium; .ci/run does this)",
+        allow_module_level=True,
+    )
+sync_api = pytest.importorskip(
+    "playwright.sync_api",
+    reason="playwright is not installed (pip install -r requirements.txt)",
+)
 
-PAGES = ["", "lessons/patches/", "lessons/attention/", "lessons/positions-and-cls/",
-         "notebooks/flexible-patch-embedding/", "lessons/vit-encoder/", "lessons/dino-connection/",
-         "lessons/learned-positions/", "lessons/dino-in-miniature/", "lessons/what-dino-learned/", "appendix/under-the-hood/", "performance/"]
+PAGES = [
+    "",
+    "lessons/patches/",
+    "lessons/attention/",
+    "lessons/positions-and-cls/",
+    "notebooks/flexible-patch-embedding/",
+    "lessons/vit-encoder/",
+    "lessons/dino-connection/",
+    "lessons/learned-positions/",
+    "lessons/dino-in-miniature/",
+    "lessons/what-dino-learned/",
+    "appendix/under-the-hood/",
+    "performance/",
+    "glossary/",
+]
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +82,9 @@ def base_url(site):
 @pytest.fixture(scope="module")
 def browser():
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
         yield browser
         browser.close()
 
@@ -63,14 +92,25 @@ def browser():
 class Visit:
     """One page load with every request, failure and console error recorded."""
 
-    def __init__(self, browser, base_url: str, path: str, color_scheme: str = "light", wait: bool = True):
+    def __init__(
+        self,
+        browser,
+        base_url: str,
+        path: str,
+        color_scheme: str = "light",
+        wait: bool = True,
+    ):
         self.requests, self.external, self.failed, self.errors = [], [], [], []
-        self.context = browser.new_context(color_scheme=color_scheme, viewport={"width": 1280, "height": 900})
+        self.context = browser.new_context(
+            color_scheme=color_scheme, viewport={"width": 1280, "height": 900}
+        )
         local = urlparse(base_url).netloc
 
         def route(route):
             self.requests.append(route.request.url)
-            if urlparse(route.request.url).netloc == local or route.request.url.startswith("data:"):
+            if urlparse(
+                route.request.url
+            ).netloc == local or route.request.url.startswith("data:"):
                 route.continue_()
             else:
                 self.external.append(route.request.url)
@@ -78,13 +118,30 @@ class Visit:
 
         self.context.route("**/*", route)
         self.page = self.context.new_page()
-        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on(
+            "console",
+            lambda m: (
+                self.errors.append(m.text) if m.type == "error" else None
+            ),
+        )
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        self.page.on("requestfailed", lambda r: self.failed.append(f"{r.url} ({r.failure})"))
-        self.page.on("response", lambda r: self.failed.append(f"{r.url} ({r.status})") if r.status >= 400 else None)
+        self.page.on(
+            "requestfailed",
+            lambda r: self.failed.append(f"{r.url} ({r.failure})"),
+        )
+        self.page.on(
+            "response",
+            lambda r: (
+                self.failed.append(f"{r.url} ({r.status})")
+                if r.status >= 400
+                else None
+            ),
+        )
         # wait=False returns once navigation starts, so several pages can load side by side;
         # call page.wait_for_load_state("networkidle") before looking at one.
-        self.page.goto(base_url + path, wait_until="networkidle" if wait else "commit")
+        self.page.goto(
+            base_url + path, wait_until="networkidle" if wait else "commit"
+        )
 
     def close(self):
         self.context.close()
@@ -135,7 +192,11 @@ def axe_result(page) -> list[dict]:
 
 def readable_selectors(path: str) -> list[str]:
     """Text whose contrast is measured: lesson prose, plus the notebook's own cells."""
-    notebook = [".jp-RenderedMarkdown p", ".jupyter-wrapper .highlight-ipynb pre", ".jupyter-wrapper .jp-RenderedText pre"]
+    notebook = [
+        ".jp-RenderedMarkdown p",
+        ".jupyter-wrapper .highlight-ipynb pre",
+        ".jupyter-wrapper .jp-RenderedText pre",
+    ]
     return ["article p"] + (notebook if path.startswith("notebooks/") else [])
 
 
@@ -153,17 +214,27 @@ def visits(browser, base_url, axe_script) -> dict[str, dict]:
     first screen in dark mode.
     """
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    opened = {path: Visit(browser, base_url, path, wait=False) for path in PAGES}
+    opened = {
+        path: Visit(browser, base_url, path, wait=False) for path in PAGES
+    }
     results = {}
     for path, visit in opened.items():
         page = visit.page
         page.wait_for_load_state("networkidle")
         results[path] = {
-            "requests": len(visit.requests), "external": visit.external, "failed": visit.failed,
-            "errors": visit.errors, "katex": page.locator(".katex").count(), "text": page.inner_text("article"),
+            "requests": len(visit.requests),
+            "external": visit.external,
+            "failed": visit.failed,
+            "errors": visit.errors,
+            "katex": page.locator(".katex").count(),
+            "text": page.inner_text("article"),
             "images": page.evaluate(
-                "Array.from(document.images).map(i => ({src: i.src.slice(0, 80), w: i.naturalWidth, alt: i.alt}))"),
-            "schemes": {}, "contrast": {}, "axe": {}, "layout": page.evaluate(MEASURE),
+                "Array.from(document.images).map(i => ({src: i.src.slice(0, 80), w: i.naturalWidth, alt: i.alt}))"
+            ),
+            "schemes": {},
+            "contrast": {},
+            "axe": {},
+            "layout": page.evaluate(MEASURE),
             "bytes": page.evaluate("""() => performance.getEntriesByType("navigation")
                 .concat(performance.getEntriesByType("resource"))
                 .reduce((sum, entry) => sum + (entry.transferSize || entry.encodedBodySize || 0), 0)"""),
@@ -172,20 +243,35 @@ def visits(browser, base_url, axe_script) -> dict[str, dict]:
     for scheme in ("light", "dark"):
         if scheme == "dark":
             for visit in opened.values():
-                visit.page.locator("form[data-md-component='palette'] label:visible").first.click()
+                visit.page.locator(
+                    "form[data-md-component='palette'] label:visible"
+                ).first.click()
             for visit in opened.values():
-                visit.page.wait_for_function("document.body.getAttribute('data-md-color-scheme') === 'slate'")
-            opened[PAGES[0]].page.wait_for_timeout(300)  # let colour transitions finish
+                visit.page.wait_for_function(
+                    "document.body.getAttribute('data-md-color-scheme') === 'slate'"
+                )
+            opened[PAGES[0]].page.wait_for_timeout(
+                300
+            )  # let colour transitions finish
         for path, visit in opened.items():
             page = visit.page
-            results[path]["schemes"][scheme] = page.evaluate("document.body.getAttribute('data-md-color-scheme')")
-            results[path]["contrast"][scheme] = {selector: contrast(page, selector) for selector in readable_selectors(path)}
+            results[path]["schemes"][scheme] = page.evaluate(
+                "document.body.getAttribute('data-md-color-scheme')"
+            )
+            results[path]["contrast"][scheme] = {
+                selector: contrast(page, selector)
+                for selector in readable_selectors(path)
+            }
             start_axe(page, DARK_MODE_RULES if scheme == "dark" else None)
         for path, visit in opened.items():
             results[path]["axe"][scheme] = axe_result(visit.page)
             name = path.strip("/").replace("/", "-") or "home"
-            visit.page.screenshot(path=str(SCREENSHOTS / f"{name}-{scheme}.jpg"), type="jpeg", quality=80,
-                                  full_page=scheme == "light")
+            visit.page.screenshot(
+                path=str(SCREENSHOTS / f"{name}-{scheme}.jpg"),
+                type="jpeg",
+                quality=80,
+                full_page=scheme == "light",
+            )
     for visit in opened.values():
         visit.close()
     return results
@@ -198,9 +284,15 @@ def test_page_loads_cleanly(visits, path):
     assert visit["external"] == [], "requests to other hosts"
     assert visit["failed"] == [] and visit["errors"] == []
     assert all(image["w"] > 0 for image in visit["images"]), visit["images"]
-    assert all(image["alt"].strip() for image in visit["images"]), visit["images"]
-    assert "\\(" not in visit["text"] and "$$" not in visit["text"] and "\\[" not in visit["text"]  # maths rendered
-    if path:  # every lesson page has maths
+    assert all(image["alt"].strip() for image in visit["images"]), visit[
+        "images"
+    ]
+    assert (
+        "\\(" not in visit["text"]
+        and "$$" not in visit["text"]
+        and "\\[" not in visit["text"]
+    )  # maths rendered
+    if path not in ("", "glossary/"):  # every lesson page has maths
         assert visit["katex"] > 0
     assert visit["axe"]["light"] == [], "axe-core (light mode)"
 
@@ -213,12 +305,19 @@ MIN_TEXT_PX = 10  # smallest figure text, in CSS px, at the displayed width
 def figure_text_px(site, layout) -> dict[str, float]:
     """The smallest text of every build-drawn figure on a page, in CSS px:
     font size (pt) / 72 x displayed width (px) / figure width (inches)."""
-    meta = json.loads((site / "figures" / "figures.json").read_text(encoding="utf-8"))
+    meta = json.loads(
+        (site / "figures" / "figures.json").read_text(encoding="utf-8")
+    )
     sizes = {}
     for figure in layout["figures"]:
         key = "figures/" + figure["src"].split("/figures/")[-1]
         if key in meta:
-            sizes[key] = meta[key]["smallest_text_pt"] / 72 * figure["width"] / meta[key]["width_in"]
+            sizes[key] = (
+                meta[key]["smallest_text_pt"]
+                / 72
+                * figure["width"]
+                / meta[key]["width_in"]
+            )
     return sizes
 
 
@@ -230,37 +329,139 @@ def test_a_learner_can_read_the_page(visits, site, path):
     layout = visits[path]["layout"]
     code, prints = layout["code"], [c for c in layout["code"] if c["prints"]]
     text_px = figure_text_px(site, layout)
-    print(f"{path or '/'}: height {layout['height']} px, {len(code)} code blocks, longest line "
-          f"{max([c['longest'] for c in code] or [0])}, prints shown {sum(c['output'] for c in prints)} of "
-          f"{len(prints)}; smallest figure text: " + ", ".join(f"{k} {v:.1f} px" for k, v in text_px.items()))
+    print(
+        f"{path or '/'}: height {layout['height']} px, {len(code)} code blocks, longest line "
+        f"{max([c['longest'] for c in code] or [0])}, prints shown {sum(c['output'] for c in prints)} of "
+        f"{len(prints)}; smallest figure text: "
+        + ", ".join(f"{k} {v:.1f} px" for k, v in text_px.items())
+    )
     assert layout["column"] >= 680
     assert layout["height"] <= MAX_PAGE_HEIGHT
-    assert [c for c in code if c["overflow"]] == [] and max([c["longest"] for c in code] or [0]) <= MAX_LINE
+    assert [c for c in code if c["overflow"]] == [] and max(
+        [c["longest"] for c in code] or [0]
+    ) <= MAX_LINE
     assert layout["outputs_overflow"] == 0
     assert [t for t in layout["tables"] if t["overflow"]] == []
-    assert all(c["output"] for c in prints), "a block that prints shows no output"
+    assert all(c["output"] for c in prints), (
+        "a block that prints shows no output"
+    )
     assert layout["shortcodes"] == []
     drawn = [f for f in layout["figures"] if "/figures/" in f["src"]]
     assert all(f["zoom"] for f in drawn), "every figure opens larger on click"
-    assert len(text_px) == len(drawn) and all(px >= MIN_TEXT_PX for px in text_px.values()), text_px
+    assert len(text_px) == len(drawn) and all(
+        px >= MIN_TEXT_PX for px in text_px.values()
+    ), text_px
+
+
+PHONE = {"width": 390, "height": 844}
+MIN_PHONE_LIGHTBOX_PX = (
+    8  # smallest figure text, in CSS px, in the lightbox on a phone
+)
+
+
+def test_figure_text_is_readable_in_the_lightbox_on_a_phone(
+    browser, base_url, site
+):
+    """On a 390x844 phone, every build-drawn figure opened in the lightbox shows its smallest
+    text at MIN_PHONE_LIGHTBOX_PX or more (font size (pt) / 72 x shown width / figure width
+    (inches)), in a box that scrolls sideways when the figure is wider than the screen."""
+    meta = json.loads(
+        (site / "figures" / "figures.json").read_text(encoding="utf-8")
+    )
+    context = browser.new_context(
+        viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=3
+    )
+    page = context.new_page()
+    measured = {}
+    for path in PAGES:
+        page.goto(base_url + path, wait_until="load")
+        links = page.locator("article a.glightbox:has(img[src*='/figures/'])")
+        for index in range(links.count()):
+            link = links.nth(index)
+            key = (
+                "figures/"
+                + link.locator("img")
+                .get_attribute("src")
+                .split("/figures/")[-1]
+            )
+            fitted = link.locator("img").bounding_box()["width"]
+            link.scroll_into_view_if_needed()
+            link.tap()
+            image = page.locator(".gslide.current .gslide-image img")
+            image.wait_for(state="visible")
+            page.wait_for_function(
+                "() => { const i = document.querySelector('.gslide.current .gslide-image img');"
+                " return i && i.complete && i.naturalWidth > 0; }"
+            )
+            page.wait_for_timeout(400)  # the opening animation
+            shown = image.evaluate("img => img.getBoundingClientRect().width")
+            pans = image.evaluate(
+                "img => { const box = img.closest('.gslide-image');"
+                " box.scrollLeft = 50; return [box.scrollWidth > box.clientWidth, box.scrollLeft > 0]; }"
+            )
+            px = (
+                meta[key]["smallest_text_pt"]
+                / 72
+                * shown
+                / meta[key]["width_in"]
+            )
+            page_px = (
+                meta[key]["smallest_text_pt"]
+                / 72
+                * fitted
+                / meta[key]["width_in"]
+            )
+            measured[key] = (round(page_px, 1), round(px, 1))
+            assert px >= MIN_PHONE_LIGHTBOX_PX, (path, key, px)
+            if shown > PHONE["width"]:
+                assert pans == [True, True], (
+                    path,
+                    key,
+                )  # the reader can pan to the rest
+            page.keyboard.press("Escape")
+            page.wait_for_selector(".glightbox-container", state="detached")
+    context.close()
+    print(
+        "smallest figure text on a 390-px phone, in CSS px (on the page, in the lightbox):",
+        measured,
+    )
+    assert set(measured) == set(meta) - {
+        "figures/figures.json"
+    }  # every figure was opened
 
 
 def test_every_built_page_is_checked(site):
-    built = {p.parent.relative_to(site).as_posix() + "/" for p in site.rglob("index.html")}
+    built = {
+        p.parent.relative_to(site).as_posix() + "/"
+        for p in site.rglob("index.html")
+    }
     assert {("" if p == "./" else p) for p in built} == set(PAGES)
 
 
 def test_report(visits):
     """Printed for the closing note: pages checked, requests recorded, external requests (must be none)."""
-    report = {path or "/": {k: v for k, v in visit.items() if k in ("requests", "external", "katex", "bytes")}
-              | {"images": len(visit["images"])} for path, visit in visits.items()}
+    report = {
+        path or "/": {
+            k: v
+            for k, v in visit.items()
+            if k in ("requests", "external", "katex", "bytes")
+        }
+        | {"images": len(visit["images"])}
+        for path, visit in visits.items()
+    }
     print(json.dumps(report, indent=1))
-    print(f"{len(report)} pages, {sum(r['requests'] for r in report.values())} requests recorded, "
-          f"{sum(len(r['external']) for r in report.values())} to other hosts")
+    print(
+        f"{len(report)} pages, {sum(r['requests'] for r in report.values())} requests recorded, "
+        f"{sum(len(r['external']) for r in report.values())} to other hosts"
+    )
     assert sum(len(r["external"]) for r in report.values()) == 0
     for path, row in report.items():
-        print(f"{path}: {row['bytes'] / 1024:.0f} KiB transferred on a first visit")
-        assert row["bytes"] <= 2 * 1024 * 1024, path  # no page costs a first-time reader 2 MiB
+        print(
+            f"{path}: {row['bytes'] / 1024:.0f} KiB transferred on a first visit"
+        )
+        assert row["bytes"] <= 2 * 1024 * 1024, (
+            path
+        )  # no page costs a first-time reader 2 MiB
 
 
 def test_search_finds_a_lesson_term(browser, base_url):
@@ -283,7 +484,9 @@ def test_dark_mode_toggle_keeps_pages_readable(visits, path):
     assert visit["schemes"] == {"light": "default", "dark": "slate"}
     for scheme, ratios in visit["contrast"].items():
         for selector, ratio in ratios.items():
-            assert ratio >= 4.5, f"{path} {scheme}: {selector} contrast {ratio:.2f}"
+            assert ratio >= 4.5, (
+                f"{path} {scheme}: {selector} contrast {ratio:.2f}"
+            )
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -293,7 +496,9 @@ def test_accessibility_in_dark_mode(visits, path):
 
 def test_dark_system_preference_opens_the_dark_scheme(browser, base_url):
     visit = Visit(browser, base_url, "", color_scheme="dark")
-    scheme = visit.page.evaluate("document.body.getAttribute('data-md-color-scheme')")
+    scheme = visit.page.evaluate(
+        "document.body.getAttribute('data-md-color-scheme')"
+    )
     visit.close()
     assert scheme == "slate"
 
@@ -308,17 +513,27 @@ def test_the_offline_copy_works_opened_from_disk(browser, offline_site):
     and search finds a lesson term without a server."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     elsewhere = []
-    context.route("**/*", lambda route: (route.continue_() if route.request.url.startswith(("file:", "data:"))
-                                          else (elsewhere.append(route.request.url), route.abort())))
+    context.route(
+        "**/*",
+        lambda route: (
+            route.continue_()
+            if route.request.url.startswith(("file:", "data:"))
+            else (elsewhere.append(route.request.url), route.abort())
+        ),
+    )
     page = context.new_page()
     page.goto((offline_site / "index.html").as_uri())
     page.locator("article a", has_text="Images as patch tokens").first.click()
     page.wait_for_load_state("load")
     assert page.url.endswith("/lessons/patches.html")
-    assert page.inner_text("h1").startswith("1 · Images as sequences of patch tokens")
+    assert page.inner_text("h1").startswith(
+        "1 · Images as sequences of patch tokens"
+    )
     page.click("input.md-search__input")
     page.keyboard.type("patchify", delay=20)
     page.wait_for_selector(".md-search-result__item", timeout=15000)
     assert page.locator(".md-search-result__item").count() > 0
-    assert elsewhere == []  # nothing from another host, not even the search worker's shim
+    assert (
+        elsewhere == []
+    )  # nothing from another host, not even the search worker's shim
     context.close()

@@ -16,15 +16,30 @@ def _texts(fig):
 
 def test_every_part_of_the_step_is_drawn():
     text = _texts(dino_step_figure())
-    for part in ("student", "teacher", "EMA", "centering", "sharpening",
-                 "stop-gradient", "loss", "cross-entropy", "gradients",
-                 "batch mean"):
+    for part in (
+        "student",
+        "teacher",
+        "EMA",
+        "centering",
+        "sharpening",
+        "stop-gradient",
+        "loss",
+        "cross-entropy",
+        "gradients",
+        "batch mean",
+    ):
         assert part in text, part
 
 
 def test_numbers_come_from_the_arguments():
-    text = _texts(dino_step_figure(student_temp=0.2, teacher_temp=0.07,
-                                   momentum=0.99, center_momentum=0.8))
+    text = _texts(
+        dino_step_figure(
+            student_temp=0.2,
+            teacher_temp=0.07,
+            momentum=0.99,
+            center_momentum=0.8,
+        )
+    )
     for drawn in ("τs = 0.2", "τt = 0.07", "m = 0.99", r"\lambda = 0.8"):
         assert drawn in text, drawn
     assert "0.04" not in text and "0.996" not in text
@@ -38,14 +53,24 @@ def test_text_is_readable_at_column_width():
     assert css_px >= 10
 
 
-@pytest.mark.parametrize("kwargs,error,message", [
-    ({"teacher_temp": 0}, ValueError, r"teacher_temp must be in \(0, 1\], "
-                                      "got 0"),
-    ({"momentum": 1.5}, ValueError, "momentum must be in"),
-    ({"student_temp": "0.1"}, TypeError, "student_temp must be a number, "
-                                         "got str"),
-    ({"center_momentum": True}, TypeError, "got bool"),
-])
+@pytest.mark.parametrize(
+    "kwargs,error,message",
+    [
+        (
+            {"teacher_temp": 0},
+            ValueError,
+            r"teacher_temp must be in \(0, 1\], "
+            "got 0",
+        ),
+        ({"momentum": 1.5}, ValueError, "momentum must be in"),
+        (
+            {"student_temp": "0.1"},
+            TypeError,
+            "student_temp must be a number, got str",
+        ),
+        ({"center_momentum": True}, TypeError, "got bool"),
+    ],
+)
 def test_bad_numbers_are_named(kwargs, error, message):
     with pytest.raises(error, match=message):
         dino_step_figure(**kwargs)

@@ -15,17 +15,53 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-FLAGS = ["--steps", "4", "--batch-size", "16", "--drop-path-rate", "0", "--local-crops", "2",
-         "--out-dim", "32", "--quiet", "--threads", "1", "--device", "cpu"]
+FLAGS = [
+    "--steps",
+    "4",
+    "--batch-size",
+    "16",
+    "--drop-path-rate",
+    "0",
+    "--local-crops",
+    "2",
+    "--out-dim",
+    "32",
+    "--quiet",
+    "--threads",
+    "1",
+    "--device",
+    "cpu",
+]
 TOLERANCE = 1e-6
 
 
 def run(tmp_path, name, processes, *extra):
-    launcher = ([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                 f"--nproc_per_node={processes}"] if processes > 1 else [sys.executable])
-    done = subprocess.run([*launcher, "-m", "vitlesson.dino", *FLAGS, *extra,
-                           "--output", str(tmp_path / f"{name}.pt")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    launcher = (
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={processes}",
+        ]
+        if processes > 1
+        else [sys.executable]
+    )
+    done = subprocess.run(
+        [
+            *launcher,
+            "-m",
+            "vitlesson.dino",
+            *FLAGS,
+            *extra,
+            "--output",
+            str(tmp_path / f"{name}.pt"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return torch.load(tmp_path / f"{name}.pt", weights_only=True)
 
@@ -34,7 +70,9 @@ def difference(a, b):
     return max((a[k] - b[k]).abs().max().item() for k in a)
 
 
-def test_two_processes_train_the_same_teacher_and_need_the_center_all_reduce(tmp_path):
+def test_two_processes_train_the_same_teacher_and_need_the_center_all_reduce(
+    tmp_path,
+):
     one = run(tmp_path, "one", 1)
     two = run(tmp_path, "two", 2)
     assert difference(one, two) <= TOLERANCE
@@ -43,12 +81,33 @@ def test_two_processes_train_the_same_teacher_and_need_the_center_all_reduce(tmp
 
 
 def test_a_process_that_never_arrives_stops_the_other_in_one_line(tmp_path):
-    env = os.environ | {"WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "0",
-                        "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29533"}
-    done = subprocess.run([sys.executable, "-m", "vitlesson.dino", *FLAGS, "--dist-timeout", "5",
-                           "--output", str(tmp_path / "x.pt")], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    env = os.environ | {
+        "WORLD_SIZE": "2",
+        "RANK": "0",
+        "LOCAL_RANK": "0",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": "29533",
+    }
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vitlesson.dino",
+            *FLAGS,
+            "--dist-timeout",
+            "5",
+            "--output",
+            str(tmp_path / "x.pt"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and "process 0 of 2 stopped" in lines[0], done.stderr[-1500:]
+    assert len(lines) == 1 and "process 0 of 2 stopped" in lines[0], (
+        done.stderr[-1500:]
+    )
     assert not (tmp_path / "x.pt").exists()

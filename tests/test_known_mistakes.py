@@ -17,26 +17,40 @@ from vitlesson.checkpoints import hf_vit_reference
 from vitlesson.images import IMAGENET_MEAN, IMAGENET_STD, normalize
 from vitlesson.vit import Attention, Block
 
-
 # --- conventions -------------------------------------------------------------
+
 
 def test_sincos_first_half_encodes_the_row_second_half_the_column():
     rows, cols, dim = 3, 5, 16
-    table = vitlesson.sincos_2d_position_embedding((rows, cols), dim).reshape(rows, cols, dim)
+    table = vitlesson.sincos_2d_position_embedding((rows, cols), dim).reshape(
+        rows, cols, dim
+    )
     row_half, col_half = table[..., : dim // 2], table[..., dim // 2 :]
-    assert torch.equal(row_half, row_half[:, :1].expand_as(row_half))  # same along a row
-    assert torch.equal(col_half, col_half[:1].expand_as(col_half))  # same down a column
+    assert torch.equal(
+        row_half, row_half[:, :1].expand_as(row_half)
+    )  # same along a row
+    assert torch.equal(
+        col_half, col_half[:1].expand_as(col_half)
+    )  # same down a column
     # each half is (sin, cos) of position x frequency 10000^(-i / (D/4))
-    frequencies = 10000 ** (-torch.arange(dim // 4, dtype=torch.float64) / (dim // 4))
-    expected = torch.cat([(2 * frequencies).sin(), (2 * frequencies).cos()]).float()
+    frequencies = 10000 ** (
+        -torch.arange(dim // 4, dtype=torch.float64) / (dim // 4)
+    )
+    expected = torch.cat(
+        [(2 * frequencies).sin(), (2 * frequencies).cos()]
+    ).float()
     assert torch.allclose(table[2, 0, : dim // 2], expected)  # row 2
     assert torch.allclose(table[0, 2, dim // 2 :], expected)  # column 2
 
 
 def test_patch_tokens_are_in_raster_order_with_channel_row_column_inside():
-    images = torch.arange(2 * 3 * 4 * 6, dtype=torch.float32).reshape(2, 3, 4, 6)  # (B, C, H, W)
+    images = torch.arange(2 * 3 * 4 * 6, dtype=torch.float32).reshape(
+        2, 3, 4, 6
+    )  # (B, C, H, W)
     patches = vitlesson.patchify(images, 2)  # grid 2 x 3
-    for token, (r, c) in enumerate([(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]):
+    for token, (r, c) in enumerate(
+        [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]
+    ):
         block = images[1, :, 2 * r : 2 * r + 2, 2 * c : 2 * c + 2]  # (C, P, P)
         assert torch.equal(patches[1, token], block.flatten()), token
     # inside token 0 of image 0: channel 0 row 0, channel 0 row 1, then channel 1
@@ -47,18 +61,26 @@ def test_normalize_divides_by_the_standard_deviation_and_round_trips():
     image = torch.rand(3, 8, 8)
     mean = torch.tensor(IMAGENET_MEAN).reshape(3, 1, 1)
     std = torch.tensor(IMAGENET_STD).reshape(3, 1, 1)
-    assert torch.allclose(normalize(torch.ones(3, 2, 2))[:, 0, 0], (1 - mean.flatten()) / std.flatten())
-    assert torch.allclose(normalize(image) * std + mean, image, atol=1e-6)  # the inverse gives it back
+    assert torch.allclose(
+        normalize(torch.ones(3, 2, 2))[:, 0, 0],
+        (1 - mean.flatten()) / std.flatten(),
+    )
+    assert torch.allclose(
+        normalize(image) * std + mean, image, atol=1e-6
+    )  # the inverse gives it back
 
 
 # --- parity with every parameter in play --------------------------------------
+
 
 def randomised(model, seed=0):
     """All parameters random, LayerNorms included (fresh ones are the identity)."""
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for parameter in model.parameters():
-            parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.1)
+            parameter.copy_(
+                torch.randn(parameter.shape, generator=generator) * 0.1
+            )
             if parameter.dim() == 1 and parameter.numel() == model.embed_dim:
                 parameter.add_(1.0)  # LayerNorm scales around 1, biases off 0
     return model.eval()
@@ -73,31 +95,49 @@ def hf_error(model, x):
 
 
 def test_hf_parity_with_every_parameter_random():
-    pytest.importorskip("transformers", reason="the parity reference is Hugging Face transformers")
-    model = randomised(vitlesson.VisionTransformer(img_size=32, patch_size=8, embed_dim=48, depth=2,
-                                                   num_heads=4))
+    pytest.importorskip(
+        "transformers",
+        reason="the parity reference is Hugging Face transformers",
+    )
+    model = randomised(
+        vitlesson.VisionTransformer(
+            img_size=32, patch_size=8, embed_dim=48, depth=2, num_heads=4
+        )
+    )
     assert hf_error(model, torch.randn(2, 3, 32, 32)) < 1e-5
     # the LayerNorms really are in play: they change the features
     with torch.no_grad():
         before = model.forward_features(torch.ones(1, 3, 32, 32))
         model.blocks[0].norm1.weight.mul_(2)
-        assert not torch.allclose(model.forward_features(torch.ones(1, 3, 32, 32)), before, atol=1e-3)
+        assert not torch.allclose(
+            model.forward_features(torch.ones(1, 3, 32, 32)), before, atol=1e-3
+        )
 
 
 def test_hf_parity_of_the_shipped_trained_model():
-    pytest.importorskip("transformers", reason="the parity reference is Hugging Face transformers")
+    pytest.importorskip(
+        "transformers",
+        reason="the parity reference is Hugging Face transformers",
+    )
     from vitlesson.shapes import make_shapes, normalize_shapes
     from vitlesson.train import TEST_SEED, load_trained
 
     trained, _ = load_trained()
-    backbone = vitlesson.VisionTransformer(img_size=32, patch_size=4, embed_dim=64, depth=4, num_heads=4)
-    weights = {k: v for k, v in trained.state_dict().items() if not k.startswith("head.")}
+    backbone = vitlesson.VisionTransformer(
+        img_size=32, patch_size=4, embed_dim=64, depth=4, num_heads=4
+    )
+    weights = {
+        k: v
+        for k, v in trained.state_dict().items()
+        if not k.startswith("head.")
+    }
     backbone.load_state_dict(weights, strict=True)
     images, _ = make_shapes(4, seed=TEST_SEED)
     assert hf_error(backbone.eval(), normalize_shapes(images)) < 1e-5
 
 
 # --- dropout ----------------------------------------------------------------
+
 
 @pytest.mark.parametrize("explicit", [False, True], ids=["fused", "explicit"])
 def test_attention_dropout_acts_in_training_only(explicit):
@@ -108,7 +148,9 @@ def test_attention_dropout_acts_in_training_only(explicit):
     x = torch.randn(2, 10, 32)
     attention.eval()
     with torch.no_grad():
-        assert torch.allclose(attention(x, explicit)[0], plain.eval()(x, explicit)[0], atol=1e-6)
+        assert torch.allclose(
+            attention(x, explicit)[0], plain.eval()(x, explicit)[0], atol=1e-6
+        )
         attention.train()
         first, second = attention(x, explicit)[0], attention(x, explicit)[0]
     assert not torch.allclose(first, second)  # a fresh mask every call
@@ -128,55 +170,94 @@ def test_block_dropout_acts_in_training_only():
 
 # --- resampling with several prefix tokens -------------------------------------
 
+
 def test_resampling_keeps_every_prefix_token_and_resizes_only_the_grid():
     torch.manual_seed(0)
-    prefix, grid = torch.randn(1, 2, 8), torch.randn(1, 16, 8)  # two prefix tokens, a 4x4 grid
+    prefix, grid = (
+        torch.randn(1, 2, 8),
+        torch.randn(1, 16, 8),
+    )  # two prefix tokens, a 4x4 grid
     table = torch.cat([prefix, grid], dim=1)
-    resized = vitlesson.resample_position_embedding(table, (2, 2), num_prefix_tokens=2)
-    alone = vitlesson.resample_position_embedding(torch.cat([prefix[:, :1], grid], 1), (2, 2))
+    resized = vitlesson.resample_position_embedding(
+        table, (2, 2), num_prefix_tokens=2
+    )
+    alone = vitlesson.resample_position_embedding(
+        torch.cat([prefix[:, :1], grid], 1), (2, 2)
+    )
     assert resized.shape == (1, 2 + 4, 8)
     assert torch.equal(resized[:, :2], prefix)
     assert torch.allclose(resized[:, 2:], alone[:, 1:])
     # a constant grid stays constant: bicubic weights sum to one
     flat = torch.cat([prefix, torch.full((1, 16, 8), 0.5)], 1)
-    assert torch.allclose(vitlesson.resample_position_embedding(flat, 6, num_prefix_tokens=2)[:, 2:],
-                          torch.full((1, 36, 8), 0.5), atol=1e-6)
+    assert torch.allclose(
+        vitlesson.resample_position_embedding(flat, 6, num_prefix_tokens=2)[
+            :, 2:
+        ],
+        torch.full((1, 36, 8), 0.5),
+        atol=1e-6,
+    )
 
 
 def test_mlp_is_four_times_wider_and_uses_gelu():
     block = Block(16, num_heads=2)
     assert block.mlp.fc1.out_features == 64 and block.mlp.fc2.in_features == 64
     x = torch.tensor([[-1.0, 0.0, 1.0]])
-    assert torch.allclose(block.mlp.act(x), x * 0.5 * (1 + torch.erf(x / math.sqrt(2))))
+    assert torch.allclose(
+        block.mlp.act(x), x * 0.5 * (1 + torch.erf(x / math.sqrt(2)))
+    )
 
 
 def test_stochastic_depth_as_dino_builds_its_student():
     torch.manual_seed(0)
-    model = vitlesson.vit_small(img_size=32, patch_size=16, drop_path_rate=0.1)  # main_dino.py's student
+    model = vitlesson.vit_small(
+        img_size=32, patch_size=16, drop_path_rate=0.1
+    )  # main_dino.py's student
     rates = [block.drop_path.p for block in model.blocks]
-    assert rates == pytest.approx(torch.linspace(0, 0.1, 12).tolist()) and model.num_features == 384
+    assert (
+        rates == pytest.approx(torch.linspace(0, 0.1, 12).tolist())
+        and model.num_features == 384
+    )
     plain = vitlesson.vit_small(img_size=32, patch_size=16)
-    plain.load_state_dict(model.state_dict(), strict=True)  # stochastic depth has no parameters
+    plain.load_state_dict(
+        model.state_dict(), strict=True
+    )  # stochastic depth has no parameters
     x = torch.randn(8, 3, 32, 32)
     with torch.no_grad():
-        assert torch.equal(model.eval()(x), plain.eval()(x))  # the identity in eval mode
+        assert torch.equal(
+            model.eval()(x), plain.eval()(x)
+        )  # the identity in eval mode
         model.train()
-        assert not torch.allclose(model(x), model(x))  # whole samples dropped, afresh each call
+        assert not torch.allclose(
+            model(x), model(x)
+        )  # whole samples dropped, afresh each call
     from vitlesson.vit import DropPath
 
     drop = DropPath(0.5).train()
     torch.manual_seed(1)
     out = drop(torch.ones(1000, 4))
     kept = out[:, 0] > 0
-    assert torch.equal(out[kept], torch.full_like(out[kept], 2.0))  # survivors scaled by 1 / (1 - p)
-    assert torch.equal(out[~kept], torch.zeros_like(out[~kept])) and 400 < int(kept.sum()) < 600
-    with pytest.raises(ValueError, match=r"^drop_path_rate must be in \[0, 1\), got 1.5"):
+    assert torch.equal(
+        out[kept], torch.full_like(out[kept], 2.0)
+    )  # survivors scaled by 1 / (1 - p)
+    assert (
+        torch.equal(out[~kept], torch.zeros_like(out[~kept]))
+        and 400 < int(kept.sum()) < 600
+    )
+    with pytest.raises(
+        ValueError, match=r"^drop_path_rate must be in \[0, 1\), got 1.5"
+    ):
         vitlesson.vit_tiny(img_size=32, drop_path_rate=1.5)
 
 
 def test_state_dict_saves_with_safetensors(tmp_path):
-    safetensors = pytest.importorskip("safetensors.torch", reason="safetensors comes with transformers")
+    safetensors = pytest.importorskip(
+        "safetensors.torch", reason="safetensors comes with transformers"
+    )
     model = vitlesson.vit_tiny(img_size=32)
-    safetensors.save_file(model.state_dict(), tmp_path / "model.safetensors")  # every tensor contiguous
+    safetensors.save_file(
+        model.state_dict(), tmp_path / "model.safetensors"
+    )  # every tensor contiguous
     loaded = safetensors.load_file(tmp_path / "model.safetensors")
-    assert all(torch.equal(loaded[k], v) for k, v in model.state_dict().items())
+    assert all(
+        torch.equal(loaded[k], v) for k, v in model.state_dict().items()
+    )

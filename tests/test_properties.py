@@ -23,18 +23,49 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 CASES = {"count": 0}
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
-sizes = st.one_of(st.integers(-4, 48), st.tuples(st.integers(-2, 48), st.integers(-2, 48)), st.floats(-1, 48),
-                  st.just("16"), st.none(), st.booleans(), st.lists(st.integers(1, 32), max_size=3))
-small_ints = st.one_of(st.integers(-3, 12), st.floats(0, 8), st.just("3"), st.none(), st.booleans())
-dtypes = st.sampled_from([torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.uint8,
-                          torch.bool, torch.complex64])
+sizes = st.one_of(
+    st.integers(-4, 48),
+    st.tuples(st.integers(-2, 48), st.integers(-2, 48)),
+    st.floats(-1, 48),
+    st.just("16"),
+    st.none(),
+    st.booleans(),
+    st.lists(st.integers(1, 32), max_size=3),
+)
+small_ints = st.one_of(
+    st.integers(-3, 12),
+    st.floats(0, 8),
+    st.just("3"),
+    st.none(),
+    st.booleans(),
+)
+dtypes = st.sampled_from(
+    [
+        torch.float32,
+        torch.float64,
+        torch.float16,
+        torch.bfloat16,
+        torch.int64,
+        torch.uint8,
+        torch.bool,
+        torch.complex64,
+    ]
+)
 shapes = st.lists(st.integers(0, 40), min_size=0, max_size=5)
 
 
 def tensor(shape, dtype, nan: bool) -> torch.Tensor:
-    x = torch.zeros(shape, dtype=dtype) if not dtype.is_floating_point else torch.randn(shape).to(dtype)
+    x = (
+        torch.zeros(shape, dtype=dtype)
+        if not dtype.is_floating_point
+        else torch.randn(shape).to(dtype)
+    )
     if nan and dtype.is_floating_point and x.numel():
         x.view(-1)[0] = float("nan")
     return x
@@ -43,7 +74,9 @@ def tensor(shape, dtype, nan: bool) -> torch.Tensor:
 def names_a_value(message: str, *values) -> bool:
     """The message names what was expected and what was given: at least one offending value appears."""
     text = message.lower()
-    return any(str(v).lower() in text for v in values) or bool(re.search(r"\d", text))
+    return any(str(v).lower() in text for v in values) or bool(
+        re.search(r"\d", text)
+    )
 
 
 def expect(build, check_result, *offending):
@@ -53,37 +86,71 @@ def expect(build, check_result, *offending):
         result = build()
     except (ValueError, TypeError) as error:
         assert str(error), "an error without a message"
-        assert names_a_value(str(error), *offending), f"{type(error).__name__}: {error}"
+        assert names_a_value(str(error), *offending), (
+            f"{type(error).__name__}: {error}"
+        )
         return
     check_result(result)
 
 
 @SETTINGS
-@given(img_size=sizes, patch_size=small_ints, in_channels=small_ints, embed_dim=small_ints,
-       flexible=st.sampled_from([None, True, False]))
-def test_patch_embedding_constructors(img_size, patch_size, in_channels, embed_dim, flexible):
+@given(
+    img_size=sizes,
+    patch_size=small_ints,
+    in_channels=small_ints,
+    embed_dim=small_ints,
+    flexible=st.sampled_from([None, True, False]),
+)
+def test_patch_embedding_constructors(
+    img_size, patch_size, in_channels, embed_dim, flexible
+):
     def build():
         if flexible is None:
-            return vitlesson.PatchEmbedding(img_size, patch_size, in_channels, embed_dim)
-        return vitlesson.FlexiblePatchEmbedding(img_size, patch_size, in_channels, embed_dim, flatten_patches=flexible)
+            return vitlesson.PatchEmbedding(
+                img_size, patch_size, in_channels, embed_dim
+            )
+        return vitlesson.FlexiblePatchEmbedding(
+            img_size,
+            patch_size,
+            in_channels,
+            embed_dim,
+            flatten_patches=flexible,
+        )
 
     def check(layer):
-        h, w = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
-        assert h % patch_size == 0 and w % patch_size == 0 and min(h, w, patch_size, in_channels, embed_dim) > 0
+        h, w = (
+            (img_size, img_size)
+            if isinstance(img_size, int)
+            else tuple(img_size)
+        )
+        assert (
+            h % patch_size == 0
+            and w % patch_size == 0
+            and min(h, w, patch_size, in_channels, embed_dim) > 0
+        )
         assert layer.n_patches == (h // patch_size) * (w // patch_size)
 
     expect(build, check, img_size, patch_size, in_channels, embed_dim)
 
 
 @SETTINGS
-@given(shape=shapes, dtype=dtypes, nan=st.booleans(), patch_size=st.sampled_from([4, 8]),
-       form=st.sampled_from(["default", "linear", "conv", "patchify"]))
+@given(
+    shape=shapes,
+    dtype=dtypes,
+    nan=st.booleans(),
+    patch_size=st.sampled_from([4, 8]),
+    form=st.sampled_from(["default", "linear", "conv", "patchify"]),
+)
 def test_patch_embedding_forward(shape, dtype, nan, patch_size, form):
     layer = {
         "default": lambda: vitlesson.PatchEmbedding(32, patch_size, 3, 8),
-        "linear": lambda: vitlesson.FlexiblePatchEmbedding(32, patch_size, 3, 8, flatten_patches=True),
-        "conv": lambda: vitlesson.FlexiblePatchEmbedding(32, patch_size, 3, 8, flatten_patches=False),
-        "patchify": lambda: (lambda x: vitlesson.patchify(x, patch_size)),
+        "linear": lambda: vitlesson.FlexiblePatchEmbedding(
+            32, patch_size, 3, 8, flatten_patches=True
+        ),
+        "conv": lambda: vitlesson.FlexiblePatchEmbedding(
+            32, patch_size, 3, 8, flatten_patches=False
+        ),
+        "patchify": lambda: lambda x: vitlesson.patchify(x, patch_size),
     }[form]()
     x = tensor(shape, dtype, nan)
 
@@ -91,7 +158,9 @@ def test_patch_embedding_forward(shape, dtype, nan, patch_size, form):
         b, c, h, w = shape  # anything else must have been refused
         n = (h // patch_size) * (w // patch_size)
         assert h % patch_size == 0 and w % patch_size == 0  # no silent crop
-        assert out.shape == ((b, n, c * patch_size**2) if form == "patchify" else (b, n, 8))
+        assert out.shape == (
+            (b, n, c * patch_size**2) if form == "patchify" else (b, n, 8)
+        )
         if form != "patchify":
             assert (b, c, h, w)[1:] == (3, 32, 32)
         if nan and out.numel():
@@ -101,26 +170,50 @@ def test_patch_embedding_forward(shape, dtype, nan, patch_size, form):
 
 
 @SETTINGS
-@given(n_patches=small_ints, embed_dim=small_ints, dropout=st.one_of(st.floats(-1, 2), st.just(0.1)),
-       shape=shapes, dtype=dtypes)
+@given(
+    n_patches=small_ints,
+    embed_dim=small_ints,
+    dropout=st.one_of(st.floats(-1, 2), st.just(0.1)),
+    shape=shapes,
+    dtype=dtypes,
+)
 def test_positional_embedding(n_patches, embed_dim, dropout, shape, dtype):
     def build():
-        pos = vitlesson.PositionalEmbedding(n_patches, embed_dim, dropout).eval()
+        pos = vitlesson.PositionalEmbedding(
+            n_patches, embed_dim, dropout
+        ).eval()
         return pos(tensor(shape, dtype, False))
 
     def check(out):
-        assert tuple(shape[1:]) == (n_patches + 1, embed_dim) and out.shape == tuple(shape)
+        assert tuple(shape[1:]) == (
+            n_patches + 1,
+            embed_dim,
+        ) and out.shape == tuple(shape)
 
     expect(build, check, n_patches, embed_dim, dropout, tuple(shape), dtype)
 
 
 @SETTINGS
-@given(img_size=st.sampled_from([16, 32, (32, 16)]), patch_size=st.sampled_from([4, 8, 16]),
-       shape=shapes, dtype=dtypes, nan=st.booleans(), dynamic=st.booleans())
-def test_vision_transformer_forward(img_size, patch_size, shape, dtype, nan, dynamic):
+@given(
+    img_size=st.sampled_from([16, 32, (32, 16)]),
+    patch_size=st.sampled_from([4, 8, 16]),
+    shape=shapes,
+    dtype=dtypes,
+    nan=st.booleans(),
+    dynamic=st.booleans(),
+)
+def test_vision_transformer_forward(
+    img_size, patch_size, shape, dtype, nan, dynamic
+):
     def build():
-        model = vitlesson.VisionTransformer(img_size=img_size, patch_size=patch_size, embed_dim=16, depth=1,
-                                            num_heads=2, dynamic_img_size=dynamic).eval()
+        model = vitlesson.VisionTransformer(
+            img_size=img_size,
+            patch_size=patch_size,
+            embed_dim=16,
+            depth=1,
+            num_heads=2,
+            dynamic_img_size=dynamic,
+        ).eval()
         with torch.no_grad():
             return model.forward_features(tensor(shape, dtype, nan)), model
 
@@ -136,14 +229,26 @@ def test_vision_transformer_forward(img_size, patch_size, shape, dtype, nan, dyn
 
 
 @SETTINGS
-@given(new_grid=sizes, tokens=st.integers(-1, 50), dim=st.integers(0, 6), prefix=st.integers(0, 2))
+@given(
+    new_grid=sizes,
+    tokens=st.integers(-1, 50),
+    dim=st.integers(0, 6),
+    prefix=st.integers(0, 2),
+)
 def test_resample_position_embedding(new_grid, tokens, dim, prefix):
     def build():
-        return vitlesson.resample_position_embedding(torch.randn(1, max(tokens, 0), dim), new_grid,
-                                                     num_prefix_tokens=prefix)
+        return vitlesson.resample_position_embedding(
+            torch.randn(1, max(tokens, 0), dim),
+            new_grid,
+            num_prefix_tokens=prefix,
+        )
 
     def check(out):
-        rows, cols = (new_grid, new_grid) if isinstance(new_grid, int) else tuple(new_grid)
+        rows, cols = (
+            (new_grid, new_grid)
+            if isinstance(new_grid, int)
+            else tuple(new_grid)
+        )
         assert out.shape == (1, prefix + rows * cols, dim)
 
     expect(build, check, new_grid, tokens, dim, tokens - prefix)
@@ -168,7 +273,12 @@ def test_sincos(grid, dim):
         rows, cols = (grid, grid) if isinstance(grid, int) else tuple(grid)
         assert out.shape == (rows * cols, dim)
 
-    expect(lambda: vitlesson.sincos_2d_position_embedding(grid, dim), check, grid, dim)
+    expect(
+        lambda: vitlesson.sincos_2d_position_embedding(grid, dim),
+        check,
+        grid,
+        dim,
+    )
 
 
 def expect_named(build, check_result, name: str):
@@ -177,22 +287,38 @@ def expect_named(build, check_result, name: str):
     try:
         result = build()
     except (ValueError, TypeError) as error:
-        assert name in str(error), f"{type(error).__name__} does not name {name}: {error}"
+        assert name in str(error), (
+            f"{type(error).__name__} does not name {name}: {error}"
+        )
         return
     check_result(result)
 
 
-not_booleans = st.one_of(st.booleans(), st.sampled_from(["False", "no", "yes", "", 0, 1, 1.0, None, [True]]))
+not_booleans = st.one_of(
+    st.booleans(),
+    st.sampled_from(["False", "no", "yes", "", 0, 1, 1.0, None, [True]]),
+)
 
 
 @SETTINGS
-@given(value=not_booleans, flag=st.sampled_from(["flatten_patches", "dynamic_img_size", "qkv_bias", "antialias"]))
+@given(
+    value=not_booleans,
+    flag=st.sampled_from(
+        ["flatten_patches", "dynamic_img_size", "qkv_bias", "antialias"]
+    ),
+)
 def test_flags_must_be_booleans(value, flag):
     build = {
-        "flatten_patches": lambda: vitlesson.FlexiblePatchEmbedding(32, 8, flatten_patches=value),
-        "dynamic_img_size": lambda: vitlesson.PatchEmbedding(32, 8, dynamic_img_size=value),
+        "flatten_patches": lambda: vitlesson.FlexiblePatchEmbedding(
+            32, 8, flatten_patches=value
+        ),
+        "dynamic_img_size": lambda: vitlesson.PatchEmbedding(
+            32, 8, dynamic_img_size=value
+        ),
         "qkv_bias": lambda: Attention(8, 2, qkv_bias=value),
-        "antialias": lambda: vitlesson.resample_position_embedding(torch.randn(1, 17, 4), 2, antialias=value),
+        "antialias": lambda: vitlesson.resample_position_embedding(
+            torch.randn(1, 17, 4), 2, antialias=value
+        ),
     }[flag]
 
     def check(_):
@@ -201,26 +327,58 @@ def test_flags_must_be_booleans(value, flag):
     expect_named(build, check, flag)
 
 
-numbers = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-3, 3),
-                    st.sampled_from(["0.1", "4", None, True, [0.1]]))
+numbers = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(-3, 3),
+    st.sampled_from(["0.1", "4", None, True, [0.1]]),
+)
 
 
 @SETTINGS
-@given(value=numbers, name=st.sampled_from(["drop_rate", "attn_drop_rate", "dropout", "mlp_ratio", "temperature"]))
+@given(
+    value=numbers,
+    name=st.sampled_from(
+        ["drop_rate", "attn_drop_rate", "dropout", "mlp_ratio", "temperature"]
+    ),
+)
 def test_numbers_must_be_finite_and_in_range(value, name):
     build = {
-        "drop_rate": lambda: vitlesson.VisionTransformer(img_size=16, patch_size=8, embed_dim=8, depth=1,
-                                                         num_heads=2, drop_rate=value),
-        "attn_drop_rate": lambda: vitlesson.VisionTransformer(img_size=16, patch_size=8, embed_dim=8, depth=1,
-                                                              num_heads=2, attn_drop_rate=value),
+        "drop_rate": lambda: vitlesson.VisionTransformer(
+            img_size=16,
+            patch_size=8,
+            embed_dim=8,
+            depth=1,
+            num_heads=2,
+            drop_rate=value,
+        ),
+        "attn_drop_rate": lambda: vitlesson.VisionTransformer(
+            img_size=16,
+            patch_size=8,
+            embed_dim=8,
+            depth=1,
+            num_heads=2,
+            attn_drop_rate=value,
+        ),
         "dropout": lambda: vitlesson.PositionalEmbedding(4, 8, dropout=value),
-        "mlp_ratio": lambda: vitlesson.VisionTransformer(img_size=16, patch_size=8, embed_dim=8, depth=1,
-                                                         num_heads=2, mlp_ratio=value),
-        "temperature": lambda: vitlesson.sincos_2d_position_embedding(4, 8, temperature=value),
+        "mlp_ratio": lambda: vitlesson.VisionTransformer(
+            img_size=16,
+            patch_size=8,
+            embed_dim=8,
+            depth=1,
+            num_heads=2,
+            mlp_ratio=value,
+        ),
+        "temperature": lambda: vitlesson.sincos_2d_position_embedding(
+            4, 8, temperature=value
+        ),
     }[name]
 
     def check(result):
-        assert not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+        assert (
+            not isinstance(value, bool)
+            and isinstance(value, (int, float))
+            and math.isfinite(value)
+        )
         if name == "temperature":
             assert value > 1 and result.isfinite().all()
         elif name == "mlp_ratio":
@@ -232,31 +390,58 @@ def test_numbers_must_be_finite_and_in_range(value, name):
 
 
 @SETTINGS
-@given(value=st.one_of(st.integers(-3, 3), st.floats(-2, 3), st.sampled_from([None, "x", True])))
+@given(
+    value=st.one_of(
+        st.integers(-3, 3),
+        st.floats(-2, 3),
+        st.sampled_from([None, "x", True]),
+    )
+)
 def test_prefix_token_counts_are_counts(value):
-    def check(out):  # only 1 prefix token leaves a square grid (16 = 4 x 4) of the 17 rows
-        assert value == 1 and not isinstance(value, bool) and out.shape == (1, 1 + 4, 4)
+    def check(
+        out,
+    ):  # only 1 prefix token leaves a square grid (16 = 4 x 4) of the 17 rows
+        assert (
+            value == 1
+            and not isinstance(value, bool)
+            and out.shape == (1, 1 + 4, 4)
+        )
 
-    expect_named(lambda: vitlesson.resample_position_embedding(torch.randn(1, 17, 4), 2, num_prefix_tokens=value),
-                 check, "num_prefix_tokens")
+    expect_named(
+        lambda: vitlesson.resample_position_embedding(
+            torch.randn(1, 17, 4), 2, num_prefix_tokens=value
+        ),
+        check,
+        "num_prefix_tokens",
+    )
 
 
 @SETTINGS
-@given(case=st.sampled_from(["img_size", "n_patches", "depth", "resample", "sincos"]),
-       size=st.sampled_from([10**5, 10**6, 10**9]))
+@given(
+    case=st.sampled_from(
+        ["img_size", "n_patches", "depth", "resample", "sincos"]
+    ),
+    size=st.sampled_from([10**5, 10**6, 10**9]),
+)
 def test_sizes_that_cannot_fit_are_refused_before_allocating(case, size):
     build = {
         "img_size": lambda: vitlesson.vit_small(img_size=16 * size),
         "n_patches": lambda: vitlesson.PositionalEmbedding(size * 1000, 768),
-        "depth": lambda: vitlesson.VisionTransformer(embed_dim=384, num_heads=6, depth=size),
-        "resample": lambda: vitlesson.resample_position_embedding(torch.randn(1, 17, 384), size // 10),
+        "depth": lambda: vitlesson.VisionTransformer(
+            embed_dim=384, num_heads=6, depth=size
+        ),
+        "resample": lambda: vitlesson.resample_position_embedding(
+            torch.randn(1, 17, 384), size // 10
+        ),
         "sincos": lambda: vitlesson.sincos_2d_position_embedding(size, 768),
     }[case]
     CASES["count"] += 1
     try:
         build()
     except ValueError as error:
-        assert "GiB of memory" in str(error) and "this machine has" in str(error), str(error)
+        assert "GiB of memory" in str(error) and "this machine has" in str(
+            error
+        ), str(error)
     else:
         raise AssertionError(f"{case}={size} was built")
 

@@ -12,7 +12,8 @@ def positive_int(text: str) -> int:
     value = int(text)  # argparse turns a ValueError into a usage error
     if value <= 0:
         raise argparse.ArgumentTypeError(
-            f"must be a positive integer, got {value}")
+            f"must be a positive integer, got {value}"
+        )
     return value
 
 
@@ -25,12 +26,15 @@ def non_negative_int(text: str) -> int:
 
 def number_in(low: float, high: float, what: str = "a number"):
     """A type for finite numbers in (low, high]."""
+
     def parse(text: str) -> float:
         value = float(text)
         if not (math.isfinite(value) and low < value <= high):
             raise argparse.ArgumentTypeError(
-                f"must be {what} in ({low:g}, {high:g}], got {text}")
+                f"must be {what} in ({low:g}, {high:g}], got {text}"
+            )
         return value
+
     return parse
 
 
@@ -45,23 +49,50 @@ def device(name: str, local_rank: int = 0):
     import torch
 
     if name not in DEVICES:
-        raise ValueError(f"--device must be one of {', '.join(DEVICES)}, "
-                         f"got {name!r}")
+        raise ValueError(
+            f"--device must be one of {', '.join(DEVICES)}, got {name!r}"
+        )
     cuda = torch.cuda.is_available()
     mps = torch.backends.mps.is_available()
     if name == "auto":
         name = "cuda" if cuda else "mps" if mps else "cpu"
     if name == "cuda" and not cuda:
-        raise ValueError("--device cuda: this machine has no CUDA GPU that "
-                         "torch can use (use --device cpu or auto)")
+        raise ValueError(
+            "--device cuda: this machine has no CUDA GPU that "
+            "torch can use (use --device cpu or auto)"
+        )
     if name == "mps" and not mps:
-        raise ValueError("--device mps: this machine has no Apple MPS "
-                         "device that torch can use (use --device cpu or "
-                         "auto)")
+        raise ValueError(
+            "--device mps: this machine has no Apple MPS "
+            "device that torch can use (use --device cpu or "
+            "auto)"
+        )
     if name == "cuda":
         if local_rank >= torch.cuda.device_count():
-            raise ValueError(f"process {local_rank} needs CUDA device "
-                             f"{local_rank} but there are only "
-                             f"{torch.cuda.device_count()}")
+            raise ValueError(
+                f"process {local_rank} needs CUDA device "
+                f"{local_rank} but there are only "
+                f"{torch.cuda.device_count()}"
+            )
         return torch.device("cuda", local_rank)
     return torch.device(name)
+
+
+def path(text: str):
+    """A file or folder name; an empty one is refused (``Path("")`` would
+    silently mean the current folder)."""
+    from pathlib import Path
+
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            "must name a file or folder, got an empty string"
+        )
+    return Path(text)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse's parser whose usage errors are one line (exit 2): the
+    mistake and where to look, without the whole usage text."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")

@@ -18,7 +18,9 @@ from typing import IO
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO]:
+def atomic_write(
+    path: str | os.PathLike[str], mode: str = "wb"
+) -> Iterator[IO]:
     """Open a temporary file beside ``path``; on success it becomes ``path``."""
     if mode not in ("wb", "w"):
         raise ValueError(f"mode must be 'wb' or 'w', got {mode!r}")
@@ -59,7 +61,9 @@ def sha256(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
-def writable_output(path: str | os.PathLike[str], what: str = "output") -> Path:
+def writable_output(
+    path: str | os.PathLike[str], what: str = "output"
+) -> Path:
     """Check before any work that ``path`` can be written as a file.
 
     Returns the path; raises ``ValueError`` naming the path and the reason when
@@ -88,5 +92,7 @@ def writable_output(path: str | os.PathLike[str], what: str = "output") -> Path:
     else:  # pragma: no cover - the root always exists
         raise ValueError(f"{what} {text} cannot be written")
     if not parent.exists():
-        raise ValueError(f"{what} {text} cannot be written: {parent} does not exist")
+        raise ValueError(
+            f"{what} {text} cannot be written: {parent} does not exist"
+        )
     return path

@@ -35,7 +35,8 @@ def outputs(weights: Path | None, record: Path) -> tuple[Path | None, Path]:
             raise ValueError(
                 f"weights {weights} and its record would be the same file: "
                 f"the record is written next to the weights with the "
-                f"suffix .json; name the weights file with .pt")
+                f"suffix .json; name the weights file with .pt"
+            )
     writable_output(record, "record")
     return weights, record
 
@@ -60,14 +61,16 @@ def _no_interrupt() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
-def write_pair(weights: Path | None, data: bytes | None, record: Path,
-               content: dict) -> dict:
+def write_pair(
+    weights: Path | None, data: bytes | None, record: Path, content: dict
+) -> dict:
     """Write the weights ``data`` and the JSON ``content`` (with the
     weights' SHA-256 added) atomically as a pair; return the record."""
     if weights is not None:
-        content = content | {"weights": weights.name,
-                             "weights_sha256": hashlib.sha256(data)
-                             .hexdigest()}
+        content = content | {
+            "weights": weights.name,
+            "weights_sha256": hashlib.sha256(data).hexdigest(),
+        }
     text = json.dumps(content, indent=1) + "\n"
     with _no_interrupt(), atomic_write(record, "w") as handle:
         handle.write(text)
@@ -81,5 +84,8 @@ def write_pair(weights: Path | None, data: bytes | None, record: Path,
 
 def interrupted(prog: str, written: bool = False) -> str:
     """The one line for Ctrl-C."""
-    return (f"{prog}: interrupted after its files were written in full\n"
-            if written else f"{prog}: interrupted; nothing was written\n")
+    return (
+        f"{prog}: interrupted after its files were written in full\n"
+        if written
+        else f"{prog}: interrupted; nothing was written\n"
+    )

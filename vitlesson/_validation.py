@@ -172,8 +172,9 @@ def patch_embedding_input(layer, images) -> None:
         )
 
 
-def attention_config(dim, num_heads, qkv_bias, attn_drop=0.0,
-                     proj_drop=0.0) -> None:
+def attention_config(
+    dim, num_heads, qkv_bias, attn_drop=0.0, proj_drop=0.0
+) -> None:
     """Check the sizes and dropout rates of multi-head attention."""
     positive_int(dim, "embed_dim")
     positive_int(num_heads, "num_heads")
@@ -213,8 +214,10 @@ def position_config(layer, n_patches, embed_dim, dropout) -> None:
     layer.n_patches = positive_int(n_patches, "n_patches")
     layer.embed_dim = positive_int(embed_dim, "embed_dim")
     probability(dropout, "dropout")
-    fits_in_memory((n_patches + 1) * embed_dim, "A position table of "
-                   f"{n_patches + 1} x {embed_dim}")
+    fits_in_memory(
+        (n_patches + 1) * embed_dim,
+        f"A position table of {n_patches + 1} x {embed_dim}",
+    )
 
 
 def token_table(tokens, table) -> None:
@@ -233,8 +236,11 @@ def sincos_config(grid_size, embed_dim, temperature) -> tuple[int, int, int]:
     rows, cols = image_size_pair(grid_size, "grid_size")
     embed_dim = positive_int(embed_dim, "embed_dim")
     finite_number(temperature, "temperature", low=1.0, low_open=True)
-    fits_in_memory(rows * cols * embed_dim, f"A {rows}x{cols} sin-cos table",
-                   bytes_per_number=8)
+    fits_in_memory(
+        rows * cols * embed_dim,
+        f"A {rows}x{cols} sin-cos table",
+        bytes_per_number=8,
+    )
     if embed_dim % 4:
         raise ValueError(
             "embed_dim must be divisible by 4 for a 2-D sin-cos embedding, "
@@ -243,15 +249,18 @@ def sincos_config(grid_size, embed_dim, temperature) -> tuple[int, int, int]:
     return rows, cols, embed_dim // 4
 
 
-def resample_args(pos_embed, new_grid, old_grid, num_prefix_tokens,
-                  antialias):
+def resample_args(pos_embed, new_grid, old_grid, num_prefix_tokens, antialias):
     """Check resampling arguments; return the (old, new) grids."""
     float_tensor(pos_embed, "pos_embed")
     prefix = non_negative_int(num_prefix_tokens, "num_prefix_tokens")
     boolean(antialias, "antialias")
     shape = tuple(pos_embed.shape)
-    if (pos_embed.dim() != 3 or shape[0] != 1 or shape[1] <= prefix
-            or not shape[2]):
+    if (
+        pos_embed.dim() != 3
+        or shape[0] != 1
+        or shape[1] <= prefix
+        or not shape[2]
+    ):
         raise ValueError(
             f"pos_embed must have shape (1, {prefix} + rows*cols, D), "
             f"got {shape}"
@@ -267,8 +276,10 @@ def resample_args(pos_embed, new_grid, old_grid, num_prefix_tokens,
         old_grid = (side, side)
     old = image_size_pair(old_grid, "old_grid")
     new = image_size_pair(new_grid, "new_grid")
-    fits_in_memory((prefix + new[0] * new[1]) * shape[2],
-                   f"A position table resampled to {new[0]}x{new[1]}")
+    fits_in_memory(
+        (prefix + new[0] * new[1]) * shape[2],
+        f"A position table resampled to {new[0]}x{new[1]}",
+    )
     if old[0] * old[1] != n_patches:
         raise ValueError(
             f"old_grid {old[0]}x{old[1]} has {old[0] * old[1]} positions, "
@@ -277,8 +288,9 @@ def resample_args(pos_embed, new_grid, old_grid, num_prefix_tokens,
     return old, new
 
 
-def finite_number(value, name: str, *, low=None, high=None,
-                  low_open=False, high_open=False) -> float:
+def finite_number(
+    value, name: str, *, low=None, high=None, low_open=False, high_open=False
+) -> float:
     """Return ``value`` if it is a real, finite number in the given range."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(
@@ -287,7 +299,9 @@ def finite_number(value, name: str, *, low=None, high=None,
     if not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value}")
     too_low = low is not None and (value <= low if low_open else value < low)
-    too_high = high is not None and (value >= high if high_open else value > high)
+    too_high = high is not None and (
+        value >= high if high_open else value > high
+    )
     if too_low or too_high:
         left, right = "(" if low_open else "[", ")" if high_open else "]"
         low_text = "-inf" if low is None else low
@@ -319,19 +333,39 @@ def fits_in_memory(numbers: int, what: str, bytes_per_number: int = 4) -> None:
         )
 
 
-def vit_config(img_size, patch_size, in_channels, embed_dim, depth, num_heads,
-               mlp_ratio, qkv_bias, drop_rate, attn_drop_rate) -> None:
+def vit_config(
+    img_size,
+    patch_size,
+    in_channels,
+    embed_dim,
+    depth,
+    num_heads,
+    mlp_ratio,
+    qkv_bias,
+    drop_rate,
+    attn_drop_rate,
+) -> None:
     """Check a VisionTransformer's arguments, and that its parameters fit."""
-    rows, cols = patch_grid(image_size_pair(img_size),
-                            positive_int(patch_size, "patch_size"))
-    dim, depth = positive_int(embed_dim, "embed_dim"), positive_int(depth, "depth")
+    rows, cols = patch_grid(
+        image_size_pair(img_size), positive_int(patch_size, "patch_size")
+    )
+    dim, depth = (
+        positive_int(embed_dim, "embed_dim"),
+        positive_int(depth, "depth"),
+    )
     probability(drop_rate, "drop_rate")
     probability(attn_drop_rate, "attn_drop_rate")
     attention_config(dim, num_heads, qkv_bias)
     hidden = mlp_hidden(dim, mlp_ratio)
     positive_int(in_channels, "in_channels")
     per_block = 4 * dim * dim + 2 * dim * hidden + 9 * dim + hidden
-    total = (depth * per_block + (rows * cols + 2) * dim
-             + in_channels * patch_size**2 * dim)
-    fits_in_memory(total, f"A ViT with depth={depth}, embed_dim={dim}, "
-                          f"mlp_ratio={mlp_ratio} and a {rows}x{cols} patch grid")
+    total = (
+        depth * per_block
+        + (rows * cols + 2) * dim
+        + in_channels * patch_size**2 * dim
+    )
+    fits_in_memory(
+        total,
+        f"A ViT with depth={depth}, embed_dim={dim}, "
+        f"mlp_ratio={mlp_ratio} and a {rows}x{cols} patch grid",
+    )

@@ -291,28 +291,37 @@ def main(argv=None) -> None:
         help="short blocks, two rounds (about 20 s; a full run takes about 4 minutes)",
     )
     parser.add_argument(
-        "--threads", type=positive_int, default=2,
-        help="torch threads (default 2)"
+        "--threads",
+        type=positive_int,
+        default=2,
+        help="torch threads (default 2)",
     )
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
-        "--output", type=Path, default=Path("bench.json"),
+        "--output",
+        type=Path,
+        default=Path("bench.json"),
         help="JSON file to write (default ./bench.json)",
     )
     where.add_argument(
-        "--record", action="store_true",
+        "--record",
+        action="store_true",
         help="replace the results the site shows, docs/data/bench.json "
-             "(a full run in a checkout of the repository only)",
+        "(a full run in a checkout of the repository only)",
     )
     args = parser.parse_args(argv)
     if args.record and args.quick:
         parser.error("--record needs a full run: drop --quick")
     if args.record and not RECORDED.parent.is_dir():
-        parser.error(f"--record needs a checkout of the repository: "
-                     f"{RECORDED.parent} does not exist")
+        parser.error(
+            f"--record needs a checkout of the repository: "
+            f"{RECORDED.parent} does not exist"
+        )
     if importlib.util.find_spec("transformers") is None:
-        parser.error("the ViT row compares against Hugging Face transformers, "
-                     "which is not installed: pip install 'vitlesson[bench]'")
+        parser.error(
+            "the ViT row compares against Hugging Face transformers, "
+            "which is not installed: pip install 'vitlesson[bench]'"
+        )
     output = RECORDED if args.record else args.output
     steps = len(PATCH_CONFIGS) * len(BATCHES) + len(ATTENTION_TOKENS) + 1
     done = 0

@@ -17,9 +17,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import pickle
+import os
 import re
-import zipfile
 from pathlib import Path
 
 import torch
@@ -63,6 +62,8 @@ def to_hf_vit_state_dict(
                 "(a model with a head? use num_classes=0)"
             )
     return converted
+
+
 # --8<-- [end:to_hf]
 
 
@@ -94,6 +95,8 @@ def hf_vit_reference(model):
         to_hf_vit_state_dict(model.state_dict()), strict=True
     )
     return reference
+
+
 # --8<-- [end:hf_reference]
 
 
@@ -104,21 +107,29 @@ _FROM_HF = [
     (r"^embeddings\.cls_token$", "cls_token"),
     (r"^embeddings\.position_embeddings$", "pos_embed"),
     (r"^embeddings\.patch_embeddings\.projection\.", "patch_embed.proj."),
-    (r"^(?:layers|encoder\.layer)\.(\d+)\.layernorm_before\.",
-     r"blocks.\1.norm1."),
-    (r"^(?:layers|encoder\.layer)\.(\d+)\.layernorm_after\.",
-     r"blocks.\1.norm2."),
+    (
+        r"^(?:layers|encoder\.layer)\.(\d+)\.layernorm_before\.",
+        r"blocks.\1.norm1.",
+    ),
+    (
+        r"^(?:layers|encoder\.layer)\.(\d+)\.layernorm_after\.",
+        r"blocks.\1.norm2.",
+    ),
     (r"^layers\.(\d+)\.attention\.o_proj\.", r"blocks.\1.attn.proj."),
-    (r"^encoder\.layer\.(\d+)\.attention\.output\.dense\.",
-     r"blocks.\1.attn.proj."),
+    (
+        r"^encoder\.layer\.(\d+)\.attention\.output\.dense\.",
+        r"blocks.\1.attn.proj.",
+    ),
     (r"^layers\.(\d+)\.mlp\.", r"blocks.\1.mlp."),
     (r"^encoder\.layer\.(\d+)\.intermediate\.dense\.", r"blocks.\1.mlp.fc1."),
     (r"^encoder\.layer\.(\d+)\.output\.dense\.", r"blocks.\1.mlp.fc2."),
     (r"^layernorm\.", "norm."),
 ]
-_HF_QKV = re.compile(r"^(?:layers\.(\d+)\.attention\.([qkv])_proj|encoder\.layer"
-                     r"\.(\d+)\.attention\.attention\.(query|key|value))"
-                     r"\.(weight|bias)$")
+_HF_QKV = re.compile(
+    r"^(?:layers\.(\d+)\.attention\.([qkv])_proj|encoder\.layer"
+    r"\.(\d+)\.attention\.attention\.(query|key|value))"
+    r"\.(weight|bias)$"
+)
 
 
 def from_hf_vit_state_dict(
@@ -146,15 +157,20 @@ def from_hf_vit_state_dict(
                 converted[re.sub(pattern, replacement, key)] = value
                 break
         else:
-            raise ValueError(f"Unknown Hugging Face ViT key {key!r}: "
-                             "expected a ViTModel checkpoint")
+            raise ValueError(
+                f"Unknown Hugging Face ViT key {key!r}: "
+                "expected a ViTModel checkpoint"
+            )
     for name in sorted({name for name, _ in parts}):
         missing = [w for w in "qkv" if (name, w) not in parts]
         if missing:
-            raise ValueError(f"{name} needs query, key and value weights; "
-                             f"missing {', '.join(missing)}")
+            raise ValueError(
+                f"{name} needs query, key and value weights; "
+                f"missing {', '.join(missing)}"
+            )
         converted[name] = torch.cat(
-            [parts[name, w] for w in "qkv"])  # 3 x (D, ...) -> (3D, ...)
+            [parts[name, w] for w in "qkv"]
+        )  # 3 x (D, ...) -> (3D, ...)
     return converted
 
 
@@ -170,9 +186,47 @@ HEADS_BY_WIDTH = {
 _WRAPPERS = ("teacher", "student", "model", "state_dict")
 
 
+def _whole_number(value, what: str) -> int:
+    """A positive count read from a file (JSON, metadata strings) or given
+    by the caller: ``6`` or ``"6"``, never ``"six"``, ``4.5`` or ``True``."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(
+            f"{what} must be a positive whole number, got {value!r}"
+        )
+    return value
+
+
+def _image_size(value, what: str) -> tuple[int, int]:
+    """``224``, ``[32, 16]``, ``"32x16"`` or ``"32,16"`` as (height, width)."""
+    if isinstance(value, str):
+        parts = re.split(r"\s*[x×,]\s*", value.strip().strip("()[]"))
+        value = parts[0] if len(parts) == 1 else parts
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        return (
+            _whole_number(value[0], f"{what}[0]"),
+            _whole_number(value[1], f"{what}[1]"),
+        )
+    if isinstance(value, (list, tuple)):
+        raise ValueError(
+            f"{what} must be a size or (height, width), got {value!r}"
+        )
+    side = _whole_number(value, what)
+    return side, side
+
+
 def _read_file(path) -> tuple[dict, dict]:
     """The raw dictionary stored in ``path`` and what its file says about
-    the architecture (``num_heads`` from a config, metadata or DINO args)."""
+    the architecture (``num_heads`` and ``img_size`` from a config,
+    metadata or DINO args)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(
+            "path must name a checkpoint file or Hugging Face "
+            f"folder (str or Path), got {type(path).__name__}"
+        )
+    if not str(path).strip():
+        raise ValueError("path is empty: name a checkpoint file or folder")
     path = Path(path)
     hints = {}
     if path.is_dir():  # a Hugging Face save_pretrained folder
@@ -184,55 +238,124 @@ def _read_file(path) -> tuple[dict, dict]:
                 f"{path} is a folder but not a Hugging Face model: expected "
                 "config.json and model.safetensors or pytorch_model.bin in it"
             )
-        settings = json.loads(config.read_text(encoding="utf-8"))
+        try:
+            settings = json.loads(config.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(
+                f"{config} is not valid JSON ({error}): expected "
+                "a Hugging Face model config"
+            ) from None
+        if not isinstance(settings, dict):
+            raise ValueError(
+                f"{config} holds a {type(settings).__name__}, "
+                "expected a JSON object (a model config)"
+            )
         if "num_attention_heads" in settings:
-            hints["num_heads"] = int(settings["num_attention_heads"])
+            hints["num_heads"] = _whole_number(
+                settings["num_attention_heads"],
+                f"{config}: num_attention_heads",
+            )
+        if "image_size" in settings:
+            hints["img_size"] = _image_size(
+                settings["image_size"], f"{config}: image_size"
+            )
         path = found[0]
     if not path.exists():
         raise FileNotFoundError(f"No checkpoint at {path}")
+    if path.stat().st_size == 0:
+        raise ValueError(
+            f"{path} is empty (0 bytes): expected a file written "
+            "by torch.save or safetensors"
+        )
     if path.suffix == ".safetensors":
         try:
             from safetensors import SafetensorError
             from safetensors.torch import load_file, safe_open
         except ImportError as error:
-            raise ImportError("Reading .safetensors files needs the "
-                              "safetensors package: pip install "
-                              "safetensors") from error
+            raise ImportError(
+                "Reading .safetensors files needs the "
+                "safetensors package: pip install "
+                "safetensors"
+            ) from error
         try:
             with safe_open(str(path), framework="pt") as file:
                 metadata = file.metadata() or {}
             state = load_file(str(path))
-        except SafetensorError as error:
-            raise ValueError(f"Could not read {path} as a safetensors file: "
-                             f"{error}") from error
+        except (SafetensorError, OSError, ValueError) as error:
+            raise ValueError(
+                f"Could not read {path} as a safetensors file: "
+                f"{_first_line(error)}"
+            ) from None
         if "num_heads" in metadata:
-            hints["num_heads"] = int(metadata["num_heads"])
+            hints["num_heads"] = _whole_number(
+                metadata["num_heads"], f"{path}: metadata num_heads"
+            )
+        if "img_size" in metadata:
+            hints["img_size"] = _image_size(
+                metadata["img_size"], f"{path}: metadata img_size"
+            )
         return state, hints
     try:  # DINO's full checkpoints store their argparse options too
         with torch.serialization.safe_globals([argparse.Namespace]):
             state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError,
-            EOFError) as error:
+    except Exception as error:  # pickle, zip, EOF, KeyError of a text file
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+        if not head.startswith((b"PK", b"\x80")):  # zip, or a pickle
+            raise ValueError(
+                f"Could not read {path} as a PyTorch checkpoint: it starts "
+                f"with {head!r}, not like a file written by torch.save (a "
+                "zip archive) or a .safetensors file; expected weights"
+            ) from None
         raise ValueError(
             f"Could not read {path} as a PyTorch checkpoint (expected a file "
             "written by torch.save, a .safetensors file or a Hugging Face "
-            f"model folder): {str(error).splitlines()[0]}") from error
+            f"model folder): {_first_line(error)}"
+        ) from None
     if not isinstance(state, dict):
-        raise ValueError(f"{path} holds a {type(state).__name__}, expected a "
-                         "dictionary of tensors (a state dict)")
+        raise ValueError(
+            f"{path} holds a {type(state).__name__}, expected a "
+            "dictionary of tensors (a state dict)"
+        )
     arch = getattr(state.get("args"), "arch", None)
     if isinstance(arch, str) and arch in _ARCH_HEADS:
         hints["num_heads"] = _ARCH_HEADS[arch]
+    config = (
+        state.get("config") if isinstance(state.get("config"), dict) else {}
+    )
+    for where, holder in (("img_size", state), ("config['img_size']", config)):
+        if "img_size" in holder and not isinstance(
+            holder["img_size"], torch.Tensor
+        ):
+            hints["img_size"] = _image_size(
+                holder["img_size"], f"{path}: {where}"
+            )
     return state, hints
 
 
+def _first_line(error: BaseException) -> str:
+    """An exception as one line: its type where its message is empty."""
+    lines = str(error).strip().splitlines()
+    return (
+        f"{type(error).__name__}: {lines[0]}"
+        if lines
+        else type(error).__name__
+    )
+
+
 # DINO's --arch names (its first checkpoints said deit_small for vit_small).
-_ARCH_HEADS = {"vit_tiny": 3, "vit_small": 6, "vit_base": 12,
-               "deit_tiny": 3, "deit_small": 6}
+_ARCH_HEADS = {
+    "vit_tiny": 3,
+    "vit_small": 6,
+    "vit_base": 12,
+    "deit_tiny": 3,
+    "deit_small": 6,
+}
 
 
-def backbone_state_dict(state: dict, checkpoint_key: str = "teacher"
-                        ) -> dict[str, torch.Tensor]:
+def backbone_state_dict(
+    state: dict, checkpoint_key: str = "teacher"
+) -> dict[str, torch.Tensor]:
     """The ViT backbone's weights, in DINO/timm names, from any of:
 
     - a backbone state dict (DINO's ``dino_vits16_pretrain.pth``, timm);
@@ -251,79 +374,187 @@ def backbone_state_dict(state: dict, checkpoint_key: str = "teacher"
         if not entries:
             raise ValueError(
                 f"No tensors and no {checkpoint_key!r} entry in the "
-                f"checkpoint: found entries {sorted(map(str, state))[:8]}")
+                f"checkpoint: found entries {sorted(map(str, state))[:8]}"
+            )
         if checkpoint_key in _WRAPPERS[:2] and entries[0] in _WRAPPERS[:2]:
-            raise ValueError(f"No {checkpoint_key!r} entry in the "
-                             f"checkpoint; it has {entries}")
+            raise ValueError(
+                f"No {checkpoint_key!r} entry in the "
+                f"checkpoint; it has {entries}"
+            )
         state = state[entries[0]]
-    state = {k.removeprefix("module."): v for k, v in state.items()
-             if isinstance(v, torch.Tensor)}
+    state = {
+        k.removeprefix("module."): v
+        for k, v in state.items()
+        if isinstance(v, torch.Tensor)
+    }
     if any(k.startswith("backbone.") for k in state):
-        state = {k.removeprefix("backbone."): v for k, v in state.items()
-                 if k.startswith("backbone.")}
-    if any(re.match(r"^(vit\.)?(embeddings|encoder\.layer|layers)\.", k)
-           for k in state):
+        state = {
+            k.removeprefix("backbone."): v
+            for k, v in state.items()
+            if k.startswith("backbone.")
+        }
+    if any(
+        re.match(r"^(vit\.)?(embeddings|encoder\.layer|layers)\.", k)
+        for k in state
+    ):
         state = from_hf_vit_state_dict(state)
     return state
 
 
-def architecture(state: dict[str, torch.Tensor],
-                 num_heads: int | None = None) -> dict:
+def architecture(
+    state: dict[str, torch.Tensor], num_heads: int | None = None, img_size=None
+) -> dict:
     """The ``VisionTransformer`` arguments that fit a backbone state dict,
-    read from its tensor shapes (heads from ``num_heads`` or the width)."""
-    required = ["cls_token", "pos_embed", "patch_embed.proj.weight", "norm.weight"]
+    read from its tensor shapes (heads from ``num_heads`` or the width).
+
+    A position table of a square number of patches is a square grid; any
+    other (the package's ``img_size=(32, 16)``) needs ``img_size``, since
+    8 positions may be 4×2, 2×4 or 8×1 patches.
+    """
+    required = [
+        "cls_token",
+        "pos_embed",
+        "patch_embed.proj.weight",
+        "norm.weight",
+    ]
     missing = [k for k in required if k not in state]
     if missing:
         raise ValueError(
             f"Not a ViT backbone: missing {missing} (expected DINO/timm keys "
             f"such as 'blocks.0.attn.qkv.weight'; found "
-            f"{sorted(state)[:6]}{' …' if len(state) > 6 else ''})")
-    dim = state["cls_token"].shape[-1]
+            f"{sorted(state)[:6]}{' …' if len(state) > 6 else ''})"
+        )
     patch = state["patch_embed.proj.weight"]  # (D, C, P, P)
-    depth = 1 + max((int(m.group(1)) for k in state
-                     if (m := re.match(r"^blocks\.(\d+)\.", k))), default=-1)
+    if patch.dim() != 4 or patch.shape[-1] != patch.shape[-2]:
+        raise ValueError(
+            "patch_embed.proj.weight must have shape (width, "
+            "channels, patch, patch), got "
+            f"{tuple(patch.shape)}"
+        )
+    dim = patch.shape[0]
+    for key, shape in (
+        ("cls_token", (1, 1, dim)),
+        ("pos_embed", (1, "N+1", dim)),
+    ):
+        got = tuple(state[key].shape)
+        if len(got) != 3 or got[0] != 1 or got[2] != dim:
+            raise ValueError(
+                f"{key} must have shape {shape} for a "
+                f"{dim}-wide patch embedding, got {got}"
+            )
+    depth = 1 + max(
+        (
+            int(m.group(1))
+            for k in state
+            if (m := re.match(r"^blocks\.(\d+)\.", k))
+        ),
+        default=-1,
+    )
+    if depth == 0:
+        raise ValueError(
+            "Not a ViT backbone: no transformer blocks (expected "
+            "keys blocks.0.attn.qkv.weight, blocks.0.mlp.fc1."
+            "weight, …; found only "
+            f"{sorted(state)[:6]}{' …' if len(state) > 6 else ''})"
+        )
+    for key in ("blocks.0.attn.qkv.weight", "blocks.0.mlp.fc1.weight"):
+        if key not in state:
+            raise ValueError(
+                f"Not a ViT backbone: {depth} blocks but no {key!r}"
+            )
     n_patches = state["pos_embed"].shape[1] - 1
-    side = math.isqrt(n_patches)
-    if side * side != n_patches:
-        raise ValueError(f"pos_embed holds {n_patches} patch positions, "
-                         "expected a square grid (e.g. 196 = 14×14)")
+    size = patch.shape[-1]
+    if img_size is not None:
+        height, width = _image_size(img_size, "img_size")
+        if (
+            height % size
+            or width % size
+            or ((height // size) * (width // size) != n_patches)
+        ):
+            raise ValueError(
+                f"img_size={img_size!r} does not fit the checkpoint: its "
+                f"position table holds {n_patches} patches of {size} pixels"
+            )
+        img = height if height == width else (height, width)
+    else:
+        side = math.isqrt(n_patches)
+        if side * side != n_patches:
+            raise ValueError(
+                f"pos_embed holds {n_patches} patch positions, not a square "
+                "grid: pass the training size, img_size=(height, width) "
+                "(--img-size HEIGHT WIDTH)"
+            )
+        img = side * size
     if num_heads is None:
         if dim not in HEADS_BY_WIDTH:
             raise ValueError(
                 f"Cannot tell the number of heads of a {dim}-wide ViT from "
                 f"its weights; known widths: {sorted(HEADS_BY_WIDTH)}. Pass "
-                "num_heads (--num-heads)")
+                "num_heads (--num-heads)"
+            )
         num_heads = HEADS_BY_WIDTH[dim]
+    num_heads = _whole_number(num_heads, "num_heads")
     head = state.get("head.weight")
     return dict(
-        img_size=side * patch.shape[-1], patch_size=patch.shape[-1],
-        in_channels=patch.shape[1], embed_dim=dim, depth=depth,
+        img_size=img,
+        patch_size=size,
+        in_channels=patch.shape[1],
+        embed_dim=dim,
+        depth=depth,
         num_heads=num_heads,
-        mlp_ratio=state["blocks.0.mlp.fc1.weight"].shape[0] / dim if depth
-        else 4.0,
+        mlp_ratio=state["blocks.0.mlp.fc1.weight"].shape[0] / dim,
         qkv_bias="blocks.0.attn.qkv.bias" in state,
         num_classes=0 if head is None else head.shape[0],
     )
 
 
-def load_vit(path, checkpoint_key: str = "teacher",
-             num_heads: int | None = None):
+def load_vit(
+    path,
+    checkpoint_key: str = "teacher",
+    num_heads: int | None = None,
+    img_size=None,
+):
     """A :class:`~vitlesson.vit.VisionTransformer` (eval mode, any image
     size) with the weights of a checkpoint file or Hugging Face folder,
     loaded strictly: every tensor must find its place and every place its
-    tensor. Returns the model and its architecture."""
+    tensor. Returns the model and its architecture.
+
+    ``num_heads`` and ``img_size`` (the training size, needed only for a
+    position table that is not square) override what the file says.
+    Anything unreadable raises a one-line ``ValueError`` (``TypeError`` for
+    an argument of the wrong type) naming the file and what was expected.
+    """
     from vitlesson.vit import VisionTransformer
 
+    if not isinstance(checkpoint_key, str):
+        raise TypeError(
+            "checkpoint_key must be a string such as 'teacher', "
+            f"got {type(checkpoint_key).__name__}"
+        )
+    if num_heads is not None:
+        num_heads = _whole_number(num_heads, "num_heads")
     raw, hints = _read_file(path)
     state = backbone_state_dict(raw, checkpoint_key)
     if num_heads is None:
         num_heads = hints.get("num_heads")
-    config = architecture(state, num_heads)
-    model = VisionTransformer(**config, dynamic_img_size=True)
+    hinted, table = hints.get("img_size"), state.get("pos_embed")
+    if img_size is None and hinted and isinstance(table, torch.Tensor):
+        size = state.get("patch_embed.proj.weight")
+        patch = size.shape[-1] if isinstance(size, torch.Tensor) else 0
+        if patch and (hinted[0] // patch) * (hinted[1] // patch) == (
+            table.shape[1] - 1 if table.dim() == 3 else -1
+        ):
+            img_size = hinted  # a config's size that fits the table
+    try:
+        config = architecture(state, num_heads, img_size)
+        model = VisionTransformer(**config, dynamic_img_size=True)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as error:
         reason = " ".join(str(error).split())  # one line
-        raise ValueError(f"{path} does not fit a ViT with {config}: "
-                         f"{reason}") from error
+        raise ValueError(
+            f"{path} does not fit a ViT with {config}: {reason}"
+        ) from None
     return model.eval(), config

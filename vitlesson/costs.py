@@ -12,8 +12,10 @@ from vitlesson import _validation as check
 
 def token_count(img_size: int, patch_size: int) -> int:
     """N: the number of patch tokens of a square image (the CLS token not included)."""
-    rows, cols = check.patch_grid(check.image_size_pair(img_size),
-                                  check.positive_int(patch_size, "patch_size"))
+    rows, cols = check.patch_grid(
+        check.image_size_pair(img_size),
+        check.positive_int(patch_size, "patch_size"),
+    )
     return rows * cols
 
 
@@ -27,8 +29,9 @@ def attention_memory_bytes(tokens: int, heads: int) -> int:
     return attention_entries(tokens) * check.positive_int(heads, "heads") * 4
 
 
-def patch_embedding_flops(img_size: int, patch_size: int, embed_dim: int,
-                          in_channels: int = 3) -> int:
+def patch_embedding_flops(
+    img_size: int, patch_size: int, embed_dim: int, in_channels: int = 3
+) -> int:
     """N patches times a (D x C*P*P) matrix: 2 * N * C*P*P * D = 2*H*W*C*D."""
     n = token_count(img_size, patch_size)
     patch_dim = check.positive_int(in_channels, "in_channels") * patch_size**2

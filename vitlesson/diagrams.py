@@ -26,18 +26,34 @@ CHANNELS = ("#e53935", "#43a047", "#1e88e5")  # R, G, B
 
 
 def _box(ax, x, y, w, h, text, colour=STAGE, size=10, weight="normal"):
-    ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h,
-                                boxstyle="round,pad=0.02,rounding_size=0.08",
-                                facecolor=colour, edgecolor=EDGE,
-                                linewidth=1.2))
-    ax.text(x, y, text, ha="center", va="center", fontsize=size,
-            fontweight=weight)
+    ax.add_patch(
+        FancyBboxPatch(
+            (x - w / 2, y - h / 2),
+            w,
+            h,
+            boxstyle="round,pad=0.02,rounding_size=0.08",
+            facecolor=colour,
+            edgecolor=EDGE,
+            linewidth=1.2,
+        )
+    )
+    ax.text(
+        x, y, text, ha="center", va="center", fontsize=size, fontweight=weight
+    )
 
 
 def _arrow(ax, start, end, style="-|>", **kwargs):
-    ax.add_patch(FancyArrowPatch(start, end, arrowstyle=style,
-                                 mutation_scale=12, color=EDGE,
-                                 linewidth=1.2, **kwargs))
+    ax.add_patch(
+        FancyArrowPatch(
+            start,
+            end,
+            arrowstyle=style,
+            mutation_scale=12,
+            color=EDGE,
+            linewidth=1.2,
+            **kwargs,
+        )
+    )
 
 
 def _canvas(height: float, xlim=(0, 8), ylim=None):
@@ -72,8 +88,10 @@ def vit_pipeline_figure(model=None, batch: str = "B") -> Figure:
         (f"{L} encoder blocks ({heads} heads)", f"({batch}, {N + 1}, {D})"),
         ("final LayerNorm", f"({batch}, {N + 1}, {D})"),
         ("take token 0 (CLS)", f"({batch}, {D})"),
-        ("head: classifier, or DINO's\nprojection head (K)",
-         f"({batch}, classes | K)"),
+        (
+            "head: classifier, or DINO's\nprojection head (K)",
+            f"({batch}, classes | K)",
+        ),
     ]
     fig, ax = _canvas(3.9)
     xs, ys = (1.35, 4.0, 6.65), (3.2, 1.95, 0.7)
@@ -83,21 +101,43 @@ def vit_pipeline_figure(model=None, batch: str = "B") -> Figure:
         x, y = xs[col], ys[row]
         colour = STAGE if i in (0, 1, 7) else LAYER  # CLS: a parameter
         _box(ax, x, y, 2.35, 0.9, "", colour)
-        ax.text(x, y + 0.17, name, ha="center", va="center", fontsize=SMALL,
-                linespacing=1.0)
-        ax.text(x, y - 0.25, shape, ha="center", va="center", fontsize=10,
-                fontweight="bold", family="monospace")
+        ax.text(
+            x,
+            y + 0.17,
+            name,
+            ha="center",
+            va="center",
+            fontsize=SMALL,
+            linespacing=1.0,
+        )
+        ax.text(
+            x,
+            y - 0.25,
+            shape,
+            ha="center",
+            va="center",
+            fontsize=10,
+            fontweight="bold",
+            family="monospace",
+        )
         if i + 1 < len(stages):
             next_row, next_col = divmod(i + 1, 3)
             next_col = next_col if next_row % 2 == 0 else 2 - next_col
             if next_row == row:
                 step = 1.2 if next_col > col else -1.2
-                _arrow(ax, (x + step * 0.98, y), (xs[next_col] - step * 0.98, y))
+                _arrow(
+                    ax, (x + step * 0.98, y), (xs[next_col] - step * 0.98, y)
+                )
             else:
                 _arrow(ax, (x, y - 0.46), (x, ys[next_row] + 0.46))
-    ax.text(0.15, 3.78, "orange: learned parameters (the CLS token is one);"
-            "  blue: reshaping and selecting", fontsize=SMALL,
-            color="#444444")
+    ax.text(
+        0.15,
+        3.78,
+        "orange: learned parameters (the CLS token is one);"
+        "  blue: reshaping and selecting",
+        fontsize=SMALL,
+        color="#444444",
+    )
     return fig
 
 
@@ -108,53 +148,135 @@ def encoder_block_figure() -> Figure:
     """
     fig, ax = _canvas(5.6)
     x = 2.2
-    levels = {"in": 5.25, "ln1": 4.45, "msa": 3.7, "add1": 2.95,
-              "ln2": 2.3, "mlp": 1.55, "add2": 0.8}
-    ax.text(x, levels["in"], "tokens  z  (B, N+1, D)", ha="center",
-            va="center", fontsize=10, fontweight="bold")
+    levels = {
+        "in": 5.25,
+        "ln1": 4.45,
+        "msa": 3.7,
+        "add1": 2.95,
+        "ln2": 2.3,
+        "mlp": 1.55,
+        "add2": 0.8,
+    }
+    ax.text(
+        x,
+        levels["in"],
+        "tokens  z  (B, N+1, D)",
+        ha="center",
+        va="center",
+        fontsize=10,
+        fontweight="bold",
+    )
     _box(ax, x, levels["ln1"], 2.4, 0.5, "LayerNorm", LAYER)
-    _box(ax, x, levels["msa"], 2.4, 0.55, "multi-head self-attention", LAYER,
-         size=SMALL)
+    _box(
+        ax,
+        x,
+        levels["msa"],
+        2.4,
+        0.55,
+        "multi-head self-attention",
+        LAYER,
+        size=SMALL,
+    )
     _box(ax, x, levels["ln2"], 2.4, 0.5, "LayerNorm", LAYER)
-    _box(ax, x, levels["mlp"], 2.4, 0.6, "MLP: D → 4D, GELU, 4D → D", LAYER,
-         size=SMALL)
+    _box(
+        ax,
+        x,
+        levels["mlp"],
+        2.4,
+        0.6,
+        "MLP: D → 4D, GELU, 4D → D",
+        LAYER,
+        size=SMALL,
+    )
     for level in ("add1", "add2"):
-        ax.add_patch(FancyBboxPatch((x - 0.17, levels[level] - 0.17), 0.34,
-                                    0.34, boxstyle="circle,pad=0",
-                                    facecolor="white", edgecolor=EDGE))
+        ax.add_patch(
+            FancyBboxPatch(
+                (x - 0.17, levels[level] - 0.17),
+                0.34,
+                0.34,
+                boxstyle="circle,pad=0",
+                facecolor="white",
+                edgecolor=EDGE,
+            )
+        )
         ax.text(x, levels[level], "+", ha="center", va="center", fontsize=12)
     order = ["in", "ln1", "msa", "add1", "ln2", "mlp", "add2"]
-    gaps = {"in": 0.15, "ln1": 0.25, "msa": 0.28, "add1": 0.17, "ln2": 0.25,
-            "mlp": 0.3, "add2": 0.17}
+    gaps = {
+        "in": 0.15,
+        "ln1": 0.25,
+        "msa": 0.28,
+        "add1": 0.17,
+        "ln2": 0.25,
+        "mlp": 0.3,
+        "add2": 0.17,
+    }
     for top, bottom in zip(order, order[1:]):
-        _arrow(ax, (x, levels[top] - gaps[top]),
-               (x, levels[bottom] + gaps[bottom]))
+        _arrow(
+            ax,
+            (x, levels[top] - gaps[top]),
+            (x, levels[bottom] + gaps[bottom]),
+        )
     # Eq. 2's skip carries z (left); Eq. 3's starts at z' below the first
     # sum (right), so the two can never be read as one line.
     for start, end, sign in (("in", "add1", -1), ("add1", "add2", 1)):
         top = levels[start] - 0.3
         side = x + sign * 1.55
-        ax.plot([x, side, side], [top, top, levels[end]], color=EDGE,
-                linewidth=1.2)
+        ax.plot(
+            [x, side, side], [top, top, levels[end]], color=EDGE, linewidth=1.2
+        )
         _arrow(ax, (side, levels[end]), (x + sign * 0.17, levels[end]))
-    ax.text(x - 1.65, (levels["in"] + levels["add1"]) / 2 - 0.1,
-            "residual: z", rotation=90, ha="right", va="center",
-            fontsize=SMALL)
-    ax.text(x + 1.65, (levels["add1"] + levels["add2"]) / 2 - 0.1,
-            "residual: z\u2032", rotation=90, ha="left", va="center",
-            fontsize=SMALL)
+    ax.text(
+        x - 1.65,
+        (levels["in"] + levels["add1"]) / 2 - 0.1,
+        "residual: z",
+        rotation=90,
+        ha="right",
+        va="center",
+        fontsize=SMALL,
+    )
+    ax.text(
+        x + 1.65,
+        (levels["add1"] + levels["add2"]) / 2 - 0.1,
+        "residual: z\u2032",
+        rotation=90,
+        ha="left",
+        va="center",
+        fontsize=SMALL,
+    )
     ax.plot([0.35, 0.35], [0.55, 4.85], color="#888888", linewidth=1)
-    ax.text(0.2, 2.7, "repeated L times", rotation=90, ha="center",
-            va="center", fontsize=SMALL, color="#444444")
+    ax.text(
+        0.2,
+        2.7,
+        "repeated L times",
+        rotation=90,
+        ha="center",
+        va="center",
+        fontsize=SMALL,
+        color="#444444",
+    )
     _arrow(ax, (x, levels["add2"] - 0.17), (x, 0.35))
-    ax.text(x, 0.18, "after the last block: a final LayerNorm",
-            ha="center", va="center", fontsize=SMALL, fontweight="bold")
+    ax.text(
+        x,
+        0.18,
+        "after the last block: a final LayerNorm",
+        ha="center",
+        va="center",
+        fontsize=SMALL,
+        fontweight="bold",
+    )
     notes = [
         (4.7, "ViT paper, equations 2–4:", "bold"),
-        (4.2, r"$z'_\ell = \mathrm{MSA}(\mathrm{LN}(z_{\ell-1}))"
-              r" + z_{\ell-1}$", "normal"),
-        (3.7, r"$z_\ell = \mathrm{MLP}(\mathrm{LN}(z'_\ell)) + z'_\ell$",
-         "normal"),
+        (
+            4.2,
+            r"$z'_\ell = \mathrm{MSA}(\mathrm{LN}(z_{\ell-1}))"
+            r" + z_{\ell-1}$",
+            "normal",
+        ),
+        (
+            3.7,
+            r"$z_\ell = \mathrm{MLP}(\mathrm{LN}(z'_\ell)) + z'_\ell$",
+            "normal",
+        ),
         (3.2, r"$y = \mathrm{LN}(z_L^0)$  (token 0: CLS)", "normal"),
         (2.4, "Pre-norm: each branch reads a normalised", "normal"),
         (2.05, "copy; the sum z keeps its own scale.", "normal"),
@@ -162,8 +284,14 @@ def encoder_block_figure() -> Figure:
         (1.1, "(B, N+1, D) in, (B, N+1, D) out.", "normal"),
     ]
     for y, text, weight in notes:
-        ax.text(4.55, y, text, fontsize=11 if "$" in text else 10,
-                fontweight=weight, va="center")
+        ax.text(
+            4.55,
+            y,
+            text,
+            fontsize=11 if "$" in text else 10,
+            fontweight=weight,
+            va="center",
+        )
     return fig
 
 
@@ -180,58 +308,114 @@ def patchify_axes_figure(patch_size: int = 2) -> Figure:
     fig, ax = _canvas(4.5)
     steps = [
         ("(B, C, H, W)", "the batch of images"),
-        ("(B, C, H/P, P, W/P, P)", "reshape: split each side into\n"
-                                   "(which patch, where inside it)"),
-        ("(B, H/P, W/P, C, P, P)", "permute(0, 2, 4, 1, 3, 5):\n"
-                                   "patch indices to the front"),
-        ("(B, N, C·P·P)", "reshape: N = (H/P)(W/P) tokens,\n"
-                          "C·P·P numbers each"),
+        (
+            "(B, C, H/P, P, W/P, P)",
+            "reshape: split each side into\n(which patch, where inside it)",
+        ),
+        (
+            "(B, H/P, W/P, C, P, P)",
+            "permute(0, 2, 4, 1, 3, 5):\npatch indices to the front",
+        ),
+        (
+            "(B, N, C·P·P)",
+            "reshape: N = (H/P)(W/P) tokens,\nC·P·P numbers each",
+        ),
     ]
     for i, (shape, note) in enumerate(steps):
         y = 4.2 - i * 0.62
-        ax.text(0.2, y, shape, fontsize=11, fontweight="bold",
-                family="monospace", va="center")
+        ax.text(
+            0.2,
+            y,
+            shape,
+            fontsize=11,
+            fontweight="bold",
+            family="monospace",
+            va="center",
+        )
         ax.text(4.3, y, note, fontsize=SMALL, va="center", linespacing=1.1)
         if i:
             _arrow(ax, (1.0, y + 0.47), (1.0, y + 0.17))
-    ax.text(0.2, 1.55, f"Inside the first patch (P = {P}, C = 3): each "
-            "pixel holds its own index in the image", fontsize=10,
-            fontweight="bold")
+    ax.text(
+        0.2,
+        1.55,
+        f"Inside the first patch (P = {P}, C = 3): each "
+        "pixel holds its own index in the image",
+        fontsize=10,
+        fontweight="bold",
+    )
     cell, pixels = 0.36, image[0]  # (C, H, W)
     for c in range(3):  # the first patch of each channel, as a P x P grid
         left = 0.3 + c * (P * cell + 0.25)
         for r in range(P):
             for q in range(P):
                 x0, y0 = left + q * cell, 1.0 - r * cell
-                ax.add_patch(FancyBboxPatch((x0, y0), cell, cell,
-                                            boxstyle="square,pad=0",
-                                            facecolor=CHANNELS[c],
-                                            alpha=0.35, edgecolor="white"))
-                ax.text(x0 + cell / 2, y0 + cell / 2,
-                        str(int(pixels[c, r, q])), ha="center",
-                        va="center", fontsize=SMALL)
-        ax.text(left + P * cell / 2, 0.38, "RGB"[c], ha="center",
-                fontsize=SMALL)
+                ax.add_patch(
+                    FancyBboxPatch(
+                        (x0, y0),
+                        cell,
+                        cell,
+                        boxstyle="square,pad=0",
+                        facecolor=CHANNELS[c],
+                        alpha=0.35,
+                        edgecolor="white",
+                    )
+                )
+                ax.text(
+                    x0 + cell / 2,
+                    y0 + cell / 2,
+                    str(int(pixels[c, r, q])),
+                    ha="center",
+                    va="center",
+                    fontsize=SMALL,
+                )
+        ax.text(
+            left + P * cell / 2, 0.38, "RGB"[c], ha="center", fontsize=SMALL
+        )
     _arrow(ax, (2.95, 0.85), (3.3, 0.85))
-    ax.text(3.35, 1.2, "patchify(image, P)[0, 0]: token 0, in order",
-            fontsize=SMALL)
+    ax.text(
+        3.35,
+        1.2,
+        "patchify(image, P)[0, 0]: token 0, in order",
+        fontsize=SMALL,
+    )
     for i, value in enumerate(first_patch.tolist()):
         c = i // (P * P)
         x0 = 3.35 + i * cell
-        ax.add_patch(FancyBboxPatch((x0, 0.68), cell, cell,
-                                    boxstyle="square,pad=0",
-                                    facecolor=CHANNELS[c], alpha=0.35,
-                                    edgecolor="white"))
-        ax.text(x0 + cell / 2, 0.68 + cell / 2, str(int(value)),
-                ha="center", va="center", fontsize=SMALL)
-    ax.text(0.3, 0.1, "Read channel by channel, each channel row by row: "
-            "the order of conv.weight.flatten(1)", fontsize=SMALL)
+        ax.add_patch(
+            FancyBboxPatch(
+                (x0, 0.68),
+                cell,
+                cell,
+                boxstyle="square,pad=0",
+                facecolor=CHANNELS[c],
+                alpha=0.35,
+                edgecolor="white",
+            )
+        )
+        ax.text(
+            x0 + cell / 2,
+            0.68 + cell / 2,
+            str(int(value)),
+            ha="center",
+            va="center",
+            fontsize=SMALL,
+        )
+    ax.text(
+        0.3,
+        0.1,
+        "Read channel by channel, each channel row by row: "
+        "the order of conv.weight.flatten(1)",
+        fontsize=SMALL,
+    )
     return fig
 
 
-def attention_matrix_figure(grid: int = 3, dim: int = 8, seed: int = 0,
-                            configs=((224, 32), (224, 16), (384, 16),
-                                     (224, 8))) -> Figure:
+def attention_matrix_figure(
+    grid: int = 3,
+    dim: int = 8,
+    seed: int = 0,
+    configs=((224, 32), (224, 16), (384, 16), (224, 8)),
+) -> Figure:
     """The (N+1) x (N+1) attention matrix of a tiny example, and its growth.
 
     Left: real weights from :func:`~vitlesson.vit.attention_weights` for
@@ -253,11 +437,20 @@ def attention_matrix_figure(grid: int = 3, dim: int = 8, seed: int = 0,
     ax_matrix.set_yticks(range(tokens), labels, fontsize=SMALL)
     ax_matrix.set_xlabel("key token j (who is read)", fontsize=SMALL)
     ax_matrix.set_ylabel("query token i (who reads)", fontsize=SMALL)
-    ax_matrix.set_title(f"{grid}×{grid} patches + CLS: "
-                        f"{tokens}×{tokens} weights", fontsize=10)
-    ax_matrix.add_patch(FancyBboxPatch((-0.5, -0.5), tokens, 1,
-                                       boxstyle="square,pad=0", fill=False,
-                                       edgecolor="#d81b60", linewidth=2))
+    ax_matrix.set_title(
+        f"{grid}×{grid} patches + CLS: {tokens}×{tokens} weights", fontsize=10
+    )
+    ax_matrix.add_patch(
+        FancyBboxPatch(
+            (-0.5, -0.5),
+            tokens,
+            1,
+            boxstyle="square,pad=0",
+            fill=False,
+            edgecolor="#d81b60",
+            linewidth=2,
+        )
+    )
     bar = fig.colorbar(image, ax=ax_matrix, shrink=0.8)
     bar.ax.tick_params(labelsize=SMALL)
     bar.set_label("weight (each row sums to 1)", fontsize=SMALL)
@@ -273,19 +466,25 @@ def attention_matrix_figure(grid: int = 3, dim: int = 8, seed: int = 0,
     ax_growth.invert_yaxis()
     ax_growth.tick_params(axis="x", labelsize=SMALL)
     for i, value in enumerate(entries):
-        ax_growth.text(value * 1.15, i, f"{value:,}", va="center",
-                       fontsize=SMALL)
+        ax_growth.text(
+            value * 1.15, i, f"{value:,}", va="center", fontsize=SMALL
+        )
     ax_growth.set_xlim(right=max(entries) * 12)
-    ax_growth.set_xlabel("(N+1)² weights per head and layer (log scale)",
-                         fontsize=SMALL)
-    ax_growth.set_title("Halving P: 4× the tokens, 16× the weights",
-                        fontsize=10)
+    ax_growth.set_xlabel(
+        "(N+1)² weights per head and layer (log scale)", fontsize=SMALL
+    )
+    ax_growth.set_title(
+        "Halving P: 4× the tokens, 16× the weights", fontsize=10
+    )
     return fig
 
 
-def dino_step_figure(student_temp: float = 0.1, teacher_temp: float = 0.04,
-                     momentum: float = 0.996,
-                     center_momentum: float = 0.9) -> Figure:
+def dino_step_figure(
+    student_temp: float = 0.1,
+    teacher_temp: float = 0.04,
+    momentum: float = 0.996,
+    center_momentum: float = 0.9,
+) -> Figure:
     """One training step of DINO: student and teacher, centering and
     sharpening, where the loss sits, what gradients reach, the EMA and the
     center's update.
@@ -293,36 +492,90 @@ def dino_step_figure(student_temp: float = 0.1, teacher_temp: float = 0.04,
     The numbers are DINO's defaults (``main_dino.py``); pass the
     miniature's to draw its step instead.
     """
-    for name, value in [("student_temp", student_temp),
-                        ("teacher_temp", teacher_temp),
-                        ("momentum", momentum),
-                        ("center_momentum", center_momentum)]:
+    for name, value in [
+        ("student_temp", student_temp),
+        ("teacher_temp", teacher_temp),
+        ("momentum", momentum),
+        ("center_momentum", center_momentum),
+    ]:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(f"{name} must be a number, got "
-                            f"{type(value).__name__}")
+            raise TypeError(
+                f"{name} must be a number, got {type(value).__name__}"
+            )
         if not 0 < value <= 1:
             raise ValueError(f"{name} must be in (0, 1], got {value}")
     fig, ax = _canvas(3.7)
     top, bottom, h = 2.65, 1.2, 0.78  # student row, teacher row, box height
-    _box(ax, 0.72, 1.92, 1.25, 1.2, "views of\none image:\n2 global,\n"
-         "8 local", size=SMALL)
+    _box(
+        ax,
+        0.72,
+        1.92,
+        1.25,
+        1.2,
+        "views of\none image:\n2 global,\n8 local",
+        size=SMALL,
+    )
     _arrow(ax, (1.36, 2.3), (1.8, top))
     _arrow(ax, (1.36, 1.55), (1.8, bottom))
     ax.text(1.35, 2.62, "all", fontsize=SMALL, ha="right")
-    ax.text(1.3, 1.05, "global\nonly", fontsize=SMALL, ha="right",
-            va="center", linespacing=1.0)
-    _box(ax, 2.55, top, 1.5, h, "student\nbackbone + head\nweights θs",
-         LAYER, size=SMALL)
-    _box(ax, 2.55, bottom, 1.5, h, "teacher\nsame network\nweights θt",
-         LAYER, size=SMALL)
-    _box(ax, 4.9, top, 1.7, h, f"softmax(· / τs)\nτs = {student_temp:g}",
-         size=SMALL)
+    ax.text(
+        1.3,
+        1.05,
+        "global\nonly",
+        fontsize=SMALL,
+        ha="right",
+        va="center",
+        linespacing=1.0,
+    )
+    _box(
+        ax,
+        2.55,
+        top,
+        1.5,
+        h,
+        "student\nbackbone + head\nweights θs",
+        LAYER,
+        size=SMALL,
+    )
+    _box(
+        ax,
+        2.55,
+        bottom,
+        1.5,
+        h,
+        "teacher\nsame network\nweights θt",
+        LAYER,
+        size=SMALL,
+    )
+    _box(
+        ax,
+        4.9,
+        top,
+        1.7,
+        h,
+        f"softmax(· / τs)\nτs = {student_temp:g}",
+        size=SMALL,
+    )
     _box(ax, 4.0, bottom, 0.95, h, "− c\ncentering", size=SMALL)
-    _box(ax, 5.38, bottom, 1.3, h, f"softmax(· / τt)\nτt = {teacher_temp:g}"
-         "\nsharpening", size=SMALL)
-    _box(ax, 7.15, 1.92, 1.55, 1.35, "loss:\ncross-entropy\n"
-         "−Σ Pt log Ps\nover pairs of\ndifferent views", "#fce4ec",
-         size=SMALL)
+    _box(
+        ax,
+        5.38,
+        bottom,
+        1.3,
+        h,
+        f"softmax(· / τt)\nτt = {teacher_temp:g}\nsharpening",
+        size=SMALL,
+    )
+    _box(
+        ax,
+        7.15,
+        1.92,
+        1.55,
+        1.35,
+        "loss:\ncross-entropy\n−Σ Pt log Ps\nover pairs of\ndifferent views",
+        "#fce4ec",
+        size=SMALL,
+    )
     _arrow(ax, (3.3, top), (4.05, top))
     _arrow(ax, (3.3, bottom), (3.52, bottom))
     _arrow(ax, (4.48, bottom), (4.67, bottom))
@@ -332,33 +585,86 @@ def dino_step_figure(student_temp: float = 0.1, teacher_temp: float = 0.04,
     ax.text(6.08, 1.62, "Pt", fontsize=SMALL)
     # stop-gradient: two strokes across the teacher's arrow into the loss
     for dx in (0.0, 0.06):
-        ax.plot([6.13 + dx, 6.21 + dx], [1.22, 1.38], color="#d81b60",
-                linewidth=1.5)
+        ax.plot(
+            [6.13 + dx, 6.21 + dx],
+            [1.22, 1.38],
+            color="#d81b60",
+            linewidth=1.5,
+        )
     ax.text(6.3, 1.02, "stop-gradient", fontsize=SMALL, color="#d81b60")
     # gradients: from the loss back to the student only
     grad = "#d81b60"
-    ax.plot([7.15, 7.15, 2.55], [2.6, 3.45, 3.45], color=grad,
-            linewidth=1.2, linestyle="--")
-    ax.add_patch(FancyArrowPatch((2.55, 3.45), (2.55, top + h / 2 + 0.02),
-                                 arrowstyle="-|>", mutation_scale=12,
-                                 color=grad, linewidth=1.2,
-                                 linestyle="--"))
-    ax.text(4.85, 3.53, "gradients and the optimiser step: student only",
-            ha="center", fontsize=SMALL, color=grad)
+    ax.plot(
+        [7.15, 7.15, 2.55],
+        [2.6, 3.45, 3.45],
+        color=grad,
+        linewidth=1.2,
+        linestyle="--",
+    )
+    ax.add_patch(
+        FancyArrowPatch(
+            (2.55, 3.45),
+            (2.55, top + h / 2 + 0.02),
+            arrowstyle="-|>",
+            mutation_scale=12,
+            color=grad,
+            linewidth=1.2,
+            linestyle="--",
+        )
+    )
+    ax.text(
+        4.85,
+        3.53,
+        "gradients and the optimiser step: student only",
+        ha="center",
+        fontsize=SMALL,
+        color=grad,
+    )
     # EMA: the teacher follows the student after each step
-    ax.add_patch(FancyArrowPatch((2.55, top - h / 2), (2.55, bottom + h / 2),
-                                 arrowstyle="-|>", mutation_scale=12,
-                                 color=EDGE, linewidth=1.2, linestyle=":"))
-    ax.text(2.65, 1.92, rf"EMA, $m = {momentum:g}$:" "\n"
-            r"$\theta_t \leftarrow m\,\theta_t + (1-m)\,\theta_s$",
-            fontsize=SMALL, va="center")
+    ax.add_patch(
+        FancyArrowPatch(
+            (2.55, top - h / 2),
+            (2.55, bottom + h / 2),
+            arrowstyle="-|>",
+            mutation_scale=12,
+            color=EDGE,
+            linewidth=1.2,
+            linestyle=":",
+        )
+    )
+    ax.text(
+        2.65,
+        1.92,
+        rf"EMA, $m = {momentum:g}$:"
+        "\n"
+        r"$\theta_t \leftarrow m\,\theta_t + (1-m)\,\theta_s$",
+        fontsize=SMALL,
+        va="center",
+    )
     # the center: a running mean of the teacher's outputs
-    ax.plot([3.4, 3.4, 4.0], [bottom, 0.38, 0.38], color=EDGE,
-            linewidth=1.2, linestyle=":")
+    ax.plot(
+        [3.4, 3.4, 4.0],
+        [bottom, 0.38, 0.38],
+        color=EDGE,
+        linewidth=1.2,
+        linestyle=":",
+    )
     _arrow(ax, (4.0, 0.38), (4.0, bottom - h / 2), linestyle=":")
-    ax.text(4.15, 0.32, rf"$c \leftarrow \lambda c + (1-\lambda)\,$"
-            rf"batch mean of teacher outputs, $\lambda = "
-            rf"{center_momentum:g}$", fontsize=SMALL, va="center")
-    ax.text(0.1, 0.05, "pink: where the loss and its gradients act;  dotted:"
-            " updates without gradients", fontsize=SMALL, color="#444444")
+    ax.text(
+        4.15,
+        0.32,
+        rf"$c \leftarrow \lambda c + (1-\lambda)\,$"
+        rf"batch mean of teacher outputs, $\lambda = "
+        rf"{center_momentum:g}$",
+        fontsize=SMALL,
+        va="center",
+    )
+    ax.text(
+        0.1,
+        0.05,
+        "pink: where the loss and its gradients act;  dotted:"
+        " updates without gradients",
+        fontsize=SMALL,
+        color="#444444",
+    )
     return fig

@@ -7,10 +7,16 @@ content (an eye, a collar, background) instead of random noise.
 
 from __future__ import annotations
 
+import os
+import warnings
+from pathlib import Path
+
 import matplotlib.cbook
 import matplotlib.image
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from vitlesson import _validation as check
 
@@ -77,3 +83,115 @@ def normalize(
         -1, 1, 1
     )  # (C,) -> (C, 1, 1)
     return (images - mean) / std
+
+
+# Reading a user's image file ------------------------------------------------
+# Pillow's own limit (about 89 megapixels, twice that is its hard error): a
+# larger file is refused before its pixels are decoded.
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS
+_ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
+
+
+def _unit_pixels(image: Image.Image, path) -> np.ndarray:
+    """(H, W, C) float32 values in [0, 1] with the file's own precision."""
+    mode = image.mode
+    if mode.startswith("I;16"):  # 16-bit greyscale: 0..65535
+        return np.asarray(image, dtype=np.float32)[..., None] / 65535
+    if mode == "I":  # 32-bit integers: 16-bit PNGs, integer TIFFs
+        values = np.asarray(image, dtype=np.float32)
+        if values.size and (values.min() < 0 or values.max() > 65535):
+            raise ValueError(
+                f"{path} holds 32-bit integers from {values.min():g} to "
+                f"{values.max():g}; expected 0 to 65535 (16-bit)"
+            )
+        return values[..., None] / 65535
+    if mode == "F":  # 32-bit floats, taken as they are
+        values = np.asarray(image, dtype=np.float32)
+        if not np.isfinite(values).all():
+            raise ValueError(
+                f"{path} holds non-finite floats; expected values in [0, 1]"
+            )
+        if values.size and (values.min() < 0 or values.max() > 1):
+            raise ValueError(
+                f"{path} holds floats from {values.min():g} to "
+                f"{values.max():g}; expected values in [0, 1]"
+            )
+        return values[..., None]
+    if mode in ("1", "L"):
+        return (
+            np.asarray(image.convert("L"), dtype=np.float32)[..., None] / 255
+        )
+    if mode == "P":  # a palette, maybe with a transparent colour
+        transparent = "transparency" in image.info
+        image = image.convert("RGBA" if transparent else "RGB")
+    elif mode in _ALPHA_MODES:
+        image = image.convert(
+            "RGBA" if mode in ("RGBA", "RGBa", "PA") else "LA"
+        )
+    elif mode != "RGB":  # CMYK, YCbCr, LAB, HSV, RGBX ...
+        try:
+            image = image.convert("RGB")
+        except ValueError as error:
+            raise ValueError(
+                f"{path} has the {mode} colour mode, which "
+                f"cannot be read as RGB: {error}"
+            ) from None
+    return np.asarray(image, dtype=np.float32) / 255
+
+
+def read_image(path) -> torch.Tensor:
+    """An image file as RGB (3, H, W) float32 values in [0, 1].
+
+    Every mode Pillow opens is read with its own values: 16-bit and 32-bit
+    greyscale are scaled from their range (not clipped to 8 bits), 32-bit
+    floats are taken as they are, palettes and CMYK become RGB, greyscale is
+    copied to the three channels, and a transparent image is composited over
+    white. The EXIF orientation is applied, as a photo viewer does. A folder,
+    a truncated file, or one larger than :data:`MAX_PIXELS` is refused with a
+    ``ValueError`` naming the file.
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(
+            f"path must be a file name (str or Path), got {type(path).__name__}"
+        )
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder, expected an image file")
+    if not path.exists():
+        raise FileNotFoundError(f"No image at {path}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+                if width * height > MAX_PIXELS:
+                    raise ValueError(
+                        f"{path} is {width}×{height} pixels "
+                        f"({width * height / 1e6:,.0f} megapixels), more than "
+                        f"the {MAX_PIXELS / 1e6:,.0f} megapixels this reads; "
+                        "make it smaller first"
+                    )
+                image.load()  # a truncated file fails here, in one line
+                image = ImageOps.exif_transpose(image)
+                pixels = _unit_pixels(image, path)  # (H, W, C)
+    except (
+        UnidentifiedImageError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+    ) as error:
+        raise ValueError(
+            f"Could not read {path} as an image: {error}"
+        ) from None
+    except OSError as error:  # truncated or corrupt data
+        raise ValueError(
+            f"Could not read {path} as an image: {error} (a "
+            "truncated or damaged file?)"
+        ) from None
+    if pixels.shape[-1] in (2, 4):  # composite over white
+        colour, alpha = pixels[..., :-1], pixels[..., -1:]
+        pixels = colour * alpha + (1 - alpha)
+    if pixels.shape[-1] == 1:
+        pixels = np.repeat(pixels, 3, axis=-1)
+    return torch.from_numpy(
+        np.ascontiguousarray(pixels.transpose(2, 0, 1), dtype=np.float32)
+    )  # (H, W, 3) -> (3, H, W)

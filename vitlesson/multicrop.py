@@ -26,6 +26,7 @@ from vitlesson import _validation as check
 @dataclass(frozen=True)
 class MultiCropConfig:
     """Sizes and area ranges of the crops (DINO: 224/96 px, 8 local)."""
+
     global_size: int = 32
     local_size: int = 16
     local_crops: int = 8
@@ -42,17 +43,30 @@ def _uniform(generator, n: int, *shape: int) -> torch.Tensor:
     its own generator, not on the batch it is in)."""
     if isinstance(generator, torch.Generator):
         return torch.rand(*shape, n, generator=generator)
-    if (isinstance(generator, (list, tuple)) and len(generator) == n
-            and all(isinstance(g, torch.Generator) for g in generator)):
-        return torch.stack([torch.rand(shape or (1,), generator=g)
-                            .reshape(shape) for g in generator], dim=-1)
-    raise TypeError(f"generator must be a torch.Generator or a list of {n} "
-                    f"(one per image), got {type(generator).__name__}")
+    if (
+        isinstance(generator, (list, tuple))
+        and len(generator) == n
+        and all(isinstance(g, torch.Generator) for g in generator)
+    ):
+        return torch.stack(
+            [
+                torch.rand(shape or (1,), generator=g).reshape(shape)
+                for g in generator
+            ],
+            dim=-1,
+        )
+    raise TypeError(
+        f"generator must be a torch.Generator or a list of {n} "
+        f"(one per image), got {type(generator).__name__}"
+    )
 
 
-def random_resized_crop(images: torch.Tensor, size: int,
-                        scale: tuple[float, float],
-                        generator: torch.Generator) -> torch.Tensor:
+def random_resized_crop(
+    images: torch.Tensor,
+    size: int,
+    scale: tuple[float, float],
+    generator: torch.Generator,
+) -> torch.Tensor:
     """One random crop per image, resized to ``size``×``size`` and flipped
     left-right with probability 0.5 (torchvision's ``RandomResizedCrop``
     with aspect ratios 3/4 to 4/3, then ``RandomHorizontalFlip``)."""
@@ -70,8 +84,13 @@ def random_resized_crop(images: torch.Tensor, size: int,
     theta[:, 1, 1] = height
     theta[:, 1, 2] = 2 * top + height - 1
     grid = F.affine_grid(theta, [n, 3, size, size], align_corners=False)
-    return F.grid_sample(images, grid, mode="bilinear",
-                         padding_mode="border", align_corners=False)
+    return F.grid_sample(
+        images,
+        grid,
+        mode="bilinear",
+        padding_mode="border",
+        align_corners=False,
+    )
 
 
 def _grey(images: torch.Tensor) -> torch.Tensor:
@@ -82,9 +101,13 @@ def _grey(images: torch.Tensor) -> torch.Tensor:
 
 def _rotate_hue(images: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
     """Turn each image's hue by ``turns`` of a full circle, in YIQ space."""
-    to_yiq = torch.tensor([[0.299, 0.587, 0.114],
-                           [0.596, -0.274, -0.322],
-                           [0.211, -0.523, 0.312]])
+    to_yiq = torch.tensor(
+        [
+            [0.299, 0.587, 0.114],
+            [0.596, -0.274, -0.322],
+            [0.211, -0.523, 0.312],
+        ]
+    )
     cos, sin = (2 * math.pi * turns).cos(), (2 * math.pi * turns).sin()
     rotation = torch.zeros(len(images), 3, 3)
     rotation[:, 0, 0] = 1
@@ -94,15 +117,20 @@ def _rotate_hue(images: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
     return torch.einsum("nij,njhw->nihw", matrix, images)
 
 
-def colour_jitter(images: torch.Tensor, generator: torch.Generator,
-                  p: float = 0.8, hue: float = 0.1) -> torch.Tensor:
+def colour_jitter(
+    images: torch.Tensor,
+    generator: torch.Generator,
+    p: float = 0.8,
+    hue: float = 0.1,
+) -> torch.Tensor:
     """DINO's ``ColorJitter(0.4, 0.4, 0.2, 0.1)`` with probability ``p``:
     brightness and contrast ×[0.6, 1.4], saturation ×[0.8, 1.2], hue
     ±0.1 turn (applied in this fixed order; torchvision shuffles it)."""
     n = len(images)
     apply = (_uniform(generator, n) < p)[:, None, None, None]
-    brightness, contrast = 0.6 + 0.8 * _uniform(
-        generator, n, 2)[..., None, None, None]
+    brightness, contrast = (
+        0.6 + 0.8 * _uniform(generator, n, 2)[..., None, None, None]
+    )
     saturation = 0.8 + 0.4 * _uniform(generator, n)[:, None, None, None]
     turns = (_uniform(generator, n) * 2 - 1) * hue
     x = (images * brightness).clamp(0, 1)
@@ -114,21 +142,27 @@ def colour_jitter(images: torch.Tensor, generator: torch.Generator,
     return torch.where(apply, x, images)
 
 
-def random_greyscale(images: torch.Tensor, generator: torch.Generator,
-                     p: float = 0.2) -> torch.Tensor:
-    apply = (_uniform(generator, len(images)) < p)
-    return torch.where(apply[:, None, None, None],
-                       _grey(images).expand_as(images), images)
+def random_greyscale(
+    images: torch.Tensor, generator: torch.Generator, p: float = 0.2
+) -> torch.Tensor:
+    apply = _uniform(generator, len(images)) < p
+    return torch.where(
+        apply[:, None, None, None], _grey(images).expand_as(images), images
+    )
 
 
-def gaussian_blur(images: torch.Tensor, generator: torch.Generator, p: float,
-                  sigma: tuple[float, float]) -> torch.Tensor:
+def gaussian_blur(
+    images: torch.Tensor,
+    generator: torch.Generator,
+    p: float,
+    sigma: tuple[float, float],
+) -> torch.Tensor:
     """Blur each image with probability ``p``, σ drawn from ``sigma``."""
     n, c, h, w = images.shape
     s = sigma[0] + _uniform(generator, n) * (sigma[1] - sigma[0])
     apply = _uniform(generator, n) < p
     offsets = torch.arange(-2, 3).float()
-    kernel = torch.exp(-offsets**2 / (2 * s[:, None] ** 2))  # (n, 5)
+    kernel = torch.exp(-(offsets**2) / (2 * s[:, None] ** 2))  # (n, 5)
     kernel = (kernel / kernel.sum(dim=1, keepdim=True)).repeat_interleave(c, 0)
     x = images.reshape(1, n * c, h, w)  # one channel group per image channel
     x = F.pad(x, (2, 2, 2, 2), mode="reflect")
@@ -138,17 +172,20 @@ def gaussian_blur(images: torch.Tensor, generator: torch.Generator, p: float,
     return torch.where(apply[:, None, None, None], blurred, images)
 
 
-def random_solarize(images: torch.Tensor, generator: torch.Generator,
-                    p: float) -> torch.Tensor:
+def random_solarize(
+    images: torch.Tensor, generator: torch.Generator, p: float
+) -> torch.Tensor:
     """Invert the pixels above 0.5 with probability ``p``."""
-    apply = (_uniform(generator, len(images)) < p)
+    apply = _uniform(generator, len(images)) < p
     solarized = torch.where(images >= 0.5, 1 - images, images)
     return torch.where(apply[:, None, None, None], solarized, images)
 
 
-def multi_crop(images: torch.Tensor, generator: torch.Generator,
-               config: MultiCropConfig = MultiCropConfig()
-               ) -> list[torch.Tensor]:
+def multi_crop(
+    images: torch.Tensor,
+    generator: torch.Generator,
+    config: MultiCropConfig = MultiCropConfig(),
+) -> list[torch.Tensor]:
     """DINO's views of a batch: [global 1, global 2, local 1, …], each
     (B, 3, size, size) in [0, 1].
 
@@ -159,16 +196,24 @@ def multi_crop(images: torch.Tensor, generator: torch.Generator,
     check.image_batch(images, in_channels=3)
     views = []
     for blur, solarize in [(1.0, 0.0), (0.1, 0.2)]:
-        x = random_resized_crop(images, config.global_size,
-                                config.global_scale, generator)
-        x = random_greyscale(colour_jitter(x, generator, hue=config.hue),
-                             generator, config.greyscale)
+        x = random_resized_crop(
+            images, config.global_size, config.global_scale, generator
+        )
+        x = random_greyscale(
+            colour_jitter(x, generator, hue=config.hue),
+            generator,
+            config.greyscale,
+        )
         x = gaussian_blur(x, generator, blur, config.blur_sigma)
         views.append(random_solarize(x, generator, solarize))
     for _ in range(config.local_crops):
-        x = random_resized_crop(images, config.local_size,
-                                config.local_scale, generator)
-        x = random_greyscale(colour_jitter(x, generator, hue=config.hue),
-                             generator, config.greyscale)
+        x = random_resized_crop(
+            images, config.local_size, config.local_scale, generator
+        )
+        x = random_greyscale(
+            colour_jitter(x, generator, hue=config.hue),
+            generator,
+            config.greyscale,
+        )
         views.append(gaussian_blur(x, generator, 0.5, config.blur_sigma))
     return views

@@ -53,6 +53,8 @@ def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
     x = images.reshape(B, C, rows, P, cols, P)  # (B, C, H/P, P, W/P, P)
     x = x.permute(0, 2, 4, 1, 3, 5)  # (B, H/P, W/P, C, P, P)
     return x.reshape(B, rows * cols, C * P * P)  # (B, N, C*P*P)
+
+
 # --8<-- [end:patchify]
 
 
@@ -68,6 +70,8 @@ def unpatchify(patches: torch.Tensor, patch_size: int, img_size):
     x = patches.reshape(B, rows, cols, C, P, P)  # (B, H/P, W/P, C, P, P)
     x = x.permute(0, 3, 1, 4, 2, 5)  # (B, C, H/P, P, W/P, P)
     return x.reshape(B, C, H, W)  # (B, C, H, W)
+
+
 # --8<-- [end:unpatchify]
 
 
@@ -80,19 +84,35 @@ class PatchEmbedding(nn.Module):
     every patch, and ``forward`` computes it as exactly that product.
     """
 
-    def __init__(self, img_size=224, patch_size=16, in_channels=3,
-                 embed_dim=768, *, dynamic_img_size=False):
+    def __init__(
+        self,
+        img_size=224,
+        patch_size=16,
+        in_channels=3,
+        embed_dim=768,
+        *,
+        dynamic_img_size=False,
+    ):
         super().__init__()
-        check.patch_embedding_config(self, img_size, patch_size,
-                                     in_channels, embed_dim, dynamic_img_size)
-        self.proj = nn.Conv2d(in_channels, embed_dim,
-                              kernel_size=patch_size, stride=patch_size)
+        check.patch_embedding_config(
+            self,
+            img_size,
+            patch_size,
+            in_channels,
+            embed_dim,
+            dynamic_img_size,
+        )
+        self.proj = nn.Conv2d(
+            in_channels, embed_dim, kernel_size=patch_size, stride=patch_size
+        )
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         check.patch_embedding_input(self, images)
         patches = patchify(images, self.patch_size)  # (B, N, C*P*P)
         weight = self.proj.weight.flatten(1)  # (D, C, P, P) -> (D, C*P*P)
         return F.linear(patches, weight, self.proj.bias)  # (B, N, D)
+
+
 # --8<-- [end:patch_embedding]
 
 
@@ -105,11 +125,22 @@ class FlexiblePatchEmbedding(nn.Module):
     With ``linear.weight == conv.weight.flatten(1)`` both give one result.
     """
 
-    def __init__(self, img_size=224, patch_size=16, in_channels=3,
-                 embed_dim=768, flatten_patches=True):
+    def __init__(
+        self,
+        img_size=224,
+        patch_size=16,
+        in_channels=3,
+        embed_dim=768,
+        flatten_patches=True,
+    ):
         super().__init__()
-        rows, cols = patch_config(img_size, patch_size, in_channels,
-                                  embed_dim, flatten_patches=flatten_patches)
+        rows, cols = patch_config(
+            img_size,
+            patch_size,
+            in_channels,
+            embed_dim,
+            flatten_patches=flatten_patches,
+        )
         self.img_size = (rows * patch_size, cols * patch_size)  # (H, W)
         self.patch_size, self.flatten_patches = patch_size, flatten_patches
         self.grid_size, self.n_patches = (rows, cols), rows * cols
@@ -117,8 +148,9 @@ class FlexiblePatchEmbedding(nn.Module):
         if flatten_patches:
             self.projection = nn.Linear(self.patch_dim, embed_dim)
         else:
-            self.projection = nn.Conv2d(in_channels, embed_dim,
-                                        patch_size, stride=patch_size)
+            self.projection = nn.Conv2d(
+                in_channels, embed_dim, patch_size, stride=patch_size
+            )
 
     def check_input(self, images: torch.Tensor) -> torch.Tensor:
         channels = self.patch_dim // self.patch_size**2
@@ -134,4 +166,6 @@ class FlexiblePatchEmbedding(nn.Module):
             return self.projection(self.manual_patching(images))  # (B, N, D)
         x = self.projection(self.check_input(images))  # (B, D, H/P, W/P)
         return x.flatten(2).transpose(1, 2)  # (B, D, N) -> (B, N, D)
+
+
 # --8<-- [end:flexible_patch_embedding]

@@ -79,13 +79,17 @@ def smallest_font_size(fig: Figure) -> float:
     from matplotlib.text import Text
 
     fig.canvas.draw()  # lays out tick labels, so that they exist as Text
-    sizes = [text.get_fontsize() for text in fig.findobj(Text)
-             if text.get_visible() and text.get_text().strip()]
+    sizes = [
+        text.get_fontsize()
+        for text in fig.findobj(Text)
+        if text.get_visible() and text.get_text().strip()
+    ]
     return min(sizes)
 
 
-def patches_figure(image: torch.Tensor, patch_size: int = 16,
-                   n_tokens: int = 14) -> Figure:
+def patches_figure(
+    image: torch.Tensor, patch_size: int = 16, n_tokens: int = 14
+) -> Figure:
     """The image, its patch grid, the patches apart, and the first tokens."""
     pixels = _to_numpy_image(image)
     height, width = pixels.shape[:2]
@@ -103,12 +107,25 @@ def patches_figure(image: torch.Tensor, patch_size: int = 16,
     _draw_grid(ax_grid, height, width, P)
     for index in (0, cols - 1, (rows - 1) * cols, rows * cols - 1):
         r, c = divmod(index, cols)
-        ax_grid.text(c * P + P / 2, r * P + P / 2, str(index), ha="center",
-                     va="center", fontsize=SMALL, color="white",
-                     bbox={"boxstyle": "round,pad=0.1", "facecolor": "black",
-                           "alpha": 0.7, "linewidth": 0})
+        ax_grid.text(
+            c * P + P / 2,
+            r * P + P / 2,
+            str(index),
+            ha="center",
+            va="center",
+            fontsize=SMALL,
+            color="white",
+            bbox={
+                "boxstyle": "round,pad=0.1",
+                "facecolor": "black",
+                "alpha": 0.7,
+                "linewidth": 0,
+            },
+        )
     ax_grid.add_patch(_rectangle(0, 0, P * min(n_tokens, cols), P))
-    ax_grid.set_title(f"{P}×{P} patches:\n{rows}×{cols} = {rows * cols} tokens")
+    ax_grid.set_title(
+        f"{P}×{P} patches:\n{rows}×{cols} = {rows * cols} tokens"
+    )
     ax_mosaic.imshow(patch_mosaic(image, P))
     ax_mosaic.set_title("Pulled apart:\neach patch is one token")
     for ax in (ax_image, ax_grid, ax_mosaic):
@@ -117,10 +134,12 @@ def patches_figure(image: torch.Tensor, patch_size: int = 16,
     strip = bottom.subplots(1, n_tokens)
     bottom.suptitle(
         f"…read in raster order: tokens 0–{n_tokens - 1} of {rows * cols}, "
-        f"each {tokens.shape[1]} numbers (3·{P}·{P})", fontsize=10)
+        f"each {tokens.shape[1]} numbers (3·{P}·{P})",
+        fontsize=10,
+    )
     for index, ax in enumerate(np.atleast_1d(strip)):
         r, c = divmod(index, cols)
-        ax.imshow(pixels[r * P:(r + 1) * P, c * P:(c + 1) * P])
+        ax.imshow(pixels[r * P : (r + 1) * P, c * P : (c + 1) * P])
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_xlabel(str(index), fontsize=SMALL)
@@ -132,12 +151,20 @@ def patches_figure(image: torch.Tensor, patch_size: int = 16,
 def _rectangle(x: float, y: float, width: float, height: float):
     from matplotlib.patches import Rectangle
 
-    return Rectangle((x - 0.5, y - 0.5), width, height, fill=False,
-                     edgecolor=HIGHLIGHT_COLOUR, linewidth=2)
+    return Rectangle(
+        (x - 0.5, y - 0.5),
+        width,
+        height,
+        fill=False,
+        edgecolor=HIGHLIGHT_COLOUR,
+        linewidth=2,
+    )
 
 
-def patch_sizes_figure(configs=((224, 8), (224, 16), (224, 32), (384, 16)),
-                       photo: torch.Tensor | None = None) -> Figure:
+def patch_sizes_figure(
+    configs=((224, 8), (224, 16), (224, 32), (384, 16)),
+    photo: torch.Tensor | None = None,
+) -> Figure:
     """One photograph cut with several (image size, patch size) pairs."""
     photo = load_photo() if photo is None else photo
     fig = Figure(figsize=(WIDTH, 2.75), layout="constrained")
@@ -146,16 +173,21 @@ def patch_sizes_figure(configs=((224, 8), (224, 16), (224, 32), (384, 16)),
         image = square_crop_resize(photo, img_size)
         rows, cols = check.patch_grid(tuple(image.shape[1:]), patch_size)
         ax.imshow(_to_numpy_image(image))
-        _draw_grid(ax, image.shape[1], image.shape[2], patch_size,
-                   linewidth=0.5)
-        ax.set_title(f"{img_size} px, P = {patch_size}\n"
-                     f"{rows}×{cols} = {rows * cols} tokens", fontsize=10)
+        _draw_grid(
+            ax, image.shape[1], image.shape[2], patch_size, linewidth=0.5
+        )
+        ax.set_title(
+            f"{img_size} px, P = {patch_size}\n"
+            f"{rows}×{cols} = {rows * cols} tokens",
+            fontsize=10,
+        )
         ax.set_axis_off()
     return fig
 
 
-def position_embedding_figure(embeddings: dict[str, torch.Tensor], grid_size,
-                              references=None) -> Figure:
+def position_embedding_figure(
+    embeddings: dict[str, torch.Tensor], grid_size, references=None
+) -> Figure:
     """Similarity maps and principal components of position tables.
 
     ``embeddings`` maps a row label to an (N, D) table of patch position
@@ -165,35 +197,52 @@ def position_embedding_figure(embeddings: dict[str, torch.Tensor], grid_size,
     show the main directions of variation across the grid.
     """
     rows, cols = check.image_size_pair(grid_size, "grid_size")
-    references = references or [(0, 0), (rows // 2, cols // 2),
-                                (rows - 1, cols - 1)]
+    references = references or [
+        (0, 0),
+        (rows // 2, cols // 2),
+        (rows - 1, cols - 1),
+    ]
     n_maps = len(references) + 3
-    fig = Figure(figsize=(WIDTH, 1.45 * len(embeddings) + 0.5),
-                 layout="constrained")
+    fig = Figure(
+        figsize=(WIDTH, 1.45 * len(embeddings) + 0.5), layout="constrained"
+    )
     axes = np.atleast_2d(fig.subplots(len(embeddings), n_maps))
     for row_axes, (label, embedding) in zip(axes, embeddings.items()):
         similarity = cosine_similarity_maps(embedding, (rows, cols))
         components, variance = principal_component_maps(
-            embedding, (rows, cols), k=3)
+            embedding, (rows, cols), k=3
+        )
         for ax, (r, c) in zip(row_axes, references):
-            sim_image = ax.imshow(similarity[r, c].numpy(), cmap="RdBu_r",
-                                  vmin=-1, vmax=1)
-            ax.plot(c, r, marker="x", color="black", markersize=7,
-                    markeredgewidth=2)
+            sim_image = ax.imshow(
+                similarity[r, c].numpy(), cmap="RdBu_r", vmin=-1, vmax=1
+            )
+            ax.plot(
+                c,
+                r,
+                marker="x",
+                color="black",
+                markersize=7,
+                markeredgewidth=2,
+            )
             ax.set_title(f"vs ({r}, {c})", fontsize=SMALL)
-        for i, ax in enumerate(row_axes[len(references):]):
+        for i, ax in enumerate(row_axes[len(references) :]):
             limit = float(components[i].abs().max())
-            ax.imshow(components[i].numpy(), cmap="PuOr_r", vmin=-limit,
-                      vmax=limit)
+            ax.imshow(
+                components[i].numpy(), cmap="PuOr_r", vmin=-limit, vmax=limit
+            )
             ax.set_title(f"PC {i + 1}: {variance[i]:.0%}", fontsize=SMALL)
         row_axes[0].set_ylabel(label.replace(", ", ",\n"), fontsize=SMALL)
         for ax in row_axes:
             ax.set_xticks([])
             ax.set_yticks([])
-    bar = fig.colorbar(sim_image, ax=axes[:, :len(references)],
-                       location="bottom", shrink=0.8, aspect=30)
-    bar.set_label("cosine similarity, one scale for every row",
-                  fontsize=SMALL)
+    bar = fig.colorbar(
+        sim_image,
+        ax=axes[:, : len(references)],
+        location="bottom",
+        shrink=0.8,
+        aspect=30,
+    )
+    bar.set_label("cosine similarity, one scale for every row", fontsize=SMALL)
     bar.ax.tick_params(labelsize=SMALL)
     return fig
 
@@ -252,13 +301,14 @@ def attention_maps_figure(
     maps = attention.detach().reshape(
         len(pixels), heads, rows, cols
     )  # (B, heads, N) -> (B, heads, rows, cols)
-    fig = Figure(figsize=(min(WIDTH, 1.3 * (heads + 1)),
-                          1.45 * len(pixels) + 0.4), layout="constrained")
+    fig = Figure(
+        figsize=(min(WIDTH, 1.3 * (heads + 1)), 1.45 * len(pixels) + 0.4),
+        layout="constrained",
+    )
     axes = np.atleast_2d(fig.subplots(len(pixels), heads + 1))
     for b, row_axes in enumerate(axes):
         row_axes[0].imshow(pixels[b])
-        row_axes[0].set_title(labels[b] if labels else "input",
-                              fontsize=SMALL)
+        row_axes[0].set_title(labels[b] if labels else "input", fontsize=SMALL)
         for head, ax in enumerate(row_axes[1:]):
             ax.imshow(maps[b, head].numpy(), cmap="inferno")
             ax.set_title(f"head {head}", fontsize=SMALL)
@@ -276,7 +326,8 @@ def benchmark_figure(results: dict) -> Figure:
     forms = ["conv", "reshape + linear", "vitlesson default", "matmul roof"]
     fig = Figure(figsize=(WIDTH, 6.4), layout="constrained")
     ax_gemm, ax_time, ax_memory = fig.subplot_mosaic(
-        [["gemm", "gemm"], ["time", "memory"]]).values()
+        [["gemm", "gemm"], ["time", "memory"]]
+    ).values()
     width = 0.8 / len(forms)
     positions = np.arange(len(rows))
     for i, form in enumerate(forms):
@@ -321,8 +372,9 @@ def benchmark_figure(results: dict) -> Figure:
     return fig
 
 
-def multi_crop_figure(image: torch.Tensor, views: list[torch.Tensor]
-                      ) -> Figure:
+def multi_crop_figure(
+    image: torch.Tensor, views: list[torch.Tensor]
+) -> Figure:
     """One image and the views DINO makes of it: 2 global crops, then the
     local ones, each (3, S, S) in [0, 1] and drawn at the same scale."""
     fig = Figure(figsize=(WIDTH, 1.9), layout="constrained")
@@ -332,17 +384,20 @@ def multi_crop_figure(image: torch.Tensor, views: list[torch.Tensor]
     axes[0].set_title("image", fontsize=SMALL)
     for i, (ax, view) in enumerate(zip(axes[1:], views)):
         ax.imshow(_to_numpy_image(view))
-        ax.set_title(f"global {i + 1}" if i < 2 else f"local {i - 1}",
-                     fontsize=SMALL)
+        ax.set_title(
+            f"global {i + 1}" if i < 2 else f"local {i - 1}", fontsize=SMALL
+        )
     for ax in axes:
         ax.set_axis_off()
     return fig
 
 
-def object_attention_figure(images: torch.Tensor, masks: torch.Tensor,
-                            models: dict[str, tuple[torch.Tensor,
-                                                    torch.Tensor]],
-                            patch_size: int) -> Figure:
+def object_attention_figure(
+    images: torch.Tensor,
+    masks: torch.Tensor,
+    models: dict[str, tuple[torch.Tensor, torch.Tensor]],
+    patch_size: int,
+) -> Figure:
     """Held-out images, their true object masks, and one column per map:
     CLS attention with the patches that hold 60% of it outlined.
 
@@ -350,8 +405,9 @@ def object_attention_figure(images: torch.Tensor, masks: torch.Tensor,
     attention to the N patches (B, N) and its thresholded mask (B, N).
     """
     names = list(models)
-    fig = Figure(figsize=(WIDTH, 1.2 * len(images) + 0.5),
-                 layout="constrained")
+    fig = Figure(
+        figsize=(WIDTH, 1.2 * len(images) + 0.5), layout="constrained"
+    )
     axes = np.atleast_2d(fig.subplots(len(images), len(names) + 2))
     rows = cols = images.shape[-1] // patch_size
     for b, row in enumerate(axes):
@@ -359,13 +415,18 @@ def object_attention_figure(images: torch.Tensor, masks: torch.Tensor,
         row[1].imshow(masks[b].numpy(), cmap="gray", vmin=0, vmax=1)
         for ax, name in zip(row[2:], names):
             attention, kept = models[name]
-            ax.imshow(attention[b].reshape(rows, cols).numpy(),
-                      cmap="inferno")
-            fine = np.kron(kept[b].reshape(rows, cols).float().numpy(),
-                           np.ones((8, 8)))  # square outlines around patches
-            ax.contour(np.arange(8 * cols) / 8 - 0.4375,
-                       np.arange(8 * rows) / 8 - 0.4375, fine,
-                       levels=[0.5], colors=[GRID_COLOUR], linewidths=1.2)
+            ax.imshow(attention[b].reshape(rows, cols).numpy(), cmap="inferno")
+            fine = np.kron(
+                kept[b].reshape(rows, cols).float().numpy(), np.ones((8, 8))
+            )  # square outlines around patches
+            ax.contour(
+                np.arange(8 * cols) / 8 - 0.4375,
+                np.arange(8 * rows) / 8 - 0.4375,
+                fine,
+                levels=[0.5],
+                colors=[GRID_COLOUR],
+                linewidths=1.2,
+            )
         if b == 0:
             for ax, title in zip(row, ["image", "true mask", *names]):
                 ax.set_title(title, fontsize=SMALL)
@@ -380,12 +441,14 @@ def training_curves_figure(runs: dict[str, dict], log_k: float) -> Figure:
     fig = Figure(figsize=(WIDTH, 2.8), layout="constrained")
     entropy_ax, kl_ax = fig.subplots(1, 2)
     for name, history in runs.items():
-        entropy_ax.plot(history["step"], history["teacher_entropy"],
-                        label=name)
+        entropy_ax.plot(
+            history["step"], history["teacher_entropy"], label=name
+        )
         kl_ax.plot(history["step"], history["kl"], label=name)
     entropy_ax.axhline(log_k, color="grey", linestyle="--", linewidth=1)
-    entropy_ax.text(0, log_k, f"ln K = {log_k:.2f}", fontsize=SMALL,
-                    va="bottom")
+    entropy_ax.text(
+        0, log_k, f"ln K = {log_k:.2f}", fontsize=SMALL, va="bottom"
+    )
     entropy_ax.set_ylim(0, log_k * 1.12)
     entropy_ax.set_title("teacher entropy (nats)", fontsize=SMALL + 1)
     kl_ax.set_title("KL(teacher ‖ student) (nats)", fontsize=SMALL + 1)

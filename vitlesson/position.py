@@ -36,29 +36,44 @@ class PositionalEmbedding(nn.Module):
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         check.token_table(tokens, self.position_embeddings)
         return self.dropout(tokens + self.position_embeddings)  # (B, N+1, D)
+
+
 # --8<-- [end:positional_embedding]
 
 
 # --8<-- [start:sincos]
-def sincos_2d_position_embedding(grid_size, embed_dim: int,
-                                 temperature: float = 10000.0):
+def sincos_2d_position_embedding(
+    grid_size, embed_dim: int, temperature: float = 10000.0
+):
     """A fixed (rows*cols, D) table: first half rows, second half columns.
 
     Each half is the 1-D sinusoid of the original Transformer, with
     wavelengths from 2*pi to ``temperature * 2*pi``. Nothing is learned.
     """
-    rows, cols, quarter = check.sincos_config(grid_size, embed_dim,
-                                              temperature)
+    rows, cols, quarter = check.sincos_config(
+        grid_size, embed_dim, temperature
+    )
     i = torch.arange(quarter, dtype=torch.float64)  # (D/4,)
     frequencies = temperature ** (-i / quarter)  # (D/4,)
-    row, col = torch.meshgrid(torch.arange(rows, dtype=torch.float64),
-                              torch.arange(cols, dtype=torch.float64),
-                              indexing="ij")  # (rows, cols) each
+    row, col = torch.meshgrid(
+        torch.arange(rows, dtype=torch.float64),
+        torch.arange(cols, dtype=torch.float64),
+        indexing="ij",
+    )  # (rows, cols) each
     row_angles = row.reshape(-1, 1) * frequencies  # (rows*cols, D/4)
     col_angles = col.reshape(-1, 1) * frequencies  # (rows*cols, D/4)
-    table = torch.cat([row_angles.sin(), row_angles.cos(),
-                       col_angles.sin(), col_angles.cos()], dim=1)
+    table = torch.cat(
+        [
+            row_angles.sin(),
+            row_angles.cos(),
+            col_angles.sin(),
+            col_angles.cos(),
+        ],
+        dim=1,
+    )
     return table.float()  # (rows*cols, D)
+
+
 # --8<-- [end:sincos]
 
 
@@ -86,6 +101,8 @@ def cosine_similarity_maps(embedding: torch.Tensor, grid_size):
     unit = F.normalize(table, dim=1)  # (N, D), rows of length 1
     similarity = unit @ unit.T  # (N, N)
     return similarity.reshape(rows, cols, rows, cols).float()
+
+
 # --8<-- [end:analysis]
 
 
@@ -105,8 +122,9 @@ def principal_component_maps(embedding: torch.Tensor, grid_size, k: int = 3):
     return maps.reshape(k, rows, cols).float(), variance[:k].float()
 
 
-def neighbour_similarity(embedding: torch.Tensor, grid_size,
-                         far: float = 4.0) -> tuple[float, float]:
+def neighbour_similarity(
+    embedding: torch.Tensor, grid_size, far: float = 4.0
+) -> tuple[float, float]:
     """Mean cosine similarity with direct neighbours, and with far cells.
 
     The second number averages over the positions at least ``far`` cells
@@ -116,8 +134,9 @@ def neighbour_similarity(embedding: torch.Tensor, grid_size,
     rows, cols = check.image_size_pair(grid_size, "grid_size")
     maps = cosine_similarity_maps(embedding, (rows, cols))
     similarity = maps.reshape(rows * cols, rows * cols)  # (N, N)
-    r, c = torch.meshgrid(torch.arange(rows), torch.arange(cols),
-                          indexing="ij")
+    r, c = torch.meshgrid(
+        torch.arange(rows), torch.arange(cols), indexing="ij"
+    )
     coords = torch.stack([r.flatten(), c.flatten()], dim=1).float()  # (N, 2)
     distance = torch.cdist(coords, coords)  # (N, N)
     near, distant = distance == 1, distance >= far
@@ -130,9 +149,13 @@ def neighbour_similarity(embedding: torch.Tensor, grid_size,
 
 
 # --8<-- [start:resample]
-def resample_position_embedding(pos_embed: torch.Tensor, new_grid,
-                                old_grid=None, num_prefix_tokens: int = 1,
-                                antialias: bool = False) -> torch.Tensor:
+def resample_position_embedding(
+    pos_embed: torch.Tensor,
+    new_grid,
+    old_grid=None,
+    num_prefix_tokens: int = 1,
+    antialias: bool = False,
+) -> torch.Tensor:
     """Resize a (1, prefix + rows*cols, D) position table to another grid.
 
     The prefix rows (CLS) are kept; the patch rows are laid out on their
@@ -140,15 +163,23 @@ def resample_position_embedding(pos_embed: torch.Tensor, new_grid,
     size, ``align_corners=False``, no antialiasing (Hugging Face's choice).
     """
     (old_rows, old_cols), (rows, cols) = check.resample_args(
-        pos_embed, new_grid, old_grid, num_prefix_tokens, antialias)
+        pos_embed, new_grid, old_grid, num_prefix_tokens, antialias
+    )
     if (rows, cols) == (old_rows, old_cols):
         return pos_embed.clone()  # a new tensor, as for any other grid
     prefix = pos_embed[:, :num_prefix_tokens]  # (1, prefix, D)
     patches = pos_embed[:, num_prefix_tokens:]  # (1, N, D)
     D = patches.shape[-1]
     grid = patches.reshape(1, old_rows, old_cols, D).permute(0, 3, 1, 2)
-    grid = F.interpolate(grid, size=(rows, cols), mode="bicubic",
-                         align_corners=False, antialias=antialias)
+    grid = F.interpolate(
+        grid,
+        size=(rows, cols),
+        mode="bicubic",
+        align_corners=False,
+        antialias=antialias,
+    )
     patches = grid.permute(0, 2, 3, 1).reshape(1, rows * cols, D)
     return torch.cat([prefix, patches], dim=1)  # (1, prefix + N', D)
+
+
 # --8<-- [end:resample]

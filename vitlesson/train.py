@@ -33,9 +33,17 @@ TEST_SIZE = 2000
 # --8<-- [start:tiny_vit]
 def tiny_vit(num_classes: int = 2, **options) -> VisionTransformer:
     """32x32 images, 4-pixel patches (8x8 grid), width 64, 4 blocks."""
-    return VisionTransformer(img_size=32, patch_size=4, embed_dim=64,
-                             depth=4, num_heads=4, num_classes=num_classes,
-                             **options)
+    return VisionTransformer(
+        img_size=32,
+        patch_size=4,
+        embed_dim=64,
+        depth=4,
+        num_heads=4,
+        num_classes=num_classes,
+        **options,
+    )
+
+
 # --8<-- [end:tiny_vit]
 
 
@@ -190,34 +198,69 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m vitlesson.train", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--steps", type=positive_int, default=800,
-                        help="optimiser steps (default 800)")
-    parser.add_argument("--batch-size", type=positive_int, default=64,
-                        help="images per step (default 64)")
-    parser.add_argument("--lr", type=number_in(0, 1), default=1e-3,
-                        help="peak AdamW learning rate (default 1e-3)")
-    parser.add_argument("--seed", type=int, default=TRAIN_SEED,
-                        help=f"seed of the training data (default {TRAIN_SEED})")
-    parser.add_argument("--threads", type=positive_int, default=2,
-                        help="torch threads (default 2)")
+    parser.add_argument(
+        "--steps",
+        type=positive_int,
+        default=800,
+        help="optimiser steps (default 800)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=64,
+        help="images per step (default 64)",
+    )
+    parser.add_argument(
+        "--lr",
+        type=number_in(0, 1),
+        default=1e-3,
+        help="peak AdamW learning rate (default 1e-3)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=TRAIN_SEED,
+        help=f"seed of the training data (default {TRAIN_SEED})",
+    )
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        default=2,
+        help="torch threads (default 2)",
+    )
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("--output", type=Path, default=Path("tiny-shapes.pt"),
-                       help="weights file to write, its record next to it as "
-                            ".json (default ./tiny-shapes.pt)")
-    where.add_argument("--record", action="store_true",
-                       help=f"replace the shipped weights {WEIGHTS.name} "
-                            "and their record in the package")
+    where.add_argument(
+        "--output",
+        type=Path,
+        default=Path("tiny-shapes.pt"),
+        help="weights file to write, its record next to it as "
+        ".json (default ./tiny-shapes.pt)",
+    )
+    where.add_argument(
+        "--record",
+        action="store_true",
+        help=f"replace the shipped weights {WEIGHTS.name} "
+        "and their record in the package",
+    )
     args = parser.parse_args(argv)
     output = WEIGHTS if args.record else args.output
     try:
-        model, record = train(steps=args.steps, batch_size=args.batch_size,
-                              lr=args.lr, seed=args.seed, threads=args.threads)
+        model, record = train(
+            steps=args.steps,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            seed=args.seed,
+            threads=args.threads,
+        )
     except FloatingPointError as error:
         parser.exit(1, f"{parser.prog}: {error}\n")
     record |= results(model)
     record["command"] = " ".join(
-        ["python -m vitlesson.train",
-         *(argv if argv is not None else sys.argv[1:])])
+        [
+            "python -m vitlesson.train",
+            *(argv if argv is not None else sys.argv[1:]),
+        ]
+    )
     record["torch"] = torch.__version__
     output.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), output)

@@ -28,6 +28,8 @@ def attention_weights(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     """
     scores = q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5  # (..., T, T)
     return scores.softmax(dim=-1)
+
+
 # --8<-- [end:attention_weights]
 
 
@@ -40,8 +42,14 @@ class Attention(nn.Module):
     :func:`attention_weights` explicitly, so the weights can be looked at.
     """
 
-    def __init__(self, dim: int, num_heads: int = 8, qkv_bias: bool = True,
-                 attn_drop: float = 0.0, proj_drop: float = 0.0):
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int = 8,
+        qkv_bias: bool = True,
+        attn_drop: float = 0.0,
+        proj_drop: float = 0.0,
+    ):
         super().__init__()
         check.attention_config(dim, num_heads, qkv_bias, attn_drop, proj_drop)
         self.num_heads, self.head_dim = num_heads, dim // num_heads
@@ -64,6 +72,8 @@ class Attention(nn.Module):
             x = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
         x = x.transpose(1, 2).reshape(B, T, D)  # heads side by side
         return self.proj_drop(self.proj(x)), attn
+
+
 # --8<-- [end:attention_forward]
 
 
@@ -81,6 +91,8 @@ class Mlp(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden = self.act(self.fc1(x))  # (B, T, 4D): the widest activation
         return self.drop(self.fc2(self.drop(hidden)))  # (B, T, D)
+
+
 # --8<-- [end:mlp]
 
 
@@ -107,9 +119,16 @@ class DropPath(nn.Module):
 class Block(nn.Module):
     """Pre-norm encoder block: x + MSA(LN(x)), then x + MLP(LN(x))."""
 
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0,
-                 qkv_bias: bool = True, drop: float = 0.0,
-                 attn_drop: float = 0.0, drop_path: float = 0.0):
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        drop: float = 0.0,
+        attn_drop: float = 0.0,
+        drop_path: float = 0.0,
+    ):
         super().__init__()
         hidden = check.mlp_hidden(dim, mlp_ratio)
         self.norm1 = nn.LayerNorm(dim, eps=1e-6)
@@ -123,6 +142,8 @@ class Block(nn.Module):
         x = x + self.drop_path(y)  # x + MSA(LN(x))
         x = x + self.drop_path(self.mlp(self.norm2(x)))  # x + MLP(LN(x))
         return (x, attn) if return_attention else x  # x: (B, T, D)
+
+
 # --8<-- [end:block]
 
 
@@ -136,21 +157,45 @@ class VisionTransformer(nn.Module):
     (DINO's 96x96 local crops, 384x384 fine-tuning, non-square images).
     """
 
-    def __init__(self, *, img_size=224, patch_size=16, in_channels=3,
-                 num_classes=0, embed_dim=768, depth=12, num_heads=12,
-                 mlp_ratio=4.0, qkv_bias=True, drop_rate=0.0,
-                 attn_drop_rate=0.0, drop_path_rate=0.0,
-                 dynamic_img_size=False):
+    def __init__(
+        self,
+        *,
+        img_size=224,
+        patch_size=16,
+        in_channels=3,
+        num_classes=0,
+        embed_dim=768,
+        depth=12,
+        num_heads=12,
+        mlp_ratio=4.0,
+        qkv_bias=True,
+        drop_rate=0.0,
+        attn_drop_rate=0.0,
+        drop_path_rate=0.0,
+        dynamic_img_size=False,
+    ):
         super().__init__()
-        check.vit_config(img_size, patch_size, in_channels, embed_dim, depth,
-                         num_heads, mlp_ratio, qkv_bias, drop_rate,
-                         attn_drop_rate)
+        check.vit_config(
+            img_size,
+            patch_size,
+            in_channels,
+            embed_dim,
+            depth,
+            num_heads,
+            mlp_ratio,
+            qkv_bias,
+            drop_rate,
+            attn_drop_rate,
+        )
         check.probability(drop_path_rate, "drop_path_rate")
         self.num_classes = check.non_negative_int(num_classes, "num_classes")
         self.depth = depth
         self.embed_dim = self.num_features = embed_dim  # DINO's two names
         self.patch_embed = PatchEmbedding(
-            img_size, patch_size, in_channels, embed_dim,
+            img_size,
+            patch_size,
+            in_channels,
+            embed_dim,
             dynamic_img_size=dynamic_img_size,
         )
         n_tokens = self.patch_embed.n_patches + 1
@@ -160,13 +205,21 @@ class VisionTransformer(nn.Module):
         # Stochastic depth grows linearly with depth, from 0 to drop_path_rate.
         rates = torch.linspace(0, drop_path_rate, depth).tolist()
         self.blocks = nn.ModuleList(
-            Block(embed_dim, num_heads, mlp_ratio, qkv_bias, drop_rate,
-                  attn_drop_rate, rate)
+            Block(
+                embed_dim,
+                num_heads,
+                mlp_ratio,
+                qkv_bias,
+                drop_rate,
+                attn_drop_rate,
+                rate,
+            )
             for rate in rates
         )
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
-        self.head = (nn.Linear(embed_dim, num_classes) if num_classes
-                     else nn.Identity())
+        self.head = (
+            nn.Linear(embed_dim, num_classes) if num_classes else nn.Identity()
+        )
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         nn.init.trunc_normal_(self.cls_token, std=0.02)
         self.apply(_init_weights)
@@ -175,7 +228,7 @@ class VisionTransformer(nn.Module):
     def dynamic_img_size(self) -> bool:
         return self.patch_embed.dynamic_img_size
 
-# --8<-- [start:vit_forward]
+    # --8<-- [start:vit_forward]
     def prepare_tokens(self, images: torch.Tensor) -> torch.Tensor:
         """Patch tokens, CLS in front, position vectors added."""
         patches = self.patch_embed(images)  # (B, N, D), checks the input
@@ -184,7 +237,8 @@ class VisionTransformer(nn.Module):
         pos_embed = self.pos_embed  # (1, N+1, D), resampled for another grid
         if grid != self.patch_embed.grid_size:
             pos_embed = resample_position_embedding(
-                pos_embed, grid, self.patch_embed.grid_size)
+                pos_embed, grid, self.patch_embed.grid_size
+            )
         cls = self.cls_token.expand(patches.shape[0], -1, -1)  # (B, 1, D)
         tokens = torch.cat([cls, patches], dim=1)  # (B, N+1, D)
         return self.pos_drop(tokens + pos_embed)
@@ -199,7 +253,8 @@ class VisionTransformer(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         cls = self.forward_features(images)[:, 0]  # (B, D)
         return self.head(cls)  # (B, D), or (B, num_classes) with a head
-# --8<-- [end:vit_forward]
+
+    # --8<-- [end:vit_forward]
 
     def get_last_selfattention(self, images: torch.Tensor) -> torch.Tensor:
         """Attention of the last block: (B, heads, N+1, N+1).
@@ -219,8 +274,9 @@ class VisionTransformer(nn.Module):
             maps.append(attn)
         return torch.stack(maps, dim=1)  # (B, depth, h, T, T)
 
-    def get_intermediate_layers(self, images: torch.Tensor,
-                                n: int = 1) -> list[torch.Tensor]:
+    def get_intermediate_layers(
+        self, images: torch.Tensor, n: int = 1
+    ) -> list[torch.Tensor]:
         """Outputs of the last ``n`` blocks, each through the final norm.
 
         This is DINO's definition (timm's method of the same name differs).
@@ -247,8 +303,10 @@ def attention_rollout(maps: torch.Tensor) -> torch.Tensor:
     """
     check.float_tensor(maps, "maps")
     if maps.dim() != 5 or maps.shape[-1] != maps.shape[-2]:
-        raise ValueError("maps must have shape (batch, depth, heads, tokens, "
-                         f"tokens), got {tuple(maps.shape)}")
+        raise ValueError(
+            "maps must have shape (batch, depth, heads, tokens, "
+            f"tokens), got {tuple(maps.shape)}"
+        )
     eye = torch.eye(maps.shape[-1], dtype=maps.dtype)
     rollout = eye.expand(maps.shape[0], -1, -1)  # (B, T, T)
     for layer in maps.unbind(dim=1):  # (B, h, T, T) each, first block first
@@ -270,18 +328,38 @@ def _init_weights(module: nn.Module) -> None:
 # --8<-- [start:factories]
 def vit_tiny(patch_size=16, num_classes=0, **kwargs) -> VisionTransformer:
     """ViT-Ti: width 192, 12 blocks, 3 heads (DeiT-Tiny)."""
-    return VisionTransformer(patch_size=patch_size, num_classes=num_classes,
-                             embed_dim=192, depth=12, num_heads=3, **kwargs)
+    return VisionTransformer(
+        patch_size=patch_size,
+        num_classes=num_classes,
+        embed_dim=192,
+        depth=12,
+        num_heads=3,
+        **kwargs,
+    )
 
 
 def vit_small(patch_size=16, num_classes=0, **kwargs) -> VisionTransformer:
     """ViT-S: width 384, 12 blocks, 6 heads (DINO's dino_vits16/8)."""
-    return VisionTransformer(patch_size=patch_size, num_classes=num_classes,
-                             embed_dim=384, depth=12, num_heads=6, **kwargs)
+    return VisionTransformer(
+        patch_size=patch_size,
+        num_classes=num_classes,
+        embed_dim=384,
+        depth=12,
+        num_heads=6,
+        **kwargs,
+    )
 
 
 def vit_base(patch_size=16, num_classes=0, **kwargs) -> VisionTransformer:
     """ViT-B: width 768, 12 blocks, 12 heads (DINO's dino_vitb16/8)."""
-    return VisionTransformer(patch_size=patch_size, num_classes=num_classes,
-                             embed_dim=768, depth=12, num_heads=12, **kwargs)
+    return VisionTransformer(
+        patch_size=patch_size,
+        num_classes=num_classes,
+        embed_dim=768,
+        depth=12,
+        num_heads=12,
+        **kwargs,
+    )
+
+
 # --8<-- [end:factories]

@@ -1,5 +1,6 @@
 // In-page explorers: patches, attention and positions. Plain JavaScript over <canvas>; the
-// data comes from files the site build made from the package (hooks/explorers.py).
+// data comes from scripts the site build made from the package (hooks/explorers.py), one per
+// explorer: a page opened from disk (file://) may load a script, but not fetch() a file.
 // Every control is a native form element or a focusable canvas driven by the arrow keys.
 (function () {
   "use strict";
@@ -7,6 +8,51 @@
   function siteUrl(path) {
     var config = JSON.parse(document.getElementById("__config").textContent);
     return new URL(config.base + "/" + path, location.href).href;
+  }
+
+  // explorers/<name>-data.js sets window.vlExplorerData[name]; load it once.
+  var loading = {};
+  function loadData(name) {
+    if (!loading[name]) {
+      loading[name] = new Promise(function (resolve, reject) {
+        var have = window.vlExplorerData && window.vlExplorerData[name];
+        if (have) { resolve(have); return; }
+        var path = "explorers/" + name + "-data.js";
+        var tag = document.createElement("script");
+        tag.src = siteUrl(path);
+        tag.onload = function () {
+          var data = window.vlExplorerData && window.vlExplorerData[name];
+          if (data) resolve(data); else reject(new Error(path + " did not define the data"));
+        };
+        tag.onerror = function () { reject(new Error(path + " could not be loaded")); };
+        document.head.append(tag);
+      });
+    }
+    return loading[name];
+  }
+
+  // uint16 fixed point, stored as a plane of low bytes then one of high bytes, gzip, base64
+  // (hooks/explorer_data.py): the values in [0, 1].
+  function unpack(text, scale) {
+    if (typeof DecompressionStream === "undefined") {
+      return Promise.reject(new Error("this browser cannot decompress the data (no DecompressionStream)"));
+    }
+    var bytes = Uint8Array.from(atob(text), function (c) { return c.charCodeAt(0); });
+    var stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+    return new Response(stream).arrayBuffer().then(function (buffer) {
+      var planes = new Uint8Array(buffer), n = planes.length / 2, values = new Float64Array(n);
+      for (var i = 0; i < n; i++) values[i] = (planes[i] | (planes[n + i] << 8)) / scale;
+      return values;
+    });
+  }
+
+  // What a reader sees when an explorer cannot start: the reason, and what to do.
+  function failed(root, error) {
+    root.dataset.error = "true";
+    root.append(element("p", { class: "vl-explorer__error", role: "alert",
+      text: "This explorer could not load its data (" + error.message + "). The figure above shows " +
+            "the same model; reload the page, or rebuild the site (make build or make build-offline)." }));
+    if (window.console) console.warn("explorer:", error);
   }
 
   function element(tag, attributes, children) {
@@ -116,8 +162,10 @@
     ]);
     root.append(element("div", { class: "vl-explorer__body" },
                         [canvas, element("div", { class: "vl-explorer__side" }, [controls, list, note])]));
-    photo.onload = function () { draw(); root.dataset.ready = "true"; };
-    photo.src = siteUrl("explorers/photo.webp");
+    return loadData("patches").then(function (data) {
+      photo.src = data.photo;
+      return photo.decode();
+    }).then(function () { draw(); root.dataset.ready = "true"; });
   }
 
   // ---- Shared: a focusable grid canvas whose selected cell moves with arrows and clicks --
@@ -204,16 +252,45 @@
     return result;
   }
 
+  // A colour bar with its ends (and middle) named: what the colours of a map mean.
+  function legend(colour, labels, title) {
+    var stops = [];
+    for (var x = 0; x <= 20; x++) stops.push(colour(x / 20) + " " + (5 * x) + "%");
+    var bar = element("span", { class: "vl-explorer__legend-bar", "aria-hidden": "true",
+                                style: "background: linear-gradient(to right, " + stops.join(", ") + ")" });
+    var ends = element("span", { class: "vl-explorer__legend-labels" },
+                       labels.map(function (label) { return element("span", { text: label }); }));
+    return element("div", { class: "vl-explorer__legend", role: "note", "aria-label": title + ": " + labels.join(", ") },
+                   [element("span", { class: "vl-explorer__legend-title", text: title }),
+                    element("span", { class: "vl-explorer__legend-scale" }, [bar, ends])]);
+  }
+
+  // The test images are dark (a background of at most 0.3): stretched to the full range and
+  // lifted (gamma 0.6) for display only. The model saw the original pixels.
+  function displayImage(picture) {
+    var canvas = element("canvas", { width: picture.naturalWidth, height: picture.naturalHeight });
+    var context = canvas.getContext("2d");
+    context.drawImage(picture, 0, 0);
+    var pixels = context.getImageData(0, 0, canvas.width, canvas.height), data = pixels.data;
+    var low = 255, high = 0;
+    for (var i = 0; i < data.length; i += 4) for (var c = 0; c < 3; c++) {
+      low = Math.min(low, data[i + c]); high = Math.max(high, data[i + c]);
+    }
+    for (i = 0; i < data.length; i += 4) for (c = 0; c < 3; c++) {
+      data[i + c] = Math.round(255 * Math.pow((data[i + c] - low) / Math.max(1, high - low), 0.6));
+    }
+    context.putImageData(pixels, 0, 0);
+    return canvas;
+  }
+
   function attentionExplorer(root) {
-    Promise.all([fetch(siteUrl("explorers/attention.json")).then(function (r) { return r.json(); }),
-                 fetch(siteUrl("explorers/attention.bin")).then(function (r) { return r.arrayBuffer(); })])
-      .then(function (loaded) {
-        var meta = loaded[0], raw = new DataView(loaded[1]), shape = meta.shape;
-        var maps = new Float64Array(raw.byteLength / 2);
-        for (var i = 0; i < maps.length; i++) maps[i] = raw.getUint16(2 * i, true) / meta.scale;
+    return loadData("attention").then(function (data) {
+      return unpack(data.weights, data.meta.scale).then(function (maps) { return [data.meta, maps]; });
+    }).then(function (loaded) {
+        var meta = loaded[0], maps = loaded[1], shape = meta.shape;
         var rows = meta.grid[0], cols = meta.grid[1], t = shape[3], depth = shape[1], heads = shape[2];
         var state = { image: 0, layer: String(depth - 1), head: "0", token: 0 };
-        var rollouts = {};
+        var rollouts = {}, shown = [];
         var pictures = meta.images.map(function (image) { var p = new Image(); p.src = image.src; return p; });
         var readout = element("p", { class: "vl-explorer__note", "aria-live": "polite" });
         var tableHolder = element("details", { class: "vl-explorer__values" },
@@ -222,6 +299,7 @@
         var clsButton = element("button", { type: "button", class: "md-button vl-explorer__cls", "aria-pressed": "true",
                                             text: "Select the CLS token" });
         clsButton.addEventListener("click", function () { state.token = 0; draw(); });
+        var headNote = element("p", { class: "vl-explorer__note", "data-head-note": "" });
 
         function weights() {
           var image = state.image, row = new Float64Array(t);
@@ -241,39 +319,43 @@
           var row = weights(), patches = Array.from(row.slice(1)), top = Math.max.apply(null, patches);
           var context = canvas.getContext("2d"), cell = 320 / cols;
           context.imageSmoothingEnabled = false;
-          context.drawImage(pictures[state.image], 0, 0, 320, 320);
-          for (var p = 0; p < rows * cols; p++) {  // brighter and more opaque where the weight is larger
+          context.drawImage(shown[state.image], 0, 0, 320, 320);
+          for (var p = 0; p < rows * cols; p++) {  // dimmed a little where the weight is small, coloured where large
             var share = patches[p] / (top || 1);
-            context.fillStyle = "rgba(0, 0, 0, " + (0.75 * (1 - share)).toFixed(3) + ")";
+            context.fillStyle = "rgba(0, 0, 0, " + (0.3 * (1 - share)).toFixed(3) + ")";
             context.fillRect((p % cols) * cell, Math.floor(p / cols) * cell, cell, cell);
             context.fillStyle = heat(share);
-            context.globalAlpha = 0.55 * share;
+            context.globalAlpha = 0.5 * share;
             context.fillRect((p % cols) * cell, Math.floor(p / cols) * cell, cell, cell);
             context.globalAlpha = 1;
           }
-          context.globalAlpha = 1;
           if (state.token > 0) {
             var q = state.token - 1;
             context.strokeStyle = "#00e5ff"; context.lineWidth = 3;
             context.strokeRect((q % cols) * cell + 1.5, Math.floor(q / cols) * cell + 1.5, cell - 3, cell - 3);
           }
           clsButton.setAttribute("aria-pressed", String(state.token === 0));
+          var rolled = state.layer === "rollout";
+          headChoices.querySelectorAll("input").forEach(function (input) { input.disabled = rolled; });
+          headChoices.toggleAttribute("disabled", rolled);
+          headNote.textContent = rolled ? "Rollout averages the heads of every layer, so there is no head to choose." : "";
           var best = patches.indexOf(top);
           var who = state.token === 0 ? "The CLS token" : "Patch " + (state.token - 1) + " (row " +
             Math.floor((state.token - 1) / cols) + ", column " + ((state.token - 1) % cols) + ")";
-          var where = state.layer === "rollout" ? "attention rollout over the " + depth + " layers"
+          var where = rolled ? "attention rollout over the " + depth + " layers"
             : "layer " + (Number(state.layer) + 1) + ", " + (state.head === "mean" ? "mean of the heads" : "head " + state.head);
           readout.textContent = who + ", " + where + ": most weight on patch " + best + " (row " +
             Math.floor(best / cols) + ", column " + (best % cols) + "), " + top.toFixed(4) + "; on CLS " +
             row[0].toFixed(4) + ".";
+          topLabel.textContent = "largest, " + top.toFixed(4);
           canvas.setAttribute("aria-label", "Attention map over the 8 by 8 patches of image " + (state.image + 1) +
-            ". " + readout.textContent + " Arrow keys move the selected patch.");
+            " (" + meta.images[state.image].truth + "). " + readout.textContent + " Arrow keys move the selected patch.");
           tableHolder.replaceChildren(tableHolder.firstChild,
             valueTable("Weights of the selected token (" + where + ")", rows, cols, patches, 4, ["CLS", row[0]]));
           root.dataset.token = String(state.token);
         }
 
-        var imageChoices = choices("Test image", "attention-image", meta.images.map(function (image, i) {
+        var imageChoices = choices("Test image (the first of each class that the model answers right)", "attention-image", meta.images.map(function (image, i) {
           return { value: i, label: "image " + (i + 1) + " (" + image.truth + "; the model says " + image.model + ")" };
         }), 0, function (value) { state.image = value; draw(); });
         var layerChoices = choices("Layer", "attention-layer", [...Array(depth).keys()].map(function (l) {
@@ -282,14 +364,19 @@
         var headChoices = choices("Head", "attention-head", [...Array(heads).keys()].map(function (h) {
           return { value: String(h), label: String(h) };
         }).concat([{ value: "mean", label: "mean" }]), state.head, function (value) { state.head = value; draw(); });
+        var key = legend(heat, ["0", "largest"], "Weight, as a share of the map's largest");
+        var topLabel = key.querySelector(".vl-explorer__legend-labels span:last-child");
         root.append(element("p", { class: "vl-explorer__note", text: "Model: " + meta.model + "; test accuracy " +
                               meta.accuracy.toFixed(3) + " on " + format.format(meta.test_size) + " new images. " +
-                              "Click a patch (or focus the picture and use the arrow keys) to see where it looks." }),
+                              "Click a patch (or focus the picture and use the arrow keys) to see where it looks. " +
+                              "The pictures are brightened for display; the model saw them as they are." }),
                     element("div", { class: "vl-explorer__body" }, [
-                      element("div", { class: "vl-explorer__picture" }, [canvas, clsButton]),
-                      element("div", { class: "vl-explorer__controls" }, [imageChoices, layerChoices, headChoices, readout]),
+                      element("div", { class: "vl-explorer__picture" }, [canvas, key, clsButton]),
+                      element("div", { class: "vl-explorer__controls" },
+                              [imageChoices, layerChoices, headChoices, headNote, readout]),
                     ]), tableHolder);
-        Promise.all(pictures.map(function (p) { return p.decode(); })).then(function () {
+        return Promise.all(pictures.map(function (p) { return p.decode(); })).then(function () {
+          shown = pictures.map(displayImage);
           draw(); root.dataset.ready = "true";
         });
       });
@@ -297,12 +384,11 @@
 
   // ---- Position explorer: cosine similarity to one position, three tables side by side ----
   function positionExplorer(root) {
-    Promise.all([fetch(siteUrl("explorers/positions.json")).then(function (r) { return r.json(); }),
-                 fetch(siteUrl("explorers/positions.bin")).then(function (r) { return r.arrayBuffer(); })])
-      .then(function (loaded) {
-        var meta = loaded[0], raw = new DataView(loaded[1]), rows = meta.grid[0], cols = meta.grid[1], n = rows * cols;
-        var similarity = new Float64Array(raw.byteLength / 2);
-        for (var i = 0; i < similarity.length; i++) similarity[i] = 2 * raw.getUint16(2 * i, true) / meta.scale - 1;
+    return loadData("positions").then(function (data) {
+      return unpack(data.similarity, data.meta.scale).then(function (values) { return [data.meta, values]; });
+    }).then(function (loaded) {
+        var meta = loaded[0], rows = meta.grid[0], cols = meta.grid[1], n = rows * cols;
+        var similarity = loaded[1].map(function (v) { return 2 * v - 1; });  // stored as (cosine + 1) / 2
         var reference = 0, canvases = [];
         var readout = element("p", { class: "vl-explorer__note", "aria-live": "polite" });
         var tableHolder = element("details", { class: "vl-explorer__values" },
@@ -335,7 +421,12 @@
           canvases.push(canvas);
           return element("figure", { class: "vl-explorer__map" }, [canvas, element("figcaption", { text: name })]);
         });
-        root.append(element("div", { class: "vl-explorer__maps" }, figures), readout, tableHolder);
+        root.append(element("p", { class: "vl-explorer__note",
+                                   text: "The three tables in the order of the figure above, on the same colour scale." }),
+                    element("div", { class: "vl-explorer__maps" }, figures),
+                    legend(function (x) { return diverging(2 * x - 1); }, ["−1 opposite", "0", "+1 same"],
+                           "Cosine similarity to the selected position"),
+                    readout, tableHolder);
         draw();
         root.dataset.ready = "true";
       });
@@ -346,7 +437,8 @@
     document.querySelectorAll("[data-explorer]").forEach(function (root) {
       if (root.dataset.started) return;
       root.dataset.started = "true";
-      explorers[root.dataset.explorer](root);
+      Promise.resolve().then(function () { return explorers[root.dataset.explorer](root); })
+        .catch(function (error) { failed(root, error); });
     });
   });
 })();

@@ -18,11 +18,12 @@
 # and 16 on 384×384.
 #
 # **How to work through it.** Each task has a **TODO** cell for your code,
-# then a **solution** cell (folded on the course site; delete it when you run
-# the notebook yourself), then a **check** from `vitlesson.exercises` that
-# runs *your* code and either prints ✓ lines or says what is wrong. As
-# shipped, the notebook runs end to end with the solutions: that is what the
-# site build and the tests execute.
+# then a **check** from `vitlesson.exercises` that runs *your* code: it
+# prints ✓ lines, or stops and says what is wrong. The notebook you download
+# from the course page has no solutions, so nothing can stand in for your
+# code. The solutions are folded under each TODO on the course page (which
+# shows the notebook run by the site build, solutions in place) and come as a
+# separate download.
 #
 # Reminder from [part 1](../../lessons/patches/): an image of $H \times W$
 # pixels with $C$ channels and patch size $P$ gives $N = HW/P^2$ patches of
@@ -54,6 +55,7 @@ torch.set_num_threads(2)
 #   column: the order of a `Conv2d` weight flattened with `weight.flatten(1)`.
 #
 # Hint: `reshape` to `(B, C, H/P, P, W/P, P)`, `permute`, `reshape` again.
+
 
 # %% tags=["exercise"]
 def manual_patching(images, patch_size):
@@ -90,10 +92,17 @@ exercises.check_manual_patching(manual_patching)
 # The check builds your class in both forms, copies the convolution's weights
 # into the linear layer (`conv.weight.flatten(1)`) and compares the tokens.
 
+
 # %% tags=["exercise"]
 class FlexiblePatchEmbedding(nn.Module):
-    def __init__(self, img_size=224, patch_size=16, in_channels=3,
-                 embed_dim=768, flatten_patches=True):
+    def __init__(
+        self,
+        img_size=224,
+        patch_size=16,
+        in_channels=3,
+        embed_dim=768,
+        flatten_patches=True,
+    ):
         super().__init__()
         # TODO: n_patches, patch_dim and self.projection
         raise NotImplementedError("write FlexiblePatchEmbedding")
@@ -105,8 +114,14 @@ class FlexiblePatchEmbedding(nn.Module):
 
 # %% tags=["solution"]
 class FlexiblePatchEmbedding(nn.Module):
-    def __init__(self, img_size=224, patch_size=16, in_channels=3,
-                 embed_dim=768, flatten_patches=True):
+    def __init__(
+        self,
+        img_size=224,
+        patch_size=16,
+        in_channels=3,
+        embed_dim=768,
+        flatten_patches=True,
+    ):
         super().__init__()
         self.patch_size = patch_size
         self.flatten_patches = flatten_patches
@@ -115,9 +130,12 @@ class FlexiblePatchEmbedding(nn.Module):
         if flatten_patches:
             self.projection = nn.Linear(self.patch_dim, embed_dim)
         else:
-            self.projection = nn.Conv2d(in_channels, embed_dim,
-                                        kernel_size=patch_size,
-                                        stride=patch_size)
+            self.projection = nn.Conv2d(
+                in_channels,
+                embed_dim,
+                kernel_size=patch_size,
+                stride=patch_size,
+            )
 
     def forward(self, images):
         if self.flatten_patches:
@@ -138,6 +156,7 @@ exercises.check_flexible_patch_embedding(FlexiblePatchEmbedding)
 # flattened patch length `patch_dim` and the parameter count `params` of the
 # projection (weights and bias), read from your class.
 
+
 # %% tags=["exercise"]
 def configuration_table(configs, embed_dim):
     # TODO: one dict per configuration, with the keys
@@ -149,14 +168,17 @@ def configuration_table(configs, embed_dim):
 def configuration_table(configs, embed_dim):
     rows = []
     for img_size, patch_size in configs:
-        layer = FlexiblePatchEmbedding(img_size, patch_size,
-                                       embed_dim=embed_dim)
-        rows.append({
-            "config": f"{img_size}/{patch_size}",
-            "n_patches": layer.n_patches,
-            "patch_dim": layer.patch_dim,
-            "params": sum(p.numel() for p in layer.parameters()),
-        })
+        layer = FlexiblePatchEmbedding(
+            img_size, patch_size, embed_dim=embed_dim
+        )
+        rows.append(
+            {
+                "config": f"{img_size}/{patch_size}",
+                "n_patches": layer.n_patches,
+                "patch_dim": layer.patch_dim,
+                "params": sum(p.numel() for p in layer.parameters()),
+            }
+        )
     return rows
 
 
@@ -191,15 +213,16 @@ for img_size, patch_size in exercises.CONFIGURATIONS:
     images = normalize(sample_image(img_size))[None]  # (1, 3, H, W)
     forms = [("conv", False), ("reshape + linear", True)]
     for label, flatten in forms:
-        layer = FlexiblePatchEmbedding(img_size, patch_size,
-                                       flatten_patches=flatten)
+        layer = FlexiblePatchEmbedding(
+            img_size, patch_size, flatten_patches=flatten
+        )
         timer = benchmark.Timer(
             stmt="with torch.no_grad(): layer(images)",
-            globals={"torch": torch, "layer": layer,
-                     "images": images},
+            globals={"torch": torch, "layer": layer, "images": images},
             label="patch embedding",
             sub_label=f"{img_size}/{patch_size}",
-            description=label, num_threads=2,
+            description=label,
+            num_threads=2,
         )
         results.append(timer.blocked_autorange(min_run_time=0.2))
 benchmark.Compare(results).print()

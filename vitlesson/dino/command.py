@@ -22,109 +22,175 @@ import torch.distributed as dist
 from vitlesson import _arguments
 from vitlesson._arguments import non_negative_int, number_in, positive_int
 from vitlesson._runs import interrupted, outputs, state_bytes, write_pair
-from vitlesson.dino.evaluation import (ABLATIONS, DINO_WEIGHTS,
-                                       SUPERVISED_WEIGHTS, evaluate,
-                                       evaluate_shipped)
+from vitlesson.dino.evaluation import (
+    ABLATIONS,
+    DINO_WEIGHTS,
+    SUPERVISED_WEIGHTS,
+    evaluate,
+    evaluate_shipped,
+)
 from vitlesson.dino.training import DINOConfig, train, train_supervised
 
 PROG = "python -m vitlesson.dino"
-DESCRIPTION = ("DINO in miniature: self-distillation with no labels, on a "
-               "CPU in minutes.")
+DESCRIPTION = (
+    "DINO in miniature: self-distillation with no labels, on a CPU in minutes."
+)
 
 
 def _rate(text: str) -> float:
     value = float(text)
     if not 0 <= value < 1:  # False for nan too
         raise argparse.ArgumentTypeError(
-            f"must be a rate in [0, 1), got {text}")
+            f"must be a rate in [0, 1), got {text}"
+        )
     return value
 
 
 def _parser() -> argparse.ArgumentParser:
     default = DINOConfig()
     parser = argparse.ArgumentParser(
-        prog=PROG, description=DESCRIPTION,
+        prog=PROG,
+        description=DESCRIPTION,
         epilog="The defaults are the recipe of the shipped weights. "
-               "--no-centering and --no-sharpening are the collapse "
-               "ablations; --supervised trains the labelled baseline. "
-               f"Under torchrun --nproc_per_node=N -m vitlesson.dino the "
-               "batch is split over N processes.")
-    parser.add_argument("--evaluate", action="store_true",
-                        help="train nothing: measure the shipped weights and "
-                             "the baselines, and print the metrics as one "
-                             "JSON object on the last line")
-    parser.add_argument("--steps", type=positive_int, default=default.steps,
-                        help=f"optimiser steps (default {default.steps})")
-    parser.add_argument("--batch-size", type=positive_int,
-                        default=default.batch_size,
-                        help="images per step over all processes; each "
-                             "gives 2 global and "
-                             f"{default.crops.local_crops} local crops "
-                             f"(default {default.batch_size})")
-    parser.add_argument("--lr", type=number_in(0, 1), default=default.lr,
-                        help="peak AdamW learning rate, reached after a "
-                             "linear warm-up over the first tenth of the "
-                             f"steps (default {default.lr:g})")
-    parser.add_argument("--out-dim", type=positive_int,
-                        default=default.out_dim,
-                        help=f"K, the head's outputs (default "
-                             f"{default.out_dim}; DINO: 65536)")
-    parser.add_argument("--teacher-temp", type=number_in(0, 1),
-                        default=default.teacher_temp,
-                        help="teacher softmax temperature, lower is sharper "
-                             f"(default {default.teacher_temp:g}; the "
-                             f"student's is {default.student_temp:g})")
-    parser.add_argument("--momentum-teacher", type=number_in(0, 1),
-                        default=default.momentum_teacher,
-                        help="EMA momentum of the teacher at the start, "
-                             "raised to 1 along a half cosine (default "
-                             f"{default.momentum_teacher:g})")
-    parser.add_argument("--local-crops", type=positive_int,
-                        default=default.crops.local_crops,
-                        help="local 16x16 crops per image (default "
-                             f"{default.crops.local_crops}; DINO: 8)")
-    parser.add_argument("--drop-path-rate", type=_rate,
-                        default=default.drop_path_rate,
-                        help="stochastic depth of the student (default "
-                             f"{default.drop_path_rate:g}; 0 makes a run "
-                             "the same for any number of processes)")
-    parser.add_argument("--seed", type=non_negative_int, default=default.seed,
-                        help="seed of the data, the crops and the "
-                             f"initial weights (default {default.seed})")
-    parser.add_argument("--device", choices=_arguments.DEVICES,
-                        default="auto",
-                        help="where to train or evaluate: auto (a GPU when "
-                             "there is one, default), cpu, cuda or mps")
-    parser.add_argument("--threads", type=positive_int, default=2,
-                        help="torch CPU threads of each process (default 2)")
-    parser.add_argument("--dist-timeout", type=number_in(0, 86400,
-                                                         "seconds"),
-                        default=300,
-                        help="under torchrun: stop when another process has "
-                             "not answered for this many seconds "
-                             "(default 300)")
-    parser.add_argument("--no-center-all-reduce", action="store_true",
-                        help="a demonstration, not DINO: under torchrun "
-                             "each process centres with its own share of "
-                             "the batch (the tests use it to show that the "
-                             "center's all-reduce matters)")
+        "--no-centering and --no-sharpening are the collapse "
+        "ablations; --supervised trains the labelled baseline. "
+        "Under torchrun --nproc_per_node=N -m vitlesson.dino the "
+        "batch is split over N processes.",
+    )
+    parser.add_argument(
+        "--evaluate",
+        action="store_true",
+        help="train nothing: measure the shipped weights and "
+        "the baselines, and print the metrics as one "
+        "JSON object on the last line",
+    )
+    parser.add_argument(
+        "--steps",
+        type=positive_int,
+        default=default.steps,
+        help=f"optimiser steps (default {default.steps})",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=default.batch_size,
+        help="images per step over all processes; each "
+        "gives 2 global and "
+        f"{default.crops.local_crops} local crops "
+        f"(default {default.batch_size})",
+    )
+    parser.add_argument(
+        "--lr",
+        type=number_in(0, 1),
+        default=default.lr,
+        help="peak AdamW learning rate, reached after a "
+        "linear warm-up over the first tenth of the "
+        f"steps (default {default.lr:g})",
+    )
+    parser.add_argument(
+        "--out-dim",
+        type=positive_int,
+        default=default.out_dim,
+        help=f"K, the head's outputs (default {default.out_dim}; DINO: 65536)",
+    )
+    parser.add_argument(
+        "--teacher-temp",
+        type=number_in(0, 1),
+        default=default.teacher_temp,
+        help="teacher softmax temperature, lower is sharper "
+        f"(default {default.teacher_temp:g}; the "
+        f"student's is {default.student_temp:g})",
+    )
+    parser.add_argument(
+        "--momentum-teacher",
+        type=number_in(0, 1),
+        default=default.momentum_teacher,
+        help="EMA momentum of the teacher at the start, "
+        "raised to 1 along a half cosine (default "
+        f"{default.momentum_teacher:g})",
+    )
+    parser.add_argument(
+        "--local-crops",
+        type=positive_int,
+        default=default.crops.local_crops,
+        help="local 16x16 crops per image (default "
+        f"{default.crops.local_crops}; DINO: 8)",
+    )
+    parser.add_argument(
+        "--drop-path-rate",
+        type=_rate,
+        default=default.drop_path_rate,
+        help="stochastic depth of the student (default "
+        f"{default.drop_path_rate:g}; 0 makes a run "
+        "the same for any number of processes)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=non_negative_int,
+        default=default.seed,
+        help="seed of the data, the crops and the "
+        f"initial weights (default {default.seed})",
+    )
+    parser.add_argument(
+        "--device",
+        choices=_arguments.DEVICES,
+        default="auto",
+        help="where to train or evaluate: auto (a GPU when "
+        "there is one, default), cpu, cuda or mps",
+    )
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        default=2,
+        help="torch CPU threads of each process (default 2)",
+    )
+    parser.add_argument(
+        "--dist-timeout",
+        type=number_in(0, 86400, "seconds"),
+        default=300,
+        help="under torchrun: stop when another process has "
+        "not answered for this many seconds "
+        "(default 300)",
+    )
+    parser.add_argument(
+        "--no-center-all-reduce",
+        action="store_true",
+        help="a demonstration, not DINO: under torchrun "
+        "each process centres with its own share of "
+        "the batch (the tests use it to show that the "
+        "center's all-reduce matters)",
+    )
     kind = parser.add_mutually_exclusive_group()
-    kind.add_argument("--no-centering", action="store_true",
-                      help="ablation: never subtract the running mean")
-    kind.add_argument("--no-sharpening", action="store_true",
-                      help="ablation: teacher temperature = student's")
-    kind.add_argument("--supervised", action="store_true",
-                      help="train the baseline with labels instead")
+    kind.add_argument(
+        "--no-centering",
+        action="store_true",
+        help="ablation: never subtract the running mean",
+    )
+    kind.add_argument(
+        "--no-sharpening",
+        action="store_true",
+        help="ablation: teacher temperature = student's",
+    )
+    kind.add_argument(
+        "--supervised",
+        action="store_true",
+        help="train the baseline with labels instead",
+    )
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("--output", type=Path,
-                       help="weights file to write, its record next to it "
-                            "as .json (default ./dino-tiny.pt, "
-                            "./dino-supervised.pt or ./dino-ablation-*.json)")
-    where.add_argument("--record", action="store_true",
-                       help="replace the shipped weights, record or "
-                            "ablation curves in the package")
-    parser.add_argument("--quiet", action="store_true",
-                        help="no progress bar")
+    where.add_argument(
+        "--output",
+        type=Path,
+        help="weights file to write, its record next to it "
+        "as .json (default ./dino-tiny.pt, "
+        "./dino-supervised.pt or ./dino-ablation-*.json)",
+    )
+    where.add_argument(
+        "--record",
+        action="store_true",
+        help="replace the shipped weights, record or "
+        "ablation curves in the package",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
@@ -146,13 +212,17 @@ def _read_ablations() -> dict:
     try:
         runs = json.loads(ABLATIONS.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{ABLATIONS} cannot be read as JSON ({error}): "
-                         f"repair it or remove it") from None
+        raise ValueError(
+            f"{ABLATIONS} cannot be read as JSON ({error}): "
+            f"repair it or remove it"
+        ) from None
     if not isinstance(runs, dict) or not all(
-            isinstance(run, dict) and "metrics" in run
-            for run in runs.values()):
-        raise ValueError(f"{ABLATIONS} must map each ablation to its record "
-                         f"(with its metrics): repair it or remove it")
+        isinstance(run, dict) and "metrics" in run for run in runs.values()
+    ):
+        raise ValueError(
+            f"{ABLATIONS} must map each ablation to its record "
+            f"(with its metrics): repair it or remove it"
+        )
     return runs
 
 
@@ -163,13 +233,17 @@ def _plan(args, ablation) -> tuple[Path | None, Path, dict]:
             return None, ABLATIONS, _read_ablations()
         record = args.output or Path(f"dino-ablation-{ablation}.json")
         if record.suffix != ".json":
-            raise ValueError(f"an ablation writes only its JSON record: "
-                             f"name a .json file, got {record}")
+            raise ValueError(
+                f"an ablation writes only its JSON record: "
+                f"name a .json file, got {record}"
+            )
         return None, record, {}
-    weights = ((SUPERVISED_WEIGHTS if args.supervised else DINO_WEIGHTS)
-               if args.record else args.output or Path(
-                   "dino-supervised.pt" if args.supervised
-                   else "dino-tiny.pt"))
+    weights = (
+        (SUPERVISED_WEIGHTS if args.supervised else DINO_WEIGHTS)
+        if args.record
+        else args.output
+        or Path("dino-supervised.pt" if args.supervised else "dino-tiny.pt")
+    )
     return weights, weights.with_suffix(".json"), {}
 
 
@@ -181,8 +255,10 @@ def _start_processes(args) -> tuple[int, int, int]:
     if world == 1:
         return 0, 1, local_rank
     if args.batch_size % world:
-        raise ValueError(f"--batch-size ({args.batch_size}) must be "
-                         f"divisible by the number of processes ({world})")
+        raise ValueError(
+            f"--batch-size ({args.batch_size}) must be "
+            f"divisible by the number of processes ({world})"
+        )
     return int(os.environ["RANK"]), world, local_rank
 
 
@@ -212,53 +288,76 @@ def _run(parser, args, argv) -> None:
     if args.evaluate:
         metrics = evaluate_shipped(device)
         for name, values in metrics.items():
-            print(f"{name:>12}: k-NN {values['knn_accuracy']:.3f}, "
-                  f"IoU best head {values['iou_best_head']:.3f}, "
-                  f"mean {values['iou_mean']:.3f}", file=sys.stderr)
+            print(
+                f"{name:>12}: k-NN {values['knn_accuracy']:.3f}, "
+                f"IoU best head {values['iou_best_head']:.3f}, "
+                f"mean {values['iou_mean']:.3f}",
+                file=sys.stderr,
+            )
         print(json.dumps(metrics))
         return
     config = DINOConfig(
-        steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-        out_dim=args.out_dim, teacher_temp=args.teacher_temp,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        out_dim=args.out_dim,
+        teacher_temp=args.teacher_temp,
         momentum_teacher=args.momentum_teacher,
         drop_path_rate=args.drop_path_rate,
-        centering=not args.no_centering, sharpening=not args.no_sharpening,
+        centering=not args.no_centering,
+        sharpening=not args.no_sharpening,
         seed=args.seed,
-        crops=replace(DINOConfig().crops, local_crops=args.local_crops))
+        crops=replace(DINOConfig().crops, local_crops=args.local_crops),
+    )
     try:
         if world > 1:
             dist.init_process_group(
                 "nccl" if device.type == "cuda" else "gloo",
-                timeout=datetime.timedelta(seconds=args.dist_timeout))
+                timeout=datetime.timedelta(seconds=args.dist_timeout),
+            )
         if args.supervised:
-            backbone, history = train_supervised(config, not args.quiet,
-                                                 device)
+            backbone, history = train_supervised(
+                config, not args.quiet, device
+            )
         else:
             backbone, history = train(
-                config, not args.quiet, device,
-                all_reduce_center=not args.no_center_all_reduce)
+                config,
+                not args.quiet,
+                device,
+                all_reduce_center=not args.no_center_all_reduce,
+            )
     except FloatingPointError as error:
         parser.exit(1, f"{PROG}: {error}\n")
     except (dist.DistError, RuntimeError) as error:
         if world == 1:
             raise
-        reason = (str(error).strip().splitlines() or [type(error).__name__])
-        parser.exit(1, f"{PROG}: process {rank} of {world} stopped: another "
-                       f"process stopped or did not answer "
-                       f"({reason[0][:160]})\n")
+        reason = str(error).strip().splitlines() or [type(error).__name__]
+        parser.exit(
+            1,
+            f"{PROG}: process {rank} of {world} stopped: another "
+            f"process stopped or did not answer "
+            f"({reason[0][:160]})\n",
+        )
     if rank > 0:
         return  # process 0 evaluates and writes
     dist.destroy_process_group() if world > 1 else None
     record = {
-        "command": " ".join([PROG, *(argv if argv is not None
-                                     else sys.argv[1:])]),
-        "seed": config.seed, "threads": args.threads, "processes": world,
-        "device": device.type, "torch": torch.__version__,
-        "config": asdict(config) | {
+        "command": " ".join(
+            [PROG, *(argv if argv is not None else sys.argv[1:])]
+        ),
+        "seed": config.seed,
+        "threads": args.threads,
+        "processes": world,
+        "device": device.type,
+        "torch": torch.__version__,
+        "config": asdict(config)
+        | {
             "warmup_steps": config.warmup_steps,
-            "freeze_last_layer_steps": config.freeze_last_layer_steps},
+            "freeze_last_layer_steps": config.freeze_last_layer_steps,
+        },
         "train_seconds": history.pop("train_seconds"),
-        "metrics": evaluate(backbone.to(device)), "history": history,
+        "metrics": evaluate(backbone.to(device)),
+        "history": history,
     }
     data = None if ablation else state_bytes(backbone.cpu())
     if ablation:
@@ -268,11 +367,20 @@ def _run(parser, args, argv) -> None:
     except KeyboardInterrupt:  # held back until both files were in place
         parser.exit(130, interrupted(PROG, written=True))
     except OSError as error:
-        parser.exit(1, f"{PROG}: could not write {record_path}"
-                       f"{' and ' + str(weights) if weights else ''} "
-                       f"({error.strerror or error}): the previous files "
-                       f"are unchanged\n")
-    print(json.dumps(record[ablation]["metrics"] if ablation
-                     else record["metrics"]))
-    print(f"written to {weights or record_path}"
-          + (f" and {record_path}" if weights else ""), file=sys.stderr)
+        parser.exit(
+            1,
+            f"{PROG}: could not write {record_path}"
+            f"{' and ' + str(weights) if weights else ''} "
+            f"({error.strerror or error}): the previous files "
+            f"are unchanged\n",
+        )
+    print(
+        json.dumps(
+            record[ablation]["metrics"] if ablation else record["metrics"]
+        )
+    )
+    print(
+        f"written to {weights or record_path}"
+        + (f" and {record_path}" if weights else ""),
+        file=sys.stderr,
+    )

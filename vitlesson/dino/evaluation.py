@@ -32,13 +32,21 @@ def evaluate(backbone: VisionTransformer) -> dict:
     test, test_masks, test_labels = make_objects(TEST_SIZE, seed=TEST_SEED)
     device = backbone.cls_token.device  # images made on the CPU, moved
     bank, test = normalize(bank).to(device), normalize(test).to(device)
-    knn = knn_accuracy(cls_features(backbone, bank), bank_labels,
-                       cls_features(backbone, test), test_labels)
+    knn = knn_accuracy(
+        cls_features(backbone, bank),
+        bank_labels,
+        cls_features(backbone, test),
+        test_labels,
+    )
     iou = attention_iou(backbone, test, test_masks)  # (heads,)
-    return {"knn_accuracy": round(knn, 4),
-            "iou_per_head": [round(v, 4) for v in iou.tolist()],
-            "iou_best_head": round(iou.max().item(), 4),
-            "iou_mean": round(iou.mean().item(), 4)}
+    return {
+        "knn_accuracy": round(knn, 4),
+        "iou_per_head": [round(v, 4) for v in iou.tolist()],
+        "iou_best_head": round(iou.max().item(), 4),
+        "iou_mean": round(iou.mean().item(), 4),
+    }
+
+
 # --8<-- [end:evaluate]
 
 
@@ -52,20 +60,26 @@ def random_backbone(seed: int = TRAIN_SEED) -> VisionTransformer:
 def load_backbone(path: Path = DINO_WEIGHTS) -> VisionTransformer:
     """A shipped backbone (eval mode): DINO's teacher or the baseline."""
     backbone = tiny_backbone()
-    backbone.load_state_dict(torch.load(path, map_location="cpu",
-                                        weights_only=True))
+    backbone.load_state_dict(
+        torch.load(path, map_location="cpu", weights_only=True)
+    )
     return backbone.eval()
 
 
 def load_record(path: Path = DINO_WEIGHTS) -> dict:
     """The JSON record written next to a weights file."""
-    return json.loads(Path(path).with_suffix(".json").read_text(
-        encoding="utf-8"))
+    return json.loads(
+        Path(path).with_suffix(".json").read_text(encoding="utf-8")
+    )
 
 
 def evaluate_shipped(device: torch.device | str = "cpu") -> dict:
     """The metrics of the shipped weights next to the two baselines."""
-    return {name: evaluate(model.to(device)) for name, model in [
-        ("dino", load_backbone(DINO_WEIGHTS)),
-        ("random_init", random_backbone()),
-        ("supervised", load_backbone(SUPERVISED_WEIGHTS))]}
+    return {
+        name: evaluate(model.to(device))
+        for name, model in [
+            ("dino", load_backbone(DINO_WEIGHTS)),
+            ("random_init", random_backbone()),
+            ("supervised", load_backbone(SUPERVISED_WEIGHTS)),
+        ]
+    }

@@ -11,13 +11,17 @@ from vitlesson import _validation as check
 from vitlesson.vit import VisionTransformer
 
 
-def _head_config(in_dim, out_dim, hidden_dim, bottleneck_dim, nlayers,
-                 norm_last_layer) -> None:
+def _head_config(
+    in_dim, out_dim, hidden_dim, bottleneck_dim, nlayers, norm_last_layer
+) -> None:
     """Every width a positive int, ``norm_last_layer`` a bool."""
-    for name, value in [("in_dim", in_dim), ("out_dim", out_dim),
-                        ("hidden_dim", hidden_dim),
-                        ("bottleneck_dim", bottleneck_dim),
-                        ("nlayers", nlayers)]:
+    for name, value in [
+        ("in_dim", in_dim),
+        ("out_dim", out_dim),
+        ("hidden_dim", hidden_dim),
+        ("bottleneck_dim", bottleneck_dim),
+        ("nlayers", nlayers),
+    ]:
         check.positive_int(value, name)
     check.boolean(norm_last_layer, "norm_last_layer")
 
@@ -33,12 +37,24 @@ class DINOHead(nn.Module):
     says makes training more stable.
     """
 
-    def __init__(self, in_dim: int, out_dim: int, hidden_dim: int = 2048,
-                 bottleneck_dim: int = 256, nlayers: int = 3,
-                 norm_last_layer: bool = True):
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        hidden_dim: int = 2048,
+        bottleneck_dim: int = 256,
+        nlayers: int = 3,
+        norm_last_layer: bool = True,
+    ):
         super().__init__()
-        _head_config(in_dim, out_dim, hidden_dim, bottleneck_dim, nlayers,
-                     norm_last_layer)
+        _head_config(
+            in_dim,
+            out_dim,
+            hidden_dim,
+            bottleneck_dim,
+            nlayers,
+            norm_last_layer,
+        )
         self.in_dim = in_dim
         widths = [in_dim] + [hidden_dim] * (nlayers - 1) + [bottleneck_dim]
         layers = []
@@ -47,11 +63,13 @@ class DINOHead(nn.Module):
         self.mlp = nn.Sequential(*layers[:-1])  # no GELU after the last
         self.apply(self._init_weights)
         self.last_layer = nn.utils.parametrizations.weight_norm(
-            nn.Linear(bottleneck_dim, out_dim, bias=False))
+            nn.Linear(bottleneck_dim, out_dim, bias=False)
+        )
         self.last_layer.parametrizations.weight.original0.data.fill_(1)
         if norm_last_layer:  # the gain stays 1: outputs are cosines
-            self.last_layer.parametrizations.weight.original0 \
-                .requires_grad_(False)
+            self.last_layer.parametrizations.weight.original0.requires_grad_(
+                False
+            )
 
     def _init_weights(self, module: nn.Module) -> None:
         if isinstance(module, nn.Linear):
@@ -61,10 +79,14 @@ class DINOHead(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check.float_tensor(x, "features", dtype=self.mlp[0].weight.dtype)
         if x.dim() != 2 or x.shape[-1] != self.in_dim:
-            raise ValueError(f"features must have shape (batch, "
-                             f"{self.in_dim}), got {tuple(x.shape)}")
+            raise ValueError(
+                f"features must have shape (batch, "
+                f"{self.in_dim}), got {tuple(x.shape)}"
+            )
         x = F.normalize(self.mlp(x), dim=-1)  # (B, bottleneck), unit length
         return self.last_layer(x)  # (B, K)
+
+
 # --8<-- [end:head]
 
 
@@ -75,15 +97,20 @@ class MultiCropWrapper(nn.Module):
     def __init__(self, backbone: VisionTransformer, head: DINOHead):
         super().__init__()
         if not isinstance(backbone, VisionTransformer):
-            raise TypeError(f"backbone must be a VisionTransformer, got "
-                            f"{type(backbone).__name__}")
+            raise TypeError(
+                f"backbone must be a VisionTransformer, got "
+                f"{type(backbone).__name__}"
+            )
         if not isinstance(head, DINOHead):
-            raise TypeError(f"head must be a DINOHead, got "
-                            f"{type(head).__name__}")
+            raise TypeError(
+                f"head must be a DINOHead, got {type(head).__name__}"
+            )
         if backbone.num_features != head.in_dim:
-            raise ValueError(f"the head reads {head.in_dim} features but the "
-                             f"backbone gives {backbone.num_features}: build "
-                             f"DINOHead({backbone.num_features}, ...)")
+            raise ValueError(
+                f"the head reads {head.in_dim} features but the "
+                f"backbone gives {backbone.num_features}: build "
+                f"DINOHead({backbone.num_features}, ...)"
+            )
         self.backbone, self.head = backbone, head
 
     def forward(self, views: list[torch.Tensor]) -> torch.Tensor:
@@ -91,8 +118,10 @@ class MultiCropWrapper(nn.Module):
         features, start = [], 0
         while start < len(views):  # consecutive views of the same size
             end = start
-            while (end < len(views)
-                   and views[end].shape[-1] == views[start].shape[-1]):
+            while (
+                end < len(views)
+                and views[end].shape[-1] == views[start].shape[-1]
+            ):
                 end += 1
             batch = torch.cat(views[start:end])  # (k·B, 3, S, S)
             features.append(self.backbone(batch))  # CLS features (k·B, D)
@@ -103,13 +132,16 @@ class MultiCropWrapper(nn.Module):
 def _views(views) -> None:
     """A non-empty list of image batches, all with one batch size."""
     if not isinstance(views, (list, tuple)) or not views:
-        raise TypeError(f"views must be a non-empty list of image batches, "
-                        f"got {type(views).__name__}"
-                        + (" (empty)" if isinstance(views, (list, tuple))
-                           else ""))
+        raise TypeError(
+            f"views must be a non-empty list of image batches, "
+            f"got {type(views).__name__}"
+            + (" (empty)" if isinstance(views, (list, tuple)) else "")
+        )
     for i, view in enumerate(views):
         check.image_batch(view)
         if len(view) != len(views[0]):
-            raise ValueError(f"every view must hold the same images: view "
-                             f"{i} has {len(view)}, view 0 has "
-                             f"{len(views[0])}")
+            raise ValueError(
+                f"every view must hold the same images: view "
+                f"{i} has {len(view)}, view 0 has "
+                f"{len(views[0])}"
+            )

@@ -41,8 +41,9 @@ MAX_BATCH = 1 << 20  # images per step: each image's crop seed has 20 bits
 def tiny_backbone(drop_path_rate: float = 0.0) -> VisionTransformer:
     """The backbone of every DINO model here: the course's tiny ViT with no
     classifier, reading 32×32 global and 16×16 local crops."""
-    return tiny_vit(num_classes=0, dynamic_img_size=True,
-                    drop_path_rate=drop_path_rate)
+    return tiny_vit(
+        num_classes=0, dynamic_img_size=True, drop_path_rate=drop_path_rate
+    )
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class DINOConfig:
     DINO gives them in epochs), so ``DINOConfig(steps=100)`` warms up for
     10 steps and freezes the last layer for 5.
     """
+
     steps: int = 1900
     batch_size: int = 64  # DINO: 1024 over 16 GPUs
     lr: float = 1e-3  # DINO: 5e-4 × batch/256 after 10 warm-up epochs
@@ -78,30 +80,43 @@ class DINOConfig:
         check.positive_int(self.steps, "steps")
         check.positive_int(self.batch_size, "batch_size")
         if self.batch_size > MAX_BATCH:
-            raise ValueError(f"batch_size must be at most {MAX_BATCH}, got "
-                             f"{self.batch_size}")
+            raise ValueError(
+                f"batch_size must be at most {MAX_BATCH}, got "
+                f"{self.batch_size}"
+            )
         for name in ("out_dim", "hidden_dim", "bottleneck_dim"):
             check.positive_int(getattr(self, name), name)
         for name in ("lr", "student_temp", "teacher_temp", "clip_grad"):
-            check.finite_number(getattr(self, name), name, low=0,
-                                low_open=True)
+            check.finite_number(
+                getattr(self, name), name, low=0, low_open=True
+            )
         check.finite_number(self.min_lr, "min_lr", low=0)
-        for name in ("warmup_fraction", "freeze_last_layer_fraction",
-                     "center_momentum", "momentum_teacher"):
+        for name in (
+            "warmup_fraction",
+            "freeze_last_layer_fraction",
+            "center_momentum",
+            "momentum_teacher",
+        ):
             check.finite_number(getattr(self, name), name, low=0, high=1)
         check.probability(self.drop_path_rate, "drop_path_rate")
-        if (not isinstance(self.weight_decay, tuple)
-                or len(self.weight_decay) != 2):
-            raise TypeError(f"weight_decay must be a (start, end) tuple, got "
-                            f"{self.weight_decay!r}")
+        if (
+            not isinstance(self.weight_decay, tuple)
+            or len(self.weight_decay) != 2
+        ):
+            raise TypeError(
+                f"weight_decay must be a (start, end) tuple, got "
+                f"{self.weight_decay!r}"
+            )
         for value in self.weight_decay:
             check.finite_number(value, "weight_decay", low=0)
         check.boolean(self.centering, "centering")
         check.boolean(self.sharpening, "sharpening")
         check.non_negative_int(self.seed, "seed")
         if not isinstance(self.crops, MultiCropConfig):
-            raise TypeError(f"crops must be a MultiCropConfig, got "
-                            f"{type(self.crops).__name__}")
+            raise TypeError(
+                f"crops must be a MultiCropConfig, got "
+                f"{type(self.crops).__name__}"
+            )
 
     @property
     def warmup_steps(self) -> int:
@@ -111,15 +126,15 @@ class DINOConfig:
     @property
     def freeze_last_layer_steps(self) -> int:
         """Steps during which the head's last layer does not learn."""
-        return math.floor(self.steps * self.freeze_last_layer_fraction
-                          + 1e-9)
+        return math.floor(self.steps * self.freeze_last_layer_fraction + 1e-9)
 
 
 def _parameter_groups(model: nn.Module) -> list[dict]:
     """DINO decays weights but not biases or norms (1-D parameters)."""
     decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
-    no_decay = [p for p in model.parameters()
-                if p.requires_grad and p.ndim <= 1]
+    no_decay = [
+        p for p in model.parameters() if p.requires_grad and p.ndim <= 1
+    ]
     return [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
@@ -141,8 +156,11 @@ def cancel_last_layer(model: nn.Module) -> None:
 
 def unwrap(model: nn.Module) -> nn.Module:
     """The model inside ``DistributedDataParallel``, or the model."""
-    return model.module if isinstance(
-        model, nn.parallel.DistributedDataParallel) else model
+    return (
+        model.module
+        if isinstance(model, nn.parallel.DistributedDataParallel)
+        else model
+    )
 
 
 def process() -> tuple[int, int]:
@@ -152,8 +170,13 @@ def process() -> tuple[int, int]:
     return 0, 1
 
 
-def batch_views(config: DINOConfig, step: int, crops: MultiCropConfig,
-                device: torch.device, labels: bool = False):
+def batch_views(
+    config: DINOConfig,
+    step: int,
+    crops: MultiCropConfig,
+    device: torch.device,
+    labels: bool = False,
+):
     """This process's share of step ``step``'s batch: its views (moved to
     ``device``, normalised to [-1, 1]) and, with ``labels``, its labels.
 
@@ -162,24 +185,31 @@ def batch_views(config: DINOConfig, step: int, crops: MultiCropConfig,
     """
     rank, world = process()
     if config.batch_size % world:
-        raise ValueError(f"batch_size ({config.batch_size}) must be "
-                         f"divisible by the number of processes ({world})")
+        raise ValueError(
+            f"batch_size ({config.batch_size}) must be "
+            f"divisible by the number of processes ({world})"
+        )
     share = config.batch_size // world
     batch_seed = 1_000_000 * (config.seed + 1) + step
     images, _, classes = make_objects(config.batch_size, seed=batch_seed)
     mine = range(rank * share, (rank + 1) * share)  # indices in the batch
-    generators = [torch.Generator().manual_seed(batch_seed * MAX_BATCH + i)
-                  for i in mine]
-    views = multi_crop(images[mine.start:mine.stop], generators, crops)
+    generators = [
+        torch.Generator().manual_seed(batch_seed * MAX_BATCH + i) for i in mine
+    ]
+    views = multi_crop(images[mine.start : mine.stop], generators, crops)
     views = [normalize(v).to(device) for v in views]
-    return (views, classes[mine.start:mine.stop].to(device)) if labels \
+    return (
+        (views, classes[mine.start : mine.stop].to(device))
+        if labels
         else views
+    )
 
 
 @dataclass
 class Run:
     """What one step needs: the networks, the loss, the optimiser and the
     per-step schedules."""
+
     config: DINOConfig
     student: nn.Module  # MultiCropWrapper, in DDP across processes
     teacher: MultiCropWrapper
@@ -205,8 +235,9 @@ def train_step(run: Run, views: list[torch.Tensor], step: int) -> dict:
             teacher_out = run.teacher(views[:2])  # (2·B, K): global views
         student_out = run.student(views)  # (views·B, K): every view
         # the loss also moves the center (averaged over every process)
-        loss, stats = run.loss_fn(student_out, teacher_out,
-                                  run.teacher_temp, len(views))
+        loss, stats = run.loss_fn(
+            student_out, teacher_out, run.teacher_temp, len(views)
+        )
     run.optimizer.zero_grad(set_to_none=True)
     run.scaler.scale(loss).backward()  # DDP averages the gradients
     run.scaler.unscale_(run.optimizer)
@@ -217,6 +248,8 @@ def train_step(run: Run, views: list[torch.Tensor], step: int) -> dict:
     run.scaler.update()
     update_teacher(run.teacher, unwrap(run.student), run.momenta[step])
     return {"loss": loss.item(), **stats}
+
+
 # --8<-- [end:train_step]
 
 
@@ -225,8 +258,7 @@ def precision(device: torch.device) -> torch.dtype | None:
     float16 (with a gradient scaler); None (float32) elsewhere."""
     if device.type != "cuda":
         return None
-    return (torch.bfloat16 if torch.cuda.is_bf16_supported()
-            else torch.float16)
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
 def _seeded(seed: int, device: torch.device):
@@ -244,7 +276,8 @@ def _wrap(model: nn.Module, device: torch.device) -> nn.Module:
     if process()[1] == 1:
         return model
     return nn.parallel.DistributedDataParallel(
-        model, device_ids=[device.index] if device.type == "cuda" else None)
+        model, device_ids=[device.index] if device.type == "cuda" else None
+    )
 
 
 def _averaged(values: dict, device: torch.device) -> dict:
@@ -252,20 +285,23 @@ def _averaged(values: dict, device: torch.device) -> dict:
     world = process()[1]
     if world == 1:
         return values
-    numbers = torch.tensor(list(values.values()), dtype=torch.float64,
-                           device=device)
+    numbers = torch.tensor(
+        list(values.values()), dtype=torch.float64, device=device
+    )
     dist.all_reduce(numbers)
     return dict(zip(values, (numbers / world).tolist()))
 
 
-def _start(config: DINOConfig | None, device
-           ) -> tuple[DINOConfig, torch.device, int, int, torch.dtype | None]:
+def _start(
+    config: DINOConfig | None, device
+) -> tuple[DINOConfig, torch.device, int, int, torch.dtype | None]:
     """What both training loops check and look up first: the config, the
     device, this process's rank and the world size, the autocast dtype."""
     config = config or DINOConfig()
     if not isinstance(config, DINOConfig):
-        raise TypeError(f"config must be a DINOConfig, got "
-                        f"{type(config).__name__}")
+        raise TypeError(
+            f"config must be a DINOConfig, got {type(config).__name__}"
+        )
     device = _device(device)
     return (config, device, *process(), precision(device))
 
@@ -275,9 +311,12 @@ def _device(device) -> torch.device:
     return device
 
 
-def train(config: DINOConfig | None = None, progress: bool = True,
-          device: torch.device | str | None = None,
-          all_reduce_center: bool = True) -> tuple[VisionTransformer, dict]:
+def train(
+    config: DINOConfig | None = None,
+    progress: bool = True,
+    device: torch.device | str | None = None,
+    all_reduce_center: bool = True,
+) -> tuple[VisionTransformer, dict]:
     """Run DINO; return the teacher's backbone (on the CPU) and the run's
     history. Under ``torch.distributed`` each process trains on its share
     of every batch; the returned teacher is the same on every process.
@@ -289,33 +328,56 @@ def train(config: DINOConfig | None = None, progress: bool = True,
     with _seeded(config.seed, device):
         student = MultiCropWrapper(
             tiny_backbone(config.drop_path_rate),
-            DINOHead(64, config.out_dim, config.hidden_dim,
-                     config.bottleneck_dim)).to(device)
+            DINOHead(
+                64, config.out_dim, config.hidden_dim, config.bottleneck_dim
+            ),
+        ).to(device)
         teacher = copy.deepcopy(student).eval().requires_grad_(False)
         if rank:  # stochastic depth draws differ between processes
             torch.manual_seed(config.seed + 7919 * rank)
         run = Run(
-            config=config, student=_wrap(student, device), teacher=teacher,
-            loss_fn=DINOLoss(config.out_dim, config.student_temp,
-                             config.center_momentum, config.centering,
-                             all_reduce_center).to(device),
+            config=config,
+            student=_wrap(student, device),
+            teacher=teacher,
+            loss_fn=DINOLoss(
+                config.out_dim,
+                config.student_temp,
+                config.center_momentum,
+                config.centering,
+                all_reduce_center,
+            ).to(device),
             optimizer=torch.optim.AdamW(_parameter_groups(student)),
-            scaler=torch.amp.GradScaler(device.type,
-                                        enabled=amp == torch.float16),
-            autocast=torch.autocast(device.type, dtype=amp,
-                                    enabled=amp is not None),
-            lrs=cosine_schedule(config.lr, config.min_lr, config.steps,
-                                config.warmup_steps),
+            scaler=torch.amp.GradScaler(
+                device.type, enabled=amp == torch.float16
+            ),
+            autocast=torch.autocast(
+                device.type, dtype=amp, enabled=amp is not None
+            ),
+            lrs=cosine_schedule(
+                config.lr, config.min_lr, config.steps, config.warmup_steps
+            ),
             wds=cosine_schedule(*config.weight_decay, config.steps),
-            momenta=cosine_schedule(config.momentum_teacher, 1.0,
-                                    config.steps),
-            teacher_temp=(config.teacher_temp if config.sharpening
-                          else config.student_temp))
-        history = {key: [] for key in ("step", "loss", "teacher_entropy",
-                                       "kl")}
+            momenta=cosine_schedule(
+                config.momentum_teacher, 1.0, config.steps
+            ),
+            teacher_temp=(
+                config.teacher_temp
+                if config.sharpening
+                else config.student_temp
+            ),
+        )
+        history = {
+            key: [] for key in ("step", "loss", "teacher_entropy", "kl")
+        }
         start = time.perf_counter()
-        bar = tqdm(range(config.steps), disable=not progress or rank > 0,
-                   file=sys.stderr, desc="DINO", unit="step", ncols=100)
+        bar = tqdm(
+            range(config.steps),
+            disable=not progress or rank > 0,
+            file=sys.stderr,
+            desc="DINO",
+            unit="step",
+            ncols=100,
+        )
         for step in bar:
             run.student.train()
             views = batch_views(config, step, config.crops, device)
@@ -324,23 +386,28 @@ def train(config: DINOConfig | None = None, progress: bool = True,
                 raise FloatingPointError(
                     f"the loss became {stats['loss']} at step {step + 1}: "
                     f"training diverged; use a smaller learning rate than "
-                    f"{config.lr}")
+                    f"{config.lr}"
+                )
             if step % 10 == 0 or step == config.steps - 1:
                 history["step"].append(step + 1)
                 for key in ("loss", "teacher_entropy", "kl"):
                     history[key].append(round(stats[key], 5))
-                bar.set_postfix(loss=f"{stats['loss']:.3f}",
-                                H=f"{stats['teacher_entropy']:.2f}",
-                                KL=f"{stats['kl']:.3f}")
+                bar.set_postfix(
+                    loss=f"{stats['loss']:.3f}",
+                    H=f"{stats['teacher_entropy']:.2f}",
+                    KL=f"{stats['kl']:.3f}",
+                )
     history["train_seconds"] = round(time.perf_counter() - start, 1)
     history["log_k"] = math.log(config.out_dim)
     history["processes"] = world
     return teacher.backbone.cpu(), history
 
 
-def train_supervised(config: DINOConfig | None = None, progress: bool = True,
-                     device: torch.device | str | None = None
-                     ) -> tuple[VisionTransformer, dict]:
+def train_supervised(
+    config: DINOConfig | None = None,
+    progress: bool = True,
+    device: torch.device | str | None = None,
+) -> tuple[VisionTransformer, dict]:
     """The baseline DINO is compared with: the same backbone trained with
     the labels (cross-entropy on one augmented global crop per image), for
     as many steps on batches of the same size. Returns the backbone."""
@@ -354,26 +421,35 @@ def train_supervised(config: DINOConfig | None = None, progress: bool = True,
             torch.manual_seed(config.seed + 7919 * rank)
         optimizer = torch.optim.AdamW(_parameter_groups(model))
         wrapped = _wrap(model, device)
-        scaler = torch.amp.GradScaler(device.type,
-                                      enabled=amp == torch.float16)
-        lrs = cosine_schedule(config.lr, config.min_lr, config.steps,
-                              config.warmup_steps)
+        scaler = torch.amp.GradScaler(
+            device.type, enabled=amp == torch.float16
+        )
+        lrs = cosine_schedule(
+            config.lr, config.min_lr, config.steps, config.warmup_steps
+        )
         wds = cosine_schedule(*config.weight_decay, config.steps)
         crops = replace(config.crops, local_crops=0)
         history = {"step": [], "loss": []}
         start = time.perf_counter()
-        bar = tqdm(range(config.steps), disable=not progress or rank > 0,
-                   file=sys.stderr, desc="supervised", unit="step",
-                   ncols=100)
+        bar = tqdm(
+            range(config.steps),
+            disable=not progress or rank > 0,
+            file=sys.stderr,
+            desc="supervised",
+            unit="step",
+            ncols=100,
+        )
         for step in bar:
-            views, labels = batch_views(config, step, crops, device,
-                                        labels=True)
+            views, labels = batch_views(
+                config, step, crops, device, labels=True
+            )
             for group in optimizer.param_groups:
                 group["lr"] = lrs[step]
             optimizer.param_groups[0]["weight_decay"] = wds[step]
             wrapped.train()
-            with torch.autocast(device.type, dtype=amp,
-                                enabled=amp is not None):
+            with torch.autocast(
+                device.type, dtype=amp, enabled=amp is not None
+            ):
                 loss = F.cross_entropy(wrapped(views[0]), labels)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
@@ -386,7 +462,8 @@ def train_supervised(config: DINOConfig | None = None, progress: bool = True,
                 raise FloatingPointError(
                     f"the loss became {value} at step {step + 1}: training "
                     f"diverged; use a smaller learning rate than "
-                    f"{config.lr}")
+                    f"{config.lr}"
+                )
             if step % 10 == 0 or step == config.steps - 1:
                 history["step"].append(step + 1)
                 history["loss"].append(round(value, 5))
