@@ -110,3 +110,24 @@ def offline_site(tmp_path_factory, site) -> Path:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return destination
+
+
+SITE_FIXTURES = {
+    "builds",
+    "site",
+    "second_site",
+    "offline_site",
+    "published_site",
+}
+
+
+def pytest_collection_modifyitems(items):
+    """Mark what a test needs from the fixtures it uses: a built site
+    (``site``), Chromium (``browser``), so that ``make test-fast`` (``-m "not
+    browser and not site and not slow"``) never builds the site by accident."""
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if "browser" in used:
+            item.add_marker(pytest.mark.browser)
+        if used & SITE_FIXTURES:
+            item.add_marker(pytest.mark.site)

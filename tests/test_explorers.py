@@ -530,7 +530,7 @@ def test_on_a_phone_the_position_maps_stand_side_by_side(browser, base_url):  # 
     )
     assert len({round(b["y"]) for b in boxes}) == 1  # one row
     assert all(
-        a["x"] + a["width"] <= b["x"] for a, b in zip(boxes, boxes[1:])
+        a["x"] + a["width"] <= b["x"] for a, b in itertools.pairwise(boxes)
     )  # left to right, no overlap
     assert boxes[-1]["x"] + boxes[-1]["width"] <= width and all(
         b["width"] >= 80 for b in boxes
@@ -630,6 +630,7 @@ def test_the_glossary_page_lists_every_term(browser, base_url):  # noqa: F811
         zip(
             page.locator(".vl-glossary dt").all_inner_texts(),
             page.locator(".vl-glossary dd").all_inner_texts(),
+            strict=True,
         )
     )
     assert shown == terms

@@ -197,8 +197,8 @@ def test_every_page_offering_a_notebook_opens_it_in_colab(published_site):
     )
     prefix = f"https://colab.research.google.com/github/example-owner/vitlesson-course/blob/{NOTEBOOKS_BRANCH}/"
     opened = set()
-    for page, html in pages.items():
-        links = COLAB_LINK.findall(html)
+    for page, text in pages.items():
+        links = COLAB_LINK.findall(text)
         assert len(links) == 1 and links[0].startswith(prefix), (page, links)
         path = links[0].removeprefix(prefix)
         assert (published_site / "downloads" / path).is_file(), (
@@ -206,26 +206,26 @@ def test_every_page_offering_a_notebook_opens_it_in_colab(published_site):
             path,
         )  # produced by the build
         download = (
-            published_site / page / DOWNLOAD_LINK.search(html).group(1)
+            published_site / page / DOWNLOAD_LINK.search(text).group(1)
         ).resolve()
         assert (
             download == (published_site / "downloads" / path).resolve()
         )  # the notebook the page offers
         opened.add(path)
-        assert "vl-run-note" not in html
+        assert "vl-run-note" not in text
     assert len(opened) == len(pages)
 
 
 def test_without_a_repository_pages_say_how_to_get_the_code(site):
     pages = pages_offering_a_notebook(site)
     assert len(pages) >= 9
-    for page, html in pages.items():
+    for text in pages.values():
         assert (
-            not COLAB_LINK.search(html)
-            and "colab.research.google.com" not in html
+            not COLAB_LINK.search(text)
+            and "colab.research.google.com" not in text
         )
         note = re.search(
-            r'<p class="vl-run-note">(.*?)</p>', html, re.DOTALL
+            r'<p class="vl-run-note">(.*?)</p>', text, re.DOTALL
         ).group(1)
         assert (
             "clone the course repository" in note

@@ -139,9 +139,9 @@ def test_dropout_rates_and_bias_reach_every_layer():
 def test_initialisation():
     torch.manual_seed(0)
     model = vitlesson.vit_base()
-    for table in (model.pos_embed, model.cls_token.expand(1, 200, -1)):
+    for weights in (model.pos_embed, model.cls_token.expand(1, 200, -1)):
         assert (
-            0.018 < table.std().item() < 0.022
+            0.018 < weights.std().item() < 0.022
         )  # trunc_normal_(std=0.02), cut at +-2 as in DINO
     linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
     assert all(torch.equal(m.bias, torch.zeros_like(m.bias)) for m in linears)

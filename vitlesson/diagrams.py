@@ -10,6 +10,8 @@ the attention diagram shows real weights from
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import torch
 from matplotlib.figure import Figure
@@ -210,7 +212,7 @@ def encoder_block_figure() -> Figure:
         "mlp": 0.3,
         "add2": 0.17,
     }
-    for top, bottom in zip(order, order[1:]):
+    for top, bottom in pairwise(order):
         _arrow(
             ax,
             (x, levels[top] - gaps[top]),
@@ -219,10 +221,13 @@ def encoder_block_figure() -> Figure:
     # Eq. 2's skip carries z (left); Eq. 3's starts at z' below the first
     # sum (right), so the two can never be read as one line.
     for start, end, sign in (("in", "add1", -1), ("add1", "add2", 1)):
-        top = levels[start] - 0.3
+        branch = levels[start] - 0.3
         side = x + sign * 1.55
         ax.plot(
-            [x, side, side], [top, top, levels[end]], color=EDGE, linewidth=1.2
+            [x, side, side],
+            [branch, branch, levels[end]],
+            color=EDGE,
+            linewidth=1.2,
         )
         _arrow(ax, (side, levels[end]), (x + sign * 0.17, levels[end]))
     ax.text(

@@ -143,8 +143,10 @@ def check_linear_from_conv(linear_from_conv) -> None:
                 conv(images).flatten(2).transpose(1, 2)
             )  # (1, D, H/P, W/P) -> (1, N, D)
             got = linear(patchify(images, patch_size))
-            if linear.bias is None or not torch.allclose(
-                linear.bias, conv.bias
+            if (
+                linear.bias is None
+                or conv.bias is None
+                or not torch.allclose(linear.bias, conv.bias)
             ):
                 raise ExerciseError(
                     "The bias was not copied: linear.bias must equal conv.bias"
@@ -176,7 +178,7 @@ def check_configuration_table(
         raise ExerciseError(
             f"Expected {len(CONFIGURATIONS)} rows, one per configuration, got {len(rows)}"
         )
-    for row, (img_size, patch_size) in zip(rows, CONFIGURATIONS):
+    for row, (img_size, patch_size) in zip(rows, CONFIGURATIONS, strict=True):
         patch_dim = 3 * patch_size * patch_size
         expected = {
             "n_patches": (img_size // patch_size) ** 2,

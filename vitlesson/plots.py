@@ -80,7 +80,7 @@ def smallest_font_size(fig: Figure) -> float:
 
     fig.canvas.draw()  # lays out tick labels, so that they exist as Text
     sizes = [
-        text.get_fontsize()
+        float(text.get_fontsize())
         for text in fig.findobj(Text)
         if text.get_visible() and text.get_text().strip()
     ]
@@ -99,7 +99,7 @@ def patches_figure(
     tokens = patchify(image[None].float(), P)[0]  # (N, 3*P*P), raster order
 
     fig = Figure(figsize=(WIDTH, 4.3), layout="constrained")
-    top, bottom = fig.subfigures(2, 1, height_ratios=[3.1, 1])
+    top, bottom = fig.subfigures(2, 1, height_ratios=[3.1, 1])  # type: ignore[misc]  # an array of two
     ax_image, ax_grid, ax_mosaic = top.subplots(1, 3)
     ax_image.imshow(pixels)
     ax_image.set_title(f"The image:\n{height}×{width}×3 pixels")
@@ -169,9 +169,11 @@ def patch_sizes_figure(
     photo = load_photo() if photo is None else photo
     fig = Figure(figsize=(WIDTH, 2.75), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(configs)))
-    for ax, (img_size, patch_size) in zip(axes, configs):
+    for ax, (img_size, patch_size) in zip(axes, configs, strict=True):
         image = square_crop_resize(photo, img_size)
-        rows, cols = check.patch_grid(tuple(image.shape[1:]), patch_size)
+        rows, cols = check.patch_grid(
+            (image.shape[1], image.shape[2]), patch_size
+        )
         ax.imshow(_to_numpy_image(image))
         _draw_grid(
             ax, image.shape[1], image.shape[2], patch_size, linewidth=0.5
@@ -207,12 +209,16 @@ def position_embedding_figure(
         figsize=(WIDTH, 1.45 * len(embeddings) + 0.5), layout="constrained"
     )
     axes = np.atleast_2d(fig.subplots(len(embeddings), n_maps))
-    for row_axes, (label, embedding) in zip(axes, embeddings.items()):
+    for row_axes, (label, embedding) in zip(
+        axes, embeddings.items(), strict=True
+    ):
         similarity = cosine_similarity_maps(embedding, (rows, cols))
         components, variance = principal_component_maps(
             embedding, (rows, cols), k=3
         )
-        for ax, (r, c) in zip(row_axes, references):
+        for ax, (r, c) in zip(
+            row_axes[: len(references)], references, strict=True
+        ):
             sim_image = ax.imshow(
                 similarity[r, c].numpy(), cmap="RdBu_r", vmin=-1, vmax=1
             )
@@ -382,7 +388,7 @@ def multi_crop_figure(
     axes = fig.subplots(1, len(views) + 1, width_ratios=sizes)
     axes[0].imshow(_to_numpy_image(image))
     axes[0].set_title("image", fontsize=SMALL)
-    for i, (ax, view) in enumerate(zip(axes[1:], views)):
+    for i, (ax, view) in enumerate(zip(axes[1:], views, strict=True)):
         ax.imshow(_to_numpy_image(view))
         ax.set_title(
             f"global {i + 1}" if i < 2 else f"local {i - 1}", fontsize=SMALL
@@ -413,7 +419,7 @@ def object_attention_figure(
     for b, row in enumerate(axes):
         row[0].imshow(_to_numpy_image(images[b]))
         row[1].imshow(masks[b].numpy(), cmap="gray", vmin=0, vmax=1)
-        for ax, name in zip(row[2:], names):
+        for ax, name in zip(row[2:], names, strict=True):
             attention, kept = models[name]
             ax.imshow(attention[b].reshape(rows, cols).numpy(), cmap="inferno")
             fine = np.kron(
@@ -428,7 +434,9 @@ def object_attention_figure(
                 linewidths=1.2,
             )
         if b == 0:
-            for ax, title in zip(row, ["image", "true mask", *names]):
+            for ax, title in zip(
+                row, ["image", "true mask", *names], strict=True
+            ):
                 ax.set_title(title, fontsize=SMALL)
         for ax in row:
             ax.set_axis_off()

@@ -18,6 +18,7 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -154,13 +155,16 @@ def cancel_last_layer(model: nn.Module) -> None:
         p.grad = None
 
 
-def unwrap(model: nn.Module) -> nn.Module:
+def unwrap(model: nn.Module) -> MultiCropWrapper:
     """The model inside ``DistributedDataParallel``, or the model."""
-    return (
-        model.module
-        if isinstance(model, nn.parallel.DistributedDataParallel)
-        else model
-    )
+    if isinstance(model, nn.parallel.DistributedDataParallel):
+        model = model.module
+    if not isinstance(model, MultiCropWrapper):
+        raise TypeError(
+            "model must be a MultiCropWrapper (or one inside "
+            f"DistributedDataParallel), got {type(model).__name__}"
+        )
+    return model
 
 
 def process() -> tuple[int, int]:
@@ -289,7 +293,7 @@ def _averaged(values: dict, device: torch.device) -> dict:
         list(values.values()), dtype=torch.float64, device=device
     )
     dist.all_reduce(numbers)
-    return dict(zip(values, (numbers / world).tolist()))
+    return dict(zip(values, (numbers / world).tolist(), strict=True))
 
 
 def _start(
@@ -366,7 +370,7 @@ def train(
                 else config.student_temp
             ),
         )
-        history = {
+        history: dict[str, Any] = {
             key: [] for key in ("step", "loss", "teacher_entropy", "kl")
         }
         start = time.perf_counter()
@@ -429,7 +433,7 @@ def train_supervised(
         )
         wds = cosine_schedule(*config.weight_decay, config.steps)
         crops = replace(config.crops, local_crops=0)
-        history = {"step": [], "loss": []}
+        history: dict[str, Any] = {"step": [], "loss": []}
         start = time.perf_counter()
         bar = tqdm(
             range(config.steps),
