@@ -727,3 +727,18 @@ def test_drop_path_defaults_and_names():
         ValueError, match=r"^drop_path must be in \[0, 1\), got 1.5"
     ):
         Block(8, 2, drop_path=1.5)
+
+
+@pytest.mark.parametrize(
+    "check, answer",
+    [
+        (check_linear_from_conv, linear_from_conv),
+        (check_flexible_patch_embedding, learner_class()),
+    ],
+)
+def test_checks_leave_the_learners_random_state_as_it_was(check, answer):
+    torch.manual_seed(123)
+    before = torch.random.get_rng_state()
+    with contextlib.redirect_stdout(io.StringIO()):
+        check(answer)
+    assert torch.equal(torch.random.get_rng_state(), before)

@@ -9,12 +9,28 @@ per passed case and raises :class:`ExerciseError` with an explanation otherwise.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn as nn
 
 from vitlesson.patching import patchify
 
 CONFIGURATIONS = [(224, 8), (224, 16), (224, 32), (384, 16)]
+
+
+def _repeatable(check):
+    """Run ``check`` with seed 0 in a forked random state: its random layers
+    and images are the same every time, and the learner's own random state
+    is left as it was."""
+
+    @functools.wraps(check)
+    def run(*args, **kwargs):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            return check(*args, **kwargs)
+
+    return run
 
 
 class ExerciseError(AssertionError):
@@ -116,9 +132,9 @@ def check_manual_patching(manual_patching) -> None:
         )
 
 
+@_repeatable
 def check_linear_from_conv(linear_from_conv) -> None:
     """Check ``linear_from_conv(conv) -> nn.Linear`` computing the same tokens as ``conv`` on patchified images."""
-    torch.manual_seed(0)
     for img_size, patch_size in CONFIGURATIONS:
         conv = nn.Conv2d(3, 32, kernel_size=patch_size, stride=patch_size)
         linear = linear_from_conv(conv)
@@ -253,6 +269,7 @@ def _check_sizes(layer, img_size: int, patch_size: int) -> None:
             )
 
 
+@_repeatable
 def check_flexible_patch_embedding(cls) -> None:
     """Check a learner's ``FlexiblePatchEmbedding`` class in both forms.
 
@@ -261,7 +278,6 @@ def check_flexible_patch_embedding(cls) -> None:
     layer, and both must give the convolution's tokens (B, N, D). A wrong
     result is matched against the typical mistakes and named.
     """
-    torch.manual_seed(0)
     for img_size, patch_size in CONFIGURATIONS:
         linear = _build(cls, img_size, patch_size, True)
         conv = _build(cls, img_size, patch_size, False)
