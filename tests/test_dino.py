@@ -58,7 +58,7 @@ def test_objects_are_seeded_and_shaped():
 
 def test_every_masked_pixel_has_the_object_colour():
     images, masks, _ = make_objects(32, seed=1)
-    for image, mask in zip(images, masks):
+    for image, mask in zip(images, masks, strict=True):
         inside = image[:, mask]  # (3, pixels)
         assert torch.allclose(inside, inside[:, :1].expand_as(inside))
         assert (
@@ -120,7 +120,7 @@ def test_multi_crop_makes_dinos_views():
     ] * 5
     assert all(v.min() >= 0 and v.max() <= 1 for v in views)
     again = multi_crop(images, generator(), MultiCropConfig(local_crops=5))
-    assert all(torch.equal(a, b) for a, b in zip(views, again))
+    assert all(torch.equal(a, b) for a, b in zip(views, again, strict=True))
     with pytest.raises(ValueError, match="add a batch dimension"):
         multi_crop(images[0], generator())
 
@@ -357,7 +357,9 @@ def test_a_short_run_is_seeded_and_records_its_history():
     assert all(
         torch.equal(a, b)
         for a, b in zip(
-            first.state_dict().values(), second.state_dict().values()
+            first.state_dict().values(),
+            second.state_dict().values(),
+            strict=True,
         )
     )
     assert history["step"] == [1, 3] and len(history["teacher_entropy"]) == 2

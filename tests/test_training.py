@@ -54,7 +54,7 @@ def test_labels_say_where_the_square_is():
         (
             {"n": 2, "seed": 0, "image_size": 8},
             ValueError,
-            "image_size must be at least 16 to fit both shapes, got 8",
+            "image_size must be at least 24 to place both shapes apart, got 8",
         ),
         ({"n": 2.5, "seed": 0}, TypeError, "n must be an int, got float"),
     ],

@@ -19,6 +19,7 @@ import math
 import torch
 
 from vitlesson import _validation as check
+from vitlesson.shapes import _seed
 
 CLASSES = ("disc", "square", "triangle", "cross")
 IMAGE_SIZE = 32
@@ -119,13 +120,16 @@ def make_objects(
     """``n`` images (n, 3, S, S) in [0, 1], their object masks (n, S, S)
     and class labels (n,), indices into :data:`CLASSES`."""
     n = check.non_negative_int(n, "n")
-    seed = check.non_negative_int(seed, "seed")
+    seed = _seed(seed)
     size = check.positive_int(image_size, "image_size")
     if size < 2 * MAX_SIZE + 2:
         raise ValueError(
             f"image_size must be at least {2 * MAX_SIZE + 2:.0f}"
             f" to fit the largest object, got {size}"
         )
+    check.fits_in_memory(
+        (n * 12 + 4) * size * size, f"{n} images of {size}x{size} pixels"
+    )
     generator = torch.Generator().manual_seed(seed)
     images = _background(n, size, generator)
     labels = torch.randint(len(CLASSES), (n,), generator=generator)

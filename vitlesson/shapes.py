@@ -20,6 +20,7 @@ from vitlesson import _validation as check
 
 IMAGE_SIZE = 32
 MIN_GAP = 2  # pixels between the two centres along x, so that no label is a coin toss
+MIN_SIZE = 24  # smaller images leave the largest pairs (almost) no room apart
 
 
 def _colours(
@@ -46,12 +47,16 @@ def make_shapes(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` images (n, 3, S, S) in [0, 1] and labels (n,): 1 if the square is left of the circle."""
     n = check.non_negative_int(n, "n")
-    seed = check.non_negative_int(seed, "seed")
+    seed = _seed(seed)
     size = check.positive_int(image_size, "image_size")
-    if size < 16:
+    if size < MIN_SIZE:
         raise ValueError(
-            f"image_size must be at least 16 to fit both shapes, got {size}"
+            f"image_size must be at least {MIN_SIZE} to place both shapes "
+            f"apart, got {size}"
         )
+    check.fits_in_memory(
+        (n * 6 + 2) * size * size, f"{n} images of {size}x{size} pixels"
+    )
     generator = torch.Generator().manual_seed(seed)
     half_side = torch.randint(
         2, 5, (n,), generator=generator
@@ -101,6 +106,15 @@ def make_shapes(
     return images, labels
 
 
+def _seed(seed) -> int:
+    """A seed a torch.Generator takes: an int in [0, 2**64)."""
+    seed = check.non_negative_int(seed, "seed")
+    if seed >= 2**64:
+        raise ValueError(f"seed must be less than 2**64, got {seed}")
+    return seed
+
+
 def normalize_shapes(images: torch.Tensor) -> torch.Tensor:
     """Centre pixel values around 0 (the shapes have no dataset statistics worth estimating)."""
+    check.float_tensor(images, "images")
     return (images - 0.5) / 0.5

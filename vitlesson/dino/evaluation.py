@@ -5,6 +5,7 @@ held-out images, for the shipped weights and the two baselines (DINO's
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -12,6 +13,7 @@ import torch
 from vitlesson.dino.training import TRAIN_SEED, tiny_backbone
 from vitlesson.objects import make_objects
 from vitlesson.probes import attention_iou, cls_features, knn_accuracy
+from vitlesson.shapes import _seed
 from vitlesson.shapes import normalize_shapes as normalize
 from vitlesson.vit import VisionTransformer
 
@@ -28,6 +30,7 @@ def evaluate(backbone: VisionTransformer) -> dict:
     """k-NN accuracy of the CLS features and attention IoU per head, on
     held-out images (the labelled bank and the test set share no seed
     with training)."""
+    _backbone(backbone)
     bank, _, bank_labels = make_objects(BANK_SIZE, seed=BANK_SEED)
     test, test_masks, test_labels = make_objects(TEST_SIZE, seed=TEST_SEED)
     device = backbone.cls_token.device  # images made on the CPU, moved
@@ -50,31 +53,105 @@ def evaluate(backbone: VisionTransformer) -> dict:
 # --8<-- [end:evaluate]
 
 
+def _backbone(backbone) -> None:
+    """A ViT that reads the 32×32 RGB object images."""
+    if not isinstance(backbone, VisionTransformer):
+        raise TypeError(
+            f"backbone must be a VisionTransformer, got "
+            f"{type(backbone).__name__}"
+        )
+    if backbone.patch_embed.in_channels != 3:
+        raise ValueError(
+            f"backbone must read RGB images (in_channels=3), got "
+            f"in_channels={backbone.patch_embed.in_channels}"
+        )
+
+
 def random_backbone(seed: int = TRAIN_SEED) -> VisionTransformer:
-    """The untrained starting point of both runs, for comparison."""
+    """The untrained starting point of both runs, for comparison (the
+    caller's random state is left as it was)."""
+    seed = _seed(seed)
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.manual_seed(seed)  # as the training loops seed it
         return tiny_backbone().eval()
+
+
+def _weights_path(path) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(
+            f"path must name a weights file (str or Path), got "
+            f"{type(path).__name__}"
+        )
+    if not str(path).strip() or not Path(path).name:
+        raise ValueError(f"path must name a weights file, got {str(path)!r}")
+    return Path(path)
 
 
 def load_backbone(path: Path = DINO_WEIGHTS) -> VisionTransformer:
     """A shipped backbone (eval mode): DINO's teacher or the baseline."""
+    path = _weights_path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder: name a weights file")
+    if not path.is_file():
+        raise FileNotFoundError(f"No weights file at {path}")
     backbone = tiny_backbone()
-    backbone.load_state_dict(
-        torch.load(path, map_location="cpu", weights_only=True)
-    )
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        backbone.load_state_dict(state)
+    except Exception as error:  # pickle, zip, EOF, missing or extra keys
+        reason = " ".join(str(error).split()) or type(error).__name__
+        raise ValueError(
+            f"{path} does not hold the weights of the tiny DINO backbone "
+            f"(a state dict written by python -m vitlesson.dino): "
+            f"{reason[:300]}"
+        ) from None
     return backbone.eval()
 
 
 def load_record(path: Path = DINO_WEIGHTS) -> dict:
     """The JSON record written next to a weights file."""
-    return json.loads(
-        Path(path).with_suffix(".json").read_text(encoding="utf-8")
-    )
+    record_path = _weights_path(path).with_suffix(".json")
+    if not record_path.is_file():
+        raise FileNotFoundError(f"No record at {record_path}")
+    try:
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(
+            f"{record_path} is not valid JSON ({error}): expected the "
+            f"record of a run"
+        ) from None
+    if not isinstance(record, dict):
+        raise ValueError(
+            f"{record_path} holds a {type(record).__name__}, expected a "
+            f"JSON object (the record of a run)"
+        )
+    return record
+
+
+def _device(device) -> torch.device:
+    """A device torch can use on this machine."""
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(
+            f"device must be a str or torch.device, got "
+            f"{type(device).__name__}"
+        )
+    try:
+        device = torch.device(device)
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError) as error:
+        reason = " ".join(str(error).split())
+        raise ValueError(
+            f"device must be one this machine has, such as 'cpu', got "
+            f"{str(device)!r} ({reason[:200]})"
+        ) from None
+    if device.type == "meta":
+        raise ValueError("device must hold real numbers, got 'meta'")
+    return device
 
 
 def evaluate_shipped(device: torch.device | str = "cpu") -> dict:
     """The metrics of the shipped weights next to the two baselines."""
+    device = _device(device)
     return {
         name: evaluate(model.to(device))
         for name, model in [

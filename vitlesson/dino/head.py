@@ -3,18 +3,19 @@
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.nn.utils.parametrizations import weight_norm
 
 from vitlesson import _validation as check
 from vitlesson.vit import VisionTransformer
 
 
-def _head_config(
-    in_dim, out_dim, hidden_dim, bottleneck_dim, nlayers, norm_last_layer
-) -> None:
-    """Every width a positive int, ``norm_last_layer`` a bool."""
+def _sizes(in_dim, out_dim, hidden_dim, bottleneck_dim, nlayers) -> None:
+    """Every width a positive int, and the head's weights fit in memory."""
     for name, value in [
         ("in_dim", in_dim),
         ("out_dim", out_dim),
@@ -23,7 +24,32 @@ def _head_config(
         ("nlayers", nlayers),
     ]:
         check.positive_int(value, name)
-    check.boolean(norm_last_layer, "norm_last_layer")
+    if nlayers == 1:  # DINO: one layer straight to the bottleneck
+        mlp = (in_dim + 1) * bottleneck_dim
+    else:
+        mlp = (in_dim + 1 + (nlayers - 2) * (hidden_dim + 1)) * hidden_dim
+        mlp += (hidden_dim + 1) * bottleneck_dim
+    check.fits_in_memory(
+        mlp + (bottleneck_dim + 1) * out_dim,  # the last layer: v and g
+        f"A DINOHead({in_dim}, {out_dim}, hidden_dim={hidden_dim}, "
+        f"bottleneck_dim={bottleneck_dim}, nlayers={nlayers})",
+    )
+
+
+def _tensor(x, name: str, like: torch.Tensor) -> None:
+    """A dense float tensor with the dtype and on the device of ``like``
+    (one of the module's parameters)."""
+    check.float_tensor(x, name, dtype=like.dtype)
+    if x.layout != torch.strided:
+        raise TypeError(
+            f"{name} must be a dense tensor, got layout {x.layout}: "
+            f"call {name}.to_dense()"
+        )
+    if x.device != like.device:
+        raise ValueError(
+            f"{name} is on {x.device} but the module's parameters are on "
+            f"{like.device}: call {name}.to({str(like.device)!r})"
+        )
 
 
 # --8<-- [start:head]
@@ -47,29 +73,22 @@ class DINOHead(nn.Module):
         norm_last_layer: bool = True,
     ):
         super().__init__()
-        _head_config(
-            in_dim,
-            out_dim,
-            hidden_dim,
-            bottleneck_dim,
-            nlayers,
-            norm_last_layer,
-        )
+        _sizes(in_dim, out_dim, hidden_dim, bottleneck_dim, nlayers)
+        check.boolean(norm_last_layer, "norm_last_layer")
         self.in_dim = in_dim
         widths = [in_dim] + [hidden_dim] * (nlayers - 1) + [bottleneck_dim]
         layers = []
-        for a, b in zip(widths, widths[1:]):
+        for a, b in itertools.pairwise(widths):
             layers += [nn.Linear(a, b), nn.GELU()]
         self.mlp = nn.Sequential(*layers[:-1])  # no GELU after the last
         self.apply(self._init_weights)
-        self.last_layer = nn.utils.parametrizations.weight_norm(
+        # weight normalisation: row k of the weight is g_k · v_k / ‖v_k‖
+        self.last_layer = weight_norm(
             nn.Linear(bottleneck_dim, out_dim, bias=False)
         )
-        self.last_layer.parametrizations.weight.original0.data.fill_(1)
-        if norm_last_layer:  # the gain stays 1: outputs are cosines
-            self.last_layer.parametrizations.weight.original0.requires_grad_(
-                False
-            )
+        gain = self.last_layer.parametrizations.weight.original0  # g (K, 1)
+        nn.init.ones_(gain)
+        gain.requires_grad_(not norm_last_layer)  # frozen: cosines
 
     def _init_weights(self, module: nn.Module) -> None:
         if isinstance(module, nn.Linear):
@@ -77,17 +96,21 @@ class DINOHead(nn.Module):
             nn.init.zeros_(module.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check.float_tensor(x, "features", dtype=self.mlp[0].weight.dtype)
-        if x.dim() != 2 or x.shape[-1] != self.in_dim:
-            raise ValueError(
-                f"features must have shape (batch, "
-                f"{self.in_dim}), got {tuple(x.shape)}"
-            )
+        _features(x, self.in_dim, next(self.parameters()))
         x = F.normalize(self.mlp(x), dim=-1)  # (B, bottleneck), unit length
         return self.last_layer(x)  # (B, K)
 
 
 # --8<-- [end:head]
+
+
+def _features(x, in_dim: int, weight: torch.Tensor) -> None:
+    """CLS features (batch, in_dim) of the head's dtype and device."""
+    _tensor(x, "features", weight)
+    if x.dim() != 2 or x.shape[-1] != in_dim:
+        raise ValueError(
+            f"features must have shape (batch, {in_dim}), got {tuple(x.shape)}"
+        )
 
 
 class MultiCropWrapper(nn.Module):
@@ -96,52 +119,59 @@ class MultiCropWrapper(nn.Module):
 
     def __init__(self, backbone: VisionTransformer, head: DINOHead):
         super().__init__()
-        if not isinstance(backbone, VisionTransformer):
-            raise TypeError(
-                f"backbone must be a VisionTransformer, got "
-                f"{type(backbone).__name__}"
-            )
-        if not isinstance(head, DINOHead):
-            raise TypeError(
-                f"head must be a DINOHead, got {type(head).__name__}"
-            )
-        if backbone.num_features != head.in_dim:
-            raise ValueError(
-                f"the head reads {head.in_dim} features but the "
-                f"backbone gives {backbone.num_features}: build "
-                f"DINOHead({backbone.num_features}, ...)"
-            )
+        _parts(backbone, head)
         self.backbone, self.head = backbone, head
 
     def forward(self, views: list[torch.Tensor]) -> torch.Tensor:
-        _views(views)
-        features, start = [], 0
-        while start < len(views):  # consecutive views of the same size
-            end = start
-            while (
-                end < len(views)
-                and views[end].shape[-1] == views[start].shape[-1]
-            ):
-                end += 1
-            batch = torch.cat(views[start:end])  # (k·B, 3, S, S)
+        _views(views, self.backbone)
+        features = []
+        for _, same_size in itertools.groupby(views, lambda v: v.shape[-2:]):
+            batch = torch.cat(list(same_size))  # (k·B, 3, H, W)
             features.append(self.backbone(batch))  # CLS features (k·B, D)
-            start = end
         return self.head(torch.cat(features))  # (views·B, K)
 
 
-def _views(views) -> None:
-    """A non-empty list of image batches, all with one batch size."""
+def _parts(backbone, head) -> None:
+    """A ViT without a classifier, and a head that reads its features."""
+    if not isinstance(backbone, VisionTransformer):
+        raise TypeError(
+            f"backbone must be a VisionTransformer, got "
+            f"{type(backbone).__name__}"
+        )
+    if not isinstance(head, DINOHead):
+        raise TypeError(f"head must be a DINOHead, got {type(head).__name__}")
+    if backbone.num_classes:
+        raise ValueError(
+            f"backbone must give CLS features, not class scores: build it "
+            f"with num_classes=0, got num_classes={backbone.num_classes}"
+        )
+    if backbone.num_features != head.in_dim:
+        raise ValueError(
+            f"the head reads {head.in_dim} features but the "
+            f"backbone gives {backbone.num_features}: build "
+            f"DINOHead({backbone.num_features}, ...)"
+        )
+
+
+def _views(views, backbone: VisionTransformer) -> None:
+    """A non-empty list of image batches of the backbone's dtype, channels
+    and device, all with one batch size."""
     if not isinstance(views, (list, tuple)) or not views:
         raise TypeError(
             f"views must be a non-empty list of image batches, "
             f"got {type(views).__name__}"
             + (" (empty)" if isinstance(views, (list, tuple)) else "")
         )
+    weight = backbone.patch_embed.proj.weight
     for i, view in enumerate(views):
-        check.image_batch(view)
+        _tensor(view, f"views[{i}]", weight)
+        if view.dim() != 4 or view.shape[1] != weight.shape[1]:
+            raise ValueError(
+                f"views[{i}] must have shape (batch, {weight.shape[1]}, "
+                f"height, width), got {tuple(view.shape)}"
+            )
         if len(view) != len(views[0]):
             raise ValueError(
-                f"every view must hold the same images: view "
-                f"{i} has {len(view)}, view 0 has "
-                f"{len(views[0])}"
+                f"every view must hold the same images: views[{i}] has "
+                f"{len(view)}, views[0] has {len(views[0])}"
             )

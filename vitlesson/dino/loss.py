@@ -12,24 +12,17 @@ import torch.nn as nn
 from vitlesson import _validation as check
 
 
-def _outputs(student_out, teacher_out, n_views, out_dim) -> int:
-    """Check the two outputs against each other; return the batch size."""
+def _outputs(student_out, teacher_out, teacher_temp, n_views, center):
+    """Check the two outputs against each other and the center."""
     n_views = check.positive_int(n_views, "n_views")
     if n_views < 2:
         raise ValueError(
             f"n_views must be at least 2 (the two global views), got {n_views}"
         )
-    for name, x in [
-        ("student_out", student_out),
-        ("teacher_out", teacher_out),
-    ]:
-        check.float_tensor(x, name)
-        if x.dim() != 2 or x.shape[-1] != out_dim:
-            raise ValueError(
-                f"{name} must have shape (rows, {out_dim}), "
-                f"got {tuple(x.shape)}"
-            )
-    if len(teacher_out) == 0 or len(teacher_out) % 2:
+    check.finite_number(teacher_temp, "teacher_temp", low=0, low_open=True)
+    _rows(student_out, "student_out", center)
+    _rows(teacher_out, "teacher_out", center)
+    if len(teacher_out) % 2:
         raise ValueError(
             f"teacher_out must hold the 2 global views of a "
             f"batch (an even, positive number of rows), got "
@@ -42,7 +35,32 @@ def _outputs(student_out, teacher_out, n_views, out_dim) -> int:
             f"{batch} = {n_views * batch} rows, got "
             f"{len(student_out)}"
         )
-    return batch
+
+
+def _rows(x, name: str, center: torch.Tensor) -> None:
+    """At least one row of K outputs, on the center's device."""
+    check.float_tensor(x, name)
+    if x.layout != torch.strided:
+        raise TypeError(
+            f"{name} must be a dense tensor, got layout {x.layout}: "
+            f"call {name}.to_dense()"
+        )
+    if x.dim() != 2 or len(x) == 0 or x.shape[-1] != center.shape[-1]:
+        raise ValueError(
+            f"{name} must have shape (rows, {center.shape[-1]}) with at "
+            f"least one row, got {tuple(x.shape)}"
+        )
+    if x.device.type == "meta":
+        raise ValueError(
+            f"{name} must hold values (the loss returns its statistics), "
+            f"got a tensor on the meta device"
+        )
+    if x.device != center.device:
+        raise ValueError(
+            f"{name} is on {x.device} but the loss's center is on "
+            f"{center.device}: call {name}.to({str(center.device)!r}) or "
+            f"move the loss"
+        )
 
 
 # --8<-- [start:loss]
@@ -55,6 +73,8 @@ class DINOLoss(nn.Module):
     turn off one of the two operations (the collapse ablations).
     """
 
+    center: torch.Tensor  # (1, K): the running mean of the teacher's outputs
+
     def __init__(
         self,
         out_dim: int,
@@ -65,6 +85,7 @@ class DINOLoss(nn.Module):
     ):
         super().__init__()
         check.positive_int(out_dim, "out_dim")
+        check.fits_in_memory(out_dim, f"A center of {out_dim} outputs")
         self.student_temp = check.finite_number(
             student_temp, "student_temp", low=0, low_open=True
         )
@@ -87,23 +108,21 @@ class DINOLoss(nn.Module):
     ) -> tuple[torch.Tensor, dict]:
         """``student_out`` (views·B, K), ``teacher_out`` (2·B, K), in the
         order of :func:`~vitlesson.multicrop.multi_crop`."""
-        _outputs(student_out, teacher_out, n_views, self.center.shape[-1])
-        check.finite_number(teacher_temp, "teacher_temp", low=0, low_open=True)
+        _outputs(student_out, teacher_out, teacher_temp, n_views, self.center)
         student = (student_out / self.student_temp).log_softmax(dim=-1)
-        student = student.chunk(n_views)  # views x (B, K)
         teacher = ((teacher_out - self.center) / teacher_temp).softmax(-1)
-        teacher = teacher.detach().chunk(2)  # 2 x (B, K)
-        total, pairs = 0.0, 0
-        for i, q in enumerate(teacher):
-            for v in range(n_views):
+        teacher = teacher.detach()  # the loss trains the student only
+        total, pairs = student.new_zeros(()), 0
+        for i, q in enumerate(teacher.chunk(2)):  # global views: (B, K) each
+            for v, log_p in enumerate(student.chunk(n_views)):  # every view
                 if v == i:  # skip the student's view of the same crop
                     continue
-                total = total + (-q * student[v]).sum(dim=-1).mean()
+                total = total + (-q * log_p).sum(dim=-1).mean()
                 pairs += 1
         loss = total / pairs
-        with torch.no_grad():
-            p = torch.cat(teacher)  # (2·B, K)
-            entropy = -(p * p.clamp_min(1e-12).log()).sum(dim=-1).mean()
+        with torch.no_grad():  # what the curves show
+            log_q = teacher.clamp_min(1e-12).log()  # (2·B, K)
+            entropy = -(teacher * log_q).sum(dim=-1).mean()
             stats = {
                 "teacher_entropy": entropy.item(),
                 "kl": loss.item() - entropy.item(),
@@ -116,6 +135,7 @@ class DINOLoss(nn.Module):
     def update_center(self, teacher_out: torch.Tensor) -> None:
         """Running mean of the teacher's outputs over batches, and over
         every process when there are several (as DINO does)."""
+        _rows(teacher_out, "teacher_out", self.center)
         batch_center = teacher_out.sum(dim=0, keepdim=True)  # (1, K)
         rows = len(teacher_out)
         if (
@@ -150,12 +170,22 @@ def cosine_schedule(
         ("warmup_start", warmup_start),
     ]:
         check.finite_number(value, name)
+    if not math.isfinite(start - end) or not math.isfinite(
+        start - warmup_start
+    ):
+        raise ValueError(
+            f"start, end and warmup_start must be within the float range of "
+            f"each other, got {start}, {end} and {warmup_start}"
+        )
     steps = check.positive_int(steps, "steps")
     warmup_steps = check.non_negative_int(warmup_steps, "warmup_steps")
     if warmup_steps > steps:
         raise ValueError(
             f"warmup_steps must be at most steps ({steps}), got {warmup_steps}"
         )
+    check.fits_in_memory(  # a Python float in a list takes 32 bytes
+        steps, f"A schedule of {steps:,} steps", bytes_per_number=32
+    )
     warmup = [
         warmup_start + (start - warmup_start) * i / warmup_steps
         for i in range(warmup_steps)
@@ -169,23 +199,34 @@ def cosine_schedule(
 
 
 def _same_architecture(teacher: nn.Module, student: nn.Module) -> None:
-    """Both modules have the same parameter names and shapes."""
+    """Both modules have the same parameters: names, shapes, dtypes and
+    devices."""
     for name, module in [("teacher", teacher), ("student", student)]:
         if not isinstance(module, nn.Module):
             raise TypeError(
                 f"{name} must be a torch.nn.Module, got "
                 f"{type(module).__name__}"
             )
-    shapes = [
-        {n: tuple(p.shape) for n, p in m.named_parameters()}
-        for m in (teacher, student)
-    ]
-    if shapes[0] != shapes[1]:
-        differ = sorted(set(shapes[0].items()) ^ set(shapes[1].items()))
+    teacher_params, student_params = (
+        {
+            n: f"{tuple(p.shape)} {p.dtype} on {p.device}"
+            for n, p in module.named_parameters()
+        }
+        for module in (teacher, student)
+    )
+    differ = sorted(
+        n
+        for n in teacher_params.keys() | student_params.keys()
+        if teacher_params.get(n) != student_params.get(n)
+    )
+    if differ:
+        first = differ[0]
         raise ValueError(
-            f"teacher and student must have the same "
-            f"architecture; they differ at {differ[0][0]} "
-            f"(and {len(differ) - 1} more)"
+            f"teacher and student must have the same architecture; they "
+            f"differ at {first!r} (teacher: "
+            f"{teacher_params.get(first, 'no such parameter')}, student: "
+            f"{student_params.get(first, 'no such parameter')}) and at "
+            f"{len(differ) - 1} more"
         )
 
 
@@ -196,5 +237,8 @@ def update_teacher(
     """θ_teacher ← m·θ_teacher + (1 − m)·θ_student, parameter by parameter."""
     _same_architecture(teacher, student)
     momentum = check.finite_number(momentum, "momentum", low=0, high=1)
-    for t, s in zip(teacher.parameters(), student.parameters()):
-        t.mul_(momentum).add_(s.detach(), alpha=1 - momentum)
+    student_params = dict(student.named_parameters())
+    for name, t in teacher.named_parameters():
+        t.mul_(momentum).add_(
+            student_params[name].detach(), alpha=1 - momentum
+        )
