@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from hooks import benchmarks as bench_hook
+from tests import faults
 from vitlesson import bench
 from vitlesson.vit import VisionTransformer
 
@@ -28,6 +29,7 @@ def small(monkeypatch):
     monkeypatch.setattr(bench, "ATTENTION_TOKENS", [17, 65])
 
 
+@pytest.mark.slow  # a quick run with transformers: seconds
 def test_command_writes_results_with_machine_label(small, tmp_path, capsys):
     output = tmp_path / "bench.json"
     bench.main(["--quick", "--output", str(output)])
@@ -110,16 +112,21 @@ def test_recorded_results_render_into_the_page():
     assert names and names <= set(values)
 
 
-def test_unknown_placeholder_is_a_warning(caplog):
+def test_an_unknown_placeholder_stops_the_build_naming_its_line():
+    from mkdocs.exceptions import PluginError
+
     class Page:
         class file:
             src_uri = "performance.md"
 
-    out = bench_hook.on_page_markdown(
-        "x {{ bench.nonsense }} {{ bench.date }}", Page, {}, None
-    )
-    assert "{{ bench.nonsense }}" in out and "{{ bench.date }}" not in out
-    assert "unknown benchmark value" in caplog.text
+    with pytest.raises(
+        PluginError,
+        match=r"performance.md:2: unknown benchmark value "
+        r"\{\{ bench.nonsense \}\}",
+    ):
+        bench_hook.on_page_markdown(
+            "{{ bench.date }}\nx {{ bench.nonsense }}", Page, {}, None
+        )
 
 
 def test_hook_reads_the_file_the_command_writes():
@@ -145,6 +152,7 @@ def test_bench_never_overwrites_the_recorded_results_unless_asked(capsys):
         assert exit_.value.code == 2 and message in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a quick run with transformers: seconds
 def test_bench_writes_to_the_working_directory_by_default(
     small, tmp_path, monkeypatch
 ):
@@ -153,3 +161,85 @@ def test_bench_writes_to_the_working_directory_by_default(
     bench.main(["--quick"])
     assert json.loads((tmp_path / "bench.json").read_text())["mode"] == "quick"
     assert bench.RECORDED.read_bytes() == recorded
+
+
+@pytest.mark.parametrize(
+    "output,message",
+    [
+        ("folder", "--output folder is a directory: name a file"),
+        ("notes.txt/b.json", "cannot be written: notes.txt is not a folder"),
+        ("missing/b.json", "cannot be written: missing does not exist"),
+        ("", "must name a file or folder, got an empty string"),
+    ],
+)
+def test_an_unwritable_output_is_refused_before_measuring(
+    tmp_path, monkeypatch, capsys, output, message
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "notes.txt").write_text("mine")
+    monkeypatch.setattr(bench, "run", None)  # never reached
+    with pytest.raises(SystemExit) as stop:
+        bench.main(["--quick", "--output", output])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and message in err and err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "folder",
+        "notes.txt",
+    ]
+
+
+# the command with canned results, so that only the writing is under test
+CANNED = [
+    "-c",
+    "import sys, vitlesson.bench as b; "
+    "b.run = lambda **k: {'rows': ['x' * 100] * 100}; b.main(sys.argv[1:])",
+]
+
+
+@pytest.mark.slow
+def test_a_full_disk_leaves_the_previous_results(tmp_path):
+    earlier = '{"machine": {}, "mode": "quick"}\n'  # an earlier run's
+    (tmp_path / "bench.json").write_text(earlier)
+    result = faults.run(
+        [*CANNED, "--quick", "--output", "bench.json"], tmp_path, limit=2000
+    )
+    assert result.returncode == 1, result.stderr
+    assert faults.last_line(result.stderr) == (
+        "python -m vitlesson.bench: could not write bench.json (File too "
+        "large); any previous file is unchanged"
+    )
+    assert "Traceback" not in result.stderr
+    assert (tmp_path / "bench.json").read_text() == earlier
+    assert [p.name for p in tmp_path.iterdir()] == ["bench.json"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_measuring_writes_nothing(tmp_path):
+    code, _, err = faults.interrupt(
+        ["-m", "vitlesson.bench", "--quick", "--output", "bench.json"],
+        tmp_path,
+        when="batch 1\n",  # the whole first line
+    )
+    assert code == 130, err
+    assert faults.last_line(err) == (
+        "python -m vitlesson.bench: interrupted; bench.json was not written"
+    )
+    assert "Traceback" not in err and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "content", ["my notes", "[1, 2]", '{"machine": "only"}', "\xff"]
+)
+def test_a_file_bench_did_not_write_is_never_replaced(
+    tmp_path, monkeypatch, capsys, content
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.json").write_text(content, encoding="latin-1")
+    monkeypatch.setattr(bench, "run", None)  # never reached
+    with pytest.raises(SystemExit) as stop:
+        bench.main(["--quick", "--output", "mine.json"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1
+    assert "mine.json exists and is not the results of an earlier run" in err
+    assert (tmp_path / "mine.json").read_text(encoding="latin-1") == content

@@ -106,18 +106,17 @@ def test_full_dino_checkpoint_teacher_and_student(tmp_path):
     )
 
 
-def test_full_checkpoint_args_name_the_heads(tmp_path):
-    """A 96-wide ViT, a width the table does not know: DINO's saved ``args.arch`` names its heads."""
+def test_full_checkpoint_of_an_unknown_width_takes_num_heads(tmp_path):
+    """A 96-wide ViT, a width the table does not know: the heads are asked
+    for (DINO's saved ``args.arch`` always names a width the table knows)."""
     teacher = small(width=96, heads=3)
     checkpoint = full_checkpoint(teacher, teacher)
-    checkpoint["args"] = argparse.Namespace(arch="vit_tiny")
     torch.save(checkpoint, tmp_path / "checkpoint.pth")
-    loaded, config = load_vit(tmp_path / "checkpoint.pth")
+    with pytest.raises(ValueError, match="heads of a 96-wide ViT"):
+        load_vit(tmp_path / "checkpoint.pth")
+    loaded, config = load_vit(tmp_path / "checkpoint.pth", num_heads=3)
     assert config["num_heads"] == 3
     same_network(teacher, loaded)
-    assert (
-        load_vit(tmp_path / "checkpoint.pth", num_heads=6)[1]["num_heads"] == 6
-    )  # the flag wins
 
 
 @pytest.mark.parametrize("name", ["model.safetensors", "pytorch_model.bin"])
@@ -343,7 +342,7 @@ def test_attention_command_names_a_bad_image_or_checkpoint(tmp_path, capsys):
                 str(tmp_path / "notes.txt"),
             ]
         )
-    assert stop.value.code == 1 and "Could not read" in capsys.readouterr().err
+    assert stop.value.code == 2 and "Could not read" in capsys.readouterr().err
     with pytest.raises(SystemExit) as stop:
         main(
             [
@@ -353,5 +352,5 @@ def test_attention_command_names_a_bad_image_or_checkpoint(tmp_path, capsys):
             ]
         )
     assert (
-        stop.value.code == 1 and "No checkpoint at" in capsys.readouterr().err
+        stop.value.code == 2 and "No checkpoint at" in capsys.readouterr().err
     )

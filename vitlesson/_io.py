@@ -29,6 +29,7 @@ def atomic_write(
         dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
     )
     try:
+        os.chmod(temporary, default_mode(0o666))  # mkstemp's is 0600
         encoding = None if mode == "wb" else "utf-8"
         with os.fdopen(descriptor, mode, encoding=encoding) as handle:
             yield handle
@@ -39,6 +40,14 @@ def atomic_write(
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+
+
+def default_mode(mode: int) -> int:
+    """``mode`` less the process's umask: the permissions ``open`` or
+    ``mkdir`` would give a new file (0o666) or folder (0o777)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return mode & ~umask
 
 
 def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:

@@ -25,10 +25,14 @@ import torch
 from vitlesson._io import atomic_write, writable_output
 
 
-def outputs(weights: Path | None, record: Path) -> tuple[Path | None, Path]:
+def outputs(
+    weights: Path | None, record: Path, prog: str | None = None
+) -> tuple[Path | None, Path]:
     """Check, before any work, that the weights (if any) and the record can
     be written and are two different files; raise ``ValueError`` in one
-    line otherwise."""
+    line otherwise. With ``prog``, files already there are replaced only
+    when they are an earlier run of ``prog`` (a record whose command is
+    ``prog``), never a file the command did not make."""
     if weights is not None:
         writable_output(weights, "weights")
         if Path(os.path.abspath(weights)) == Path(os.path.abspath(record)):
@@ -38,7 +42,27 @@ def outputs(weights: Path | None, record: Path) -> tuple[Path | None, Path]:
                 f"suffix .json; name the weights file with .pt"
             )
     writable_output(record, "record")
+    if prog is None:
+        return weights, record
+    earlier = _run_of(record, prog)
+    for path, what in ((record, "record"), (weights, "weights")):
+        if path is not None and path.exists() and not earlier:
+            raise ValueError(
+                f"{what} {path} exists and is not from an earlier run of "
+                f"{prog} (no record {record} of one): it is left as it "
+                "is; name another file"
+            )
     return weights, record
+
+
+def _run_of(record: Path, prog: str) -> bool:
+    """Whether ``record`` is a JSON record that ``prog`` wrote."""
+    try:
+        content = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    command = content.get("command") if isinstance(content, dict) else None
+    return isinstance(command, str) and command.startswith(prog)
 
 
 def state_bytes(module: torch.nn.Module) -> bytes:
@@ -67,6 +91,8 @@ def write_pair(
     """Write the weights ``data`` and the JSON ``content`` (with the
     weights' SHA-256 added) atomically as a pair; return the record."""
     if weights is not None:
+        if data is None:
+            raise ValueError(f"no bytes given for the weights {weights}")
         content = content | {
             "weights": weights.name,
             "weights_sha256": hashlib.sha256(data).hexdigest(),

@@ -6,13 +6,15 @@ never one ``time.time()`` around one call. Next to each patch embedding runs its
 *roof*: a plain matrix multiplication of exactly the same GEMM shape, the fastest
 this machine can do that arithmetic. FLOPs come from ``torch.utils.flop_counter``.
 
-The command writes a JSON file (``--output``) that the site build renders into the
-Performance page, labelled with the machine, threads, torch version and date.
+The command writes a JSON file (``--output``, atomically: a failure or Ctrl-C
+leaves the previous file) labelled with the machine, threads, torch version and
+date. The site build renders :data:`RECORDED` into the Performance page;
+``--record`` replaces that file, and is the one place this package reaches into
+a checkout's ``docs/``.
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import importlib.metadata
 import importlib.util
@@ -27,7 +29,9 @@ import torch.nn.functional as F
 import torch.utils.benchmark as benchmark
 from torch.utils.flop_counter import FlopCounterMode
 
-from vitlesson._arguments import positive_int
+from vitlesson._arguments import Parser, positive_int
+from vitlesson._arguments import path as path_type
+from vitlesson._io import writable_output, write_text
 from vitlesson.checkpoints import hf_vit_reference
 from vitlesson.patching import FlexiblePatchEmbedding, PatchEmbedding
 from vitlesson.vit import vit_small
@@ -36,9 +40,12 @@ PATCH_CONFIGS = [(224, 8), (224, 16), (224, 32), (384, 16)]
 BATCHES = [1, 8]
 EMBED_DIM = 768
 ATTENTION_TOKENS = [50, 101, 197, 401, 577, 785]
+# The results the site shows: in a checkout of the repository only (an
+# installed package has no docs/). hooks/benchmarks.py reads this path.
 RECORDED = (
     Path(__file__).resolve().parent.parent / "docs" / "data" / "bench.json"
 )
+PROG = "python -m vitlesson.bench"
 
 
 def cpu_model() -> str:
@@ -69,7 +76,7 @@ def median_seconds(
         )
         warm = timers[name].blocked_autorange(min_run_time=block_seconds)
         calls[name] = max(1, round(block_seconds / warm.median))
-    samples = {name: [] for name in fns}
+    samples: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(rounds):
         for name, timer in timers.items():
             samples[name].append(timer.timeit(calls[name]).median)
@@ -117,57 +124,59 @@ def patch_embedding_rows(
     rows = []
     for img_size, patch_size in PATCH_CONFIGS:
         for batch in BATCHES:
-            torch.manual_seed(0)
-            images = torch.randn(batch, 3, img_size, img_size)
-            conv = FlexiblePatchEmbedding(
-                img_size,
-                patch_size,
-                embed_dim=EMBED_DIM,
-                flatten_patches=False,
-            ).eval()
-            linear = FlexiblePatchEmbedding(
-                img_size, patch_size, embed_dim=EMBED_DIM, flatten_patches=True
-            ).eval()
-            default = PatchEmbedding(
-                img_size, patch_size, embed_dim=EMBED_DIM
-            ).eval()
-            n_patches = default.n_patches
-            a = torch.randn(
-                batch * n_patches, default.proj.weight[0].numel()
-            )  # (B*N, C*P*P)
-            b = torch.randn(
-                default.proj.weight[0].numel(), EMBED_DIM
-            )  # (C*P*P, D)
-            forms = {
-                "conv": lambda: conv(images),
-                "reshape + linear": lambda: linear(images),
-                "vitlesson default": lambda: default(images),
-                "matmul roof": lambda: torch.mm(a, b),
-            }
             progress(f"patch embedding {img_size}/{patch_size}, batch {batch}")
-            with torch.no_grad():
-                flops = count_flops(forms["conv"])
-                times = median_seconds(forms, threads, block_seconds, rounds)
             rows.append(
-                {
-                    "config": f"{img_size}/{patch_size}",
-                    "batch": batch,
-                    "tokens": n_patches,
-                    "params": sum(p.numel() for p in default.parameters()),
-                    "output_mb": batch * n_patches * EMBED_DIM * 4 / 2**20,
-                    "gflop": flops / 1e9,
-                    "ms": {name: t * 1e3 for name, t in times.items()},
-                    "gflops_per_s": {
-                        name: flops / t / 1e9 for name, t in times.items()
-                    },
-                    "default_vs_roof": times["matmul roof"]
-                    / times["vitlesson default"],
-                    "default_vs_conv_max_abs_diff": _default_vs_conv(
-                        default, images
-                    ),
-                }
+                patch_embedding_row(
+                    img_size, patch_size, batch, threads, block_seconds, rounds
+                )
             )
     return rows
+
+
+def patch_embedding_row(
+    img_size: int,
+    patch_size: int,
+    batch: int,
+    threads: int,
+    block_seconds: float,
+    rounds: int,
+) -> dict:
+    """One configuration and batch of :func:`patch_embedding_rows`."""
+    torch.manual_seed(0)
+    images = torch.randn(batch, 3, img_size, img_size)
+    conv = FlexiblePatchEmbedding(
+        img_size, patch_size, embed_dim=EMBED_DIM, flatten_patches=False
+    ).eval()
+    linear = FlexiblePatchEmbedding(
+        img_size, patch_size, embed_dim=EMBED_DIM, flatten_patches=True
+    ).eval()
+    default = PatchEmbedding(img_size, patch_size, embed_dim=EMBED_DIM).eval()
+    n_patches = default.n_patches
+    a = torch.randn(
+        batch * n_patches, default.proj.weight[0].numel()
+    )  # (B*N, C*P*P)
+    b = torch.randn(default.proj.weight[0].numel(), EMBED_DIM)  # (C*P*P, D)
+    forms = {
+        "conv": lambda: conv(images),
+        "reshape + linear": lambda: linear(images),
+        "vitlesson default": lambda: default(images),
+        "matmul roof": lambda: torch.mm(a, b),
+    }
+    with torch.no_grad():
+        flops = count_flops(forms["conv"])
+        times = median_seconds(forms, threads, block_seconds, rounds)
+    return {
+        "config": f"{img_size}/{patch_size}",
+        "batch": batch,
+        "tokens": n_patches,
+        "params": sum(p.numel() for p in default.parameters()),
+        "output_mb": batch * n_patches * EMBED_DIM * 4 / 2**20,
+        "gflop": flops / 1e9,
+        "ms": {name: t * 1e3 for name, t in times.items()},
+        "gflops_per_s": {name: flops / t / 1e9 for name, t in times.items()},
+        "default_vs_roof": times["matmul roof"] / times["vitlesson default"],
+        "default_vs_conv_max_abs_diff": _default_vs_conv(default, images),
+    }
 
 
 def _default_vs_conv(default: PatchEmbedding, images: torch.Tensor) -> float:
@@ -189,36 +198,48 @@ def attention_rows(
     """Fused SDPA against explicit softmax(QKᵀ/√d)V as the sequence grows (ViT-S width, batch 1)."""
     rows = []
     for tokens in ATTENTION_TOKENS:
-        torch.manual_seed(0)
-        q, k, v = torch.randn(3, 1, heads, tokens, dim // heads).unbind(
-            0
-        )  # 3 x (1, h, T, hd)
-
-        def explicit():
-            weights = (q @ k.transpose(-2, -1)) * (
-                dim // heads
-            ) ** -0.5  # (1, h, T, T)
-            return weights.softmax(dim=-1) @ v
-
         progress(f"attention, {tokens} tokens")
-        with torch.no_grad():
-            times = median_seconds(
-                {
-                    "sdpa": lambda: F.scaled_dot_product_attention(q, k, v),
-                    "explicit": explicit,
-                },
-                threads,
-                block_seconds,
-                rounds,
-            )
         rows.append(
-            {
-                "tokens": tokens,
-                "attention_matrix_mb": heads * tokens**2 * 4 / 2**20,
-                "ms": {name: t * 1e3 for name, t in times.items()},
-            }
+            attention_row(tokens, threads, block_seconds, rounds, dim, heads)
         )
     return rows
+
+
+def attention_row(
+    tokens: int,
+    threads: int,
+    block_seconds: float,
+    rounds: int,
+    dim: int,
+    heads: int,
+) -> dict:
+    """One sequence length of :func:`attention_rows`."""
+    torch.manual_seed(0)
+    q, k, v = torch.randn(3, 1, heads, tokens, dim // heads).unbind(
+        0
+    )  # 3 x (1, h, T, hd)
+
+    def explicit():
+        weights = (q @ k.transpose(-2, -1)) * (
+            dim // heads
+        ) ** -0.5  # (1, h, T, T)
+        return weights.softmax(dim=-1) @ v
+
+    with torch.no_grad():
+        times = median_seconds(
+            {
+                "sdpa": lambda: F.scaled_dot_product_attention(q, k, v),
+                "explicit": explicit,
+            },
+            threads,
+            block_seconds,
+            rounds,
+        )
+    return {
+        "tokens": tokens,
+        "attention_matrix_mb": heads * tokens**2 * 4 / 2**20,
+        "ms": {name: t * 1e3 for name, t in times.items()},
+    }
 
 
 def vit_row(
@@ -282,9 +303,7 @@ def run(
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m vitlesson.bench", description=__doc__.split("\n\n")[0]
-    )
+    parser = Parser(prog=PROG, description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -299,7 +318,7 @@ def main(argv=None) -> None:
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
         "--output",
-        type=Path,
+        type=path_type,
         default=Path("bench.json"),
         help="JSON file to write (default ./bench.json)",
     )
@@ -323,6 +342,16 @@ def main(argv=None) -> None:
             "which is not installed: pip install 'vitlesson[bench]'"
         )
     output = RECORDED if args.record else args.output
+    try:  # before the minutes of measuring
+        writable_output(output, "--output")
+    except ValueError as error:
+        parser.error(str(error))
+    if output.exists() and not _earlier_results(output):
+        parser.error(
+            f"{output} exists and is not the results of an earlier run "
+            "(a JSON object with 'machine' and 'mode'): it is left as it "
+            "is; name another --output"
+        )
     steps = len(PATCH_CONFIGS) * len(BATCHES) + len(ATTENTION_TOKENS) + 1
     done = 0
 
@@ -331,11 +360,30 @@ def main(argv=None) -> None:
         done += 1
         print(f"[{done:>2}/{steps}] {message}", file=sys.stderr, flush=True)
 
-    results = run(quick=args.quick, threads=args.threads, progress=progress)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    try:
+        results = run(
+            quick=args.quick, threads=args.threads, progress=progress
+        )
+        write_text(output, json.dumps(results, indent=1) + "\n")
+    except KeyboardInterrupt:
+        parser.exit(130, f"{PROG}: interrupted; {output} was not written\n")
+    except OSError as error:
+        parser.exit(
+            1,
+            f"{PROG}: could not write {output} "
+            f"({error.strerror or error}); any previous file is unchanged\n",
+        )
     print(format_summary(results))
     print(f"written to {output}")
+
+
+def _earlier_results(path: Path) -> bool:
+    """Whether ``path`` holds what this command writes."""
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(content, dict) and {"machine", "mode"} <= set(content)
 
 
 def format_summary(results: dict) -> str:

@@ -17,9 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import numbers
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -43,14 +45,12 @@ def to_hf_vit_state_dict(
     converted = {}
     for key, value in state_dict.items():
         qkv = re.match(r"^blocks\.(\d+)\.attn\.qkv\.(weight|bias)$", key)
-        if qkv:
+        if qkv:  # one (3D, ...) tensor -> queries, keys, values: (D, ...)
             block, kind = qkv.groups()
-            for name, part in zip(
-                "qkv", value.chunk(3, dim=0)
-            ):  # (3D, ...) -> 3 x (D, ...)
-                converted[f"layers.{block}.attention.{name}_proj.{kind}"] = (
-                    part
-                )
+            q, k, v = value.chunk(3, dim=0)
+            for name, part in (("q", q), ("k", k), ("v", v)):
+                new_key = f"layers.{block}.attention.{name}_proj.{kind}"
+                converted[new_key] = part
             continue
         for pattern, replacement in _RENAMES:
             if re.match(pattern, key):
@@ -175,7 +175,9 @@ def from_hf_vit_state_dict(
 
 
 # Heads cannot be read from tensor shapes (the qkv matrix is (3D, D) for any
-# number of heads), so they come from the published architectures' widths.
+# number of heads), so they come from the published architectures' widths:
+# the package's one such table (vitlesson.vit's factories agree with it; a
+# DINO checkpoint's --arch, vit_small or deit_small, names the same width).
 HEADS_BY_WIDTH = {
     64: 4,  # this course's tiny ViT (vitlesson.dino.tiny_backbone)
     192: 3,  # ViT-Ti / DeiT-Tiny
@@ -189,8 +191,10 @@ _WRAPPERS = ("teacher", "student", "model", "state_dict")
 def _whole_number(value, what: str) -> int:
     """A positive count read from a file (JSON, metadata strings) or given
     by the caller: ``6`` or ``"6"``, never ``"six"``, ``4.5`` or ``True``."""
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isdecimal():
         value = int(value)
+    elif isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = int(value)  # numpy's integers
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError(
             f"{what} must be a positive whole number, got {value!r}"
@@ -218,8 +222,8 @@ def _image_size(value, what: str) -> tuple[int, int]:
 
 def _read_file(path) -> tuple[dict, dict]:
     """The raw dictionary stored in ``path`` and what its file says about
-    the architecture (``num_heads`` and ``img_size`` from a config,
-    metadata or DINO args)."""
+    the architecture (``num_heads`` and ``img_size`` from a Hugging Face
+    config, safetensors metadata or a saved ``config`` entry)."""
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(
             "path must name a checkpoint file or Hugging Face "
@@ -228,36 +232,36 @@ def _read_file(path) -> tuple[dict, dict]:
     if not str(path).strip():
         raise ValueError("path is empty: name a checkpoint file or folder")
     path = Path(path)
-    hints = {}
+    hints: dict[str, Any] = {}
     if path.is_dir():  # a Hugging Face save_pretrained folder
-        config = path / "config.json"
+        config_file = path / "config.json"
         files = [path / n for n in ("model.safetensors", "pytorch_model.bin")]
         found = [f for f in files if f.exists()]
-        if not config.exists() or not found:
+        if not config_file.exists() or not found:
             raise ValueError(
                 f"{path} is a folder but not a Hugging Face model: expected "
                 "config.json and model.safetensors or pytorch_model.bin in it"
             )
         try:
-            settings = json.loads(config.read_text(encoding="utf-8"))
+            settings = json.loads(config_file.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise ValueError(
-                f"{config} is not valid JSON ({error}): expected "
+                f"{config_file} is not valid JSON ({error}): expected "
                 "a Hugging Face model config"
             ) from None
         if not isinstance(settings, dict):
             raise ValueError(
-                f"{config} holds a {type(settings).__name__}, "
+                f"{config_file} holds a {type(settings).__name__}, "
                 "expected a JSON object (a model config)"
             )
         if "num_attention_heads" in settings:
             hints["num_heads"] = _whole_number(
                 settings["num_attention_heads"],
-                f"{config}: num_attention_heads",
+                f"{config_file}: num_attention_heads",
             )
         if "image_size" in settings:
             hints["img_size"] = _image_size(
-                settings["image_size"], f"{config}: image_size"
+                settings["image_size"], f"{config_file}: image_size"
             )
         path = found[0]
     if not path.exists():
@@ -280,7 +284,7 @@ def _read_file(path) -> tuple[dict, dict]:
         try:
             with safe_open(str(path), framework="pt") as file:
                 metadata = file.metadata() or {}
-            state = load_file(str(path))
+            tensors = load_file(str(path))
         except (SafetensorError, OSError, ValueError) as error:
             raise ValueError(
                 f"Could not read {path} as a safetensors file: "
@@ -294,7 +298,7 @@ def _read_file(path) -> tuple[dict, dict]:
             hints["img_size"] = _image_size(
                 metadata["img_size"], f"{path}: metadata img_size"
             )
-        return state, hints
+        return tensors, hints
     try:  # DINO's full checkpoints store their argparse options too
         with torch.serialization.safe_globals([argparse.Namespace]):
             state = torch.load(path, map_location="cpu", weights_only=True)
@@ -317,12 +321,9 @@ def _read_file(path) -> tuple[dict, dict]:
             f"{path} holds a {type(state).__name__}, expected a "
             "dictionary of tensors (a state dict)"
         )
-    arch = getattr(state.get("args"), "arch", None)
-    if isinstance(arch, str) and arch in _ARCH_HEADS:
-        hints["num_heads"] = _ARCH_HEADS[arch]
-    config = (
-        state.get("config") if isinstance(state.get("config"), dict) else {}
-    )
+    saved = state.get("config")  # a training script's own settings
+    config = saved if isinstance(saved, dict) else {}
+    holder: dict
     for where, holder in (("img_size", state), ("config['img_size']", config)):
         if "img_size" in holder and not isinstance(
             holder["img_size"], torch.Tensor
@@ -341,16 +342,6 @@ def _first_line(error: BaseException) -> str:
         if lines
         else type(error).__name__
     )
-
-
-# DINO's --arch names (its first checkpoints said deit_small for vit_small).
-_ARCH_HEADS = {
-    "vit_tiny": 3,
-    "vit_small": 6,
-    "vit_base": 12,
-    "deit_tiny": 3,
-    "deit_small": 6,
-}
 
 
 def backbone_state_dict(

@@ -88,7 +88,7 @@ def normalize(
 # Reading a user's image file ------------------------------------------------
 # Pillow's own limit (about 89 megapixels, twice that is its hard error): a
 # larger file is refused before its pixels are decoded.
-MAX_PIXELS = Image.MAX_IMAGE_PIXELS
+MAX_PIXELS: int = Image.MAX_IMAGE_PIXELS or 89_478_485
 _ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
 
 
@@ -154,6 +154,8 @@ def read_image(path) -> torch.Tensor:
         raise TypeError(
             f"path must be a file name (str or Path), got {type(path).__name__}"
         )
+    if not os.fspath(path).strip():
+        raise ValueError("path is empty: name an image file")
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"{path} is a folder, expected an image file")
@@ -172,8 +174,8 @@ def read_image(path) -> torch.Tensor:
                         "make it smaller first"
                     )
                 image.load()  # a truncated file fails here, in one line
-                image = ImageOps.exif_transpose(image)
-                pixels = _unit_pixels(image, path)  # (H, W, C)
+                upright = ImageOps.exif_transpose(image)
+                pixels = _unit_pixels(upright, path)  # (H, W, C)
     except (
         UnidentifiedImageError,
         Image.DecompressionBombError,

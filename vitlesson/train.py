@@ -9,7 +9,6 @@ produced them, so the site build never trains.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -19,8 +18,16 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from vitlesson import _arguments
 from vitlesson import _validation as check
-from vitlesson._arguments import number_in, positive_int
+from vitlesson._arguments import (
+    Parser,
+    non_negative_int,
+    number_in,
+    positive_int,
+)
+from vitlesson._arguments import path as path_type
+from vitlesson._runs import interrupted, outputs, state_bytes, write_pair
 from vitlesson.position import neighbour_similarity
 from vitlesson.shapes import make_shapes, normalize_shapes
 from vitlesson.vit import VisionTransformer
@@ -28,6 +35,7 @@ from vitlesson.vit import VisionTransformer
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "tiny-shapes.pt"
 TRAIN_SEED, TEST_SEED = 0, 1
 TEST_SIZE = 2000
+PROG = "python -m vitlesson.train"
 
 
 # --8<-- [start:tiny_vit]
@@ -70,20 +78,23 @@ def train(
     batch_size: int = 64,
     lr: float = 1e-3,
     seed: int = TRAIN_SEED,
-    threads: int = 2,
     progress: bool = True,
     examples: int | None = None,
+    device: torch.device | str = "cpu",
 ) -> tuple[VisionTransformer, dict]:
     """AdamW with warm-up and cosine decay; every batch is freshly generated from the seed.
 
     ``examples=n`` trains on one fixed set of ``n`` images instead (a quick check that the
     loop learns at all: the loss on a small fixed set falls within a few dozen steps).
+    The data is made on the CPU, so a seed gives the same run on any ``device``; the
+    trained model is returned on the CPU.
     """
     steps = check.positive_int(steps, "steps")
     batch_size = check.positive_int(batch_size, "batch_size")
-    torch.set_num_threads(check.positive_int(threads, "threads"))
-    torch.manual_seed(seed)
-    model = tiny_vit()
+    with torch.random.fork_rng(devices=[]):  # the caller's RNG is left alone
+        torch.manual_seed(seed)
+        model = tiny_vit()
+    model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.05)
     warmup = max(1, steps // 20)
     schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -114,10 +125,8 @@ def train(
                     chunk * batch_size, seed=seed * 1_000_003 + step
                 )
             i = (step % chunk) * batch_size
-        x, y = (
-            normalize_shapes(images[i : i + batch_size]),
-            labels[i : i + batch_size],
-        )
+        x = normalize_shapes(images[i : i + batch_size]).to(device)
+        y = labels[i : i + batch_size].to(device)
         model.train()
         logits = model(x)
         loss = F.cross_entropy(logits, y)
@@ -155,12 +164,11 @@ def train(
     if progress:
         print(file=sys.stderr)
     seconds = time.perf_counter() - start
-    return model, {
+    return model.cpu(), {
         "steps": steps,
         "batch_size": batch_size,
         "lr": lr,
         "seed": seed,
-        "threads": threads,
         "train_seconds": round(seconds, 1),
         "first_loss": losses[0],
         "last_loss": sum(losses[-50:]) / len(losses[-50:]),
@@ -195,9 +203,7 @@ def load_trained() -> tuple[VisionTransformer, dict]:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m vitlesson.train", description=__doc__.split("\n\n")[0]
-    )
+    parser = Parser(prog=PROG, description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--steps",
         type=positive_int,
@@ -218,7 +224,7 @@ def main(argv=None) -> None:
     )
     parser.add_argument(
         "--seed",
-        type=int,
+        type=non_negative_int,
         default=TRAIN_SEED,
         help=f"seed of the training data (default {TRAIN_SEED})",
     )
@@ -228,10 +234,17 @@ def main(argv=None) -> None:
         default=2,
         help="torch threads (default 2)",
     )
+    parser.add_argument(
+        "--device",
+        choices=_arguments.DEVICES,
+        default="auto",
+        help="where to train: auto (a GPU when there is one, "
+        "default), cpu, cuda or mps",
+    )
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
         "--output",
-        type=Path,
+        type=path_type,
         default=Path("tiny-shapes.pt"),
         help="weights file to write, its record next to it as "
         ".json (default ./tiny-shapes.pt)",
@@ -243,32 +256,54 @@ def main(argv=None) -> None:
         "and their record in the package",
     )
     args = parser.parse_args(argv)
-    output = WEIGHTS if args.record else args.output
+    try:
+        _run(parser, args, argv)
+    except KeyboardInterrupt:
+        parser.exit(130, interrupted(PROG))
+
+
+def _run(parser, args, argv) -> None:
+    weights = WEIGHTS if args.record else args.output
+    record_path = weights.with_suffix(".json")
+    try:  # every user mistake is found before the training starts
+        device = _arguments.device(args.device)
+        outputs(weights, record_path, PROG)
+    except ValueError as error:
+        parser.exit(2, f"{PROG}: error: {error}\n")
+    torch.set_num_threads(args.threads)
     try:
         model, record = train(
             steps=args.steps,
             batch_size=args.batch_size,
             lr=args.lr,
             seed=args.seed,
-            threads=args.threads,
+            device=device,
         )
-    except FloatingPointError as error:
-        parser.exit(1, f"{parser.prog}: {error}\n")
-    record |= results(model)
-    record["command"] = " ".join(
-        [
-            "python -m vitlesson.train",
-            *(argv if argv is not None else sys.argv[1:]),
-        ]
-    )
-    record["torch"] = torch.__version__
-    output.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), output)
-    output.with_suffix(".json").write_text(
-        json.dumps(record, indent=1) + "\n", encoding="utf-8"
-    )
+    except FloatingPointError as error:  # "\n" ends the progress bar's line
+        parser.exit(1, f"\n{PROG}: {error}\n")
+    except KeyboardInterrupt:
+        parser.exit(130, "\n" + interrupted(PROG))
+    record |= results(model) | {
+        "threads": args.threads,
+        "device": device.type,
+        "command": " ".join(
+            [PROG, *(argv if argv is not None else sys.argv[1:])]
+        ),
+        "torch": torch.__version__,
+    }
+    try:
+        record = write_pair(weights, state_bytes(model), record_path, record)
+    except KeyboardInterrupt:  # held back until both files were in place
+        parser.exit(130, interrupted(PROG, written=True))
+    except OSError as error:
+        parser.exit(
+            1,
+            f"{PROG}: could not write {weights} and {record_path} "
+            f"({error.strerror or error}): the previous files are "
+            "unchanged\n",
+        )
     print(json.dumps(record, indent=1))
-    print(f"written to {output}", file=sys.stderr)
+    print(f"written to {weights} and {record_path}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,99 @@
+"""The writing helpers every command uses (``vitlesson._io``,
+``vitlesson._runs``): whole files or none, outputs checked before work,
+weights and record as a pair."""
+
+import hashlib
+import json
+import os
+
+import pytest
+import torch
+
+from vitlesson._io import atomic_write, writable_output, write_text
+from vitlesson._runs import outputs, state_bytes, write_pair
+
+
+def test_a_failure_mid_write_leaves_the_previous_file(tmp_path):
+    target = tmp_path / "out.json"
+    target.write_text("previous")
+    with pytest.raises(RuntimeError, match="half way"):
+        with atomic_write(target, "w") as handle:
+            handle.write("new and half")
+            raise RuntimeError("half way")
+    assert target.read_text() == "previous"
+    assert os.listdir(tmp_path) == ["out.json"]  # no temporary file left
+    write_text(target, "new")
+    assert target.read_text() == "new" and os.listdir(tmp_path) == ["out.json"]
+
+
+def test_a_new_file_has_the_permissions_open_gives(tmp_path):
+    umask = os.umask(0o027)
+    try:
+        write_text(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o640
+
+
+def test_atomic_write_takes_only_write_modes(tmp_path):
+    with pytest.raises(ValueError, match="mode must be 'wb' or 'w', got 'a'"):
+        with atomic_write(tmp_path / "x", "a"):
+            pass
+
+
+@pytest.mark.parametrize(
+    "path,message",
+    [
+        ("", "output path is empty: name a file"),
+        (".", "output . is a directory: name a file"),
+        ("file.txt/x.json", "cannot be written: file.txt is not a folder"),
+        ("file.txt/a/b.json", "cannot be written: file.txt is not a folder"),
+        ("no/x.json", "cannot be written: no does not exist"),
+    ],
+)
+def test_unwritable_outputs_are_named(tmp_path, monkeypatch, path, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "file.txt").write_text("mine")
+    with pytest.raises(ValueError) as caught:
+        writable_output(path)
+    assert message in str(caught.value)
+    assert writable_output("fine.json").name == "fine.json"
+
+
+def test_weights_and_record_must_be_two_files(tmp_path):
+    with pytest.raises(ValueError, match="would be the same file"):
+        outputs(tmp_path / "w.json", tmp_path / "sub" / ".." / "w.json")
+    assert outputs(None, tmp_path / "r.json") == (None, tmp_path / "r.json")
+
+
+def test_the_record_names_the_weights_it_was_written_with(tmp_path):
+    data = state_bytes(torch.nn.Linear(2, 2))
+    record = write_pair(
+        tmp_path / "w.pt", data, tmp_path / "w.json", {"steps": 1}
+    )
+    on_disk = json.loads((tmp_path / "w.json").read_text())
+    assert on_disk == record and record["steps"] == 1
+    assert record["weights"] == "w.pt"
+    assert record["weights_sha256"] == hashlib.sha256(data).hexdigest()
+    assert (tmp_path / "w.pt").read_bytes() == data
+
+
+def test_a_pair_that_cannot_be_placed_leaves_the_previous_pair(tmp_path):
+    (tmp_path / "w.json").write_text("previous record")
+    (tmp_path / "w.pt").mkdir()  # appeared after the check: cannot replace
+    with pytest.raises(OSError):
+        write_pair(tmp_path / "w.pt", b"weights", tmp_path / "w.json", {})
+    assert (tmp_path / "w.json").read_text() == "previous record"
+    assert sorted(os.listdir(tmp_path)) == ["w.json", "w.pt"]
+
+
+def test_only_an_earlier_run_of_the_command_is_replaced(tmp_path):
+    weights, record = tmp_path / "w.pt", tmp_path / "w.json"
+    assert outputs(weights, record, "python -m x") == (weights, record)
+    weights.write_bytes(b"weights")
+    with pytest.raises(ValueError, match="weights .*w.pt exists and is not"):
+        outputs(weights, record, "python -m x")
+    record.write_text('{"command": "python -m x --steps 2"}')
+    assert outputs(weights, record, "python -m x") == (weights, record)
+    with pytest.raises(ValueError, match="record .*w.json exists and is not"):
+        outputs(weights, record, "python -m y")
