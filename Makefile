@@ -31,10 +31,16 @@ $(INSTALLED): requirements.txt pyproject.toml
 	rm -f $(VENV)/.installed*
 	touch $@
 
-serve: install
-	@$(BIN)/python -c 'import socket, sys; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); \
-	  code = s.connect_ex(("127.0.0.1", $(PORT))); s.close(); \
-	  sys.exit(f"Port $(PORT) is already in use: run make serve PORT={$(PORT) + 1} (or stop what uses it)" if code == 0 else 0)'
+# PORT is checked when make reads this file, before anything is installed: a value that
+# is not a port, or a port in use, stops make with one line (exit 2).
+SERVE_PORT_PROBLEM = $(shell $(PYTHON) -c 'import socket, sys; port = sys.argv[1]; \
+  valid = port.isascii() and port.isdigit() and 0 < int(port) < 65536; \
+  probe = socket.socket(); probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); \
+  used = valid and probe.connect_ex(("127.0.0.1", int(port))) == 0; probe.close(); \
+  print(f"Port {port} is already in use: run make serve PORT={int(port) % 65535 + 1} (or stop what uses it)" if used \
+  else "" if valid else f"PORT must be a whole number from 1 to 65535, got {port!r}: run make serve PORT=8001, for instance")' \
+  '$(subst ','\'',$(PORT))' 2>/dev/null)
+serve: $(if $(filter serve,$(MAKECMDGOALS)),$(if $(SERVE_PORT_PROBLEM),$(error $(SERVE_PORT_PROBLEM)))) install
 	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:$(PORT)
 
 test: install

@@ -4,22 +4,26 @@ The page never runs the benchmark (a full run takes minutes); it shows the resul
 file that ``python -m vitlesson.bench`` wrote (``docs/data/bench.json``), and says
 so, with the file's machine, thread count, torch version and date. Placeholders
 ``{{ bench.NAME }}`` in a page are replaced by values computed from that file; an
-unknown name is a warning, so ``mkdocs build --strict`` fails on it.
+unknown name, or a result file the values cannot be computed from, stops the build
+before anything is rendered, in one line naming the page's line (or the file).
 """
 
 from __future__ import annotations
 
+import difflib
 import json
-import logging
 import re
 import statistics
 from pathlib import Path
 
-log = logging.getLogger("mkdocs.hooks.benchmarks")
+from mkdocs.exceptions import PluginError
+from mkdocs.plugins import event_priority
+
 RECORDED = (
     Path(__file__).resolve().parent.parent / "docs" / "data" / "bench.json"
 )  # vitlesson.bench.RECORDED
-PLACEHOLDER = re.compile(r"\{\{\s*bench\.(?P<name>[a-z0-9_]+)\s*\}\}")
+PLACEHOLDER = re.compile(r"\{\{\s*bench\.(?P<name>[^{}\n]*?)\s*\}\}")
+OPENING = re.compile(r"\{\{\s*bench\b")
 
 
 def load_recorded() -> dict:
@@ -119,18 +123,68 @@ def values(results: dict) -> dict[str, str]:
     }
 
 
-def on_page_markdown(markdown, page, config, files):
-    if "{{ bench." not in markdown and "{{bench." not in markdown:
-        return markdown
-    known = values(load_recorded())
+def known_values() -> dict[str, str]:
+    """:func:`values` of the recorded file; one line naming the file if they
+    cannot be computed from it."""
+    where = "docs/data/bench.json"
+    try:
+        return values(load_recorded())
+    except OSError as error:
+        raise PluginError(f"{where}: cannot read it: {error}") from None
+    except json.JSONDecodeError as error:
+        raise PluginError(f"{where}: not valid JSON: {error}") from None
+    except (KeyError, TypeError, ValueError, IndexError) as error:
+        raise PluginError(
+            f"{where}: the benchmark values cannot be computed from it "
+            f"(as python -m vitlesson.bench writes it): "
+            f"{type(error).__name__}: {error}"
+        ) from None
 
-    def substitute(match):
-        name = match["name"]
-        if name not in known:
-            log.warning(
-                f"{page.file.src_uri}: unknown benchmark value {{{{ bench.{name} }}}}"
+
+def substitute(markdown: str, where: str, known: dict[str, str]) -> str:
+    """The page with every placeholder replaced; an unknown name or a
+    malformed placeholder stops the build, naming the page's line."""
+    for opening in OPENING.finditer(markdown):
+        line = markdown.count("\n", 0, opening.start()) + 1
+        match = PLACEHOLDER.match(markdown, opening.start())
+        if match is None:
+            text = markdown[opening.start() :].partition("\n")[0]
+            raise PluginError(
+                f"{where}:{line}: a benchmark value is written "
+                f"{{{{ bench.NAME }}}}, got {text!r}"
             )
-            return match.group(0)
-        return known[name]
+        if match["name"] not in known:
+            close = difflib.get_close_matches(match["name"], known, n=1)
+            hint = (
+                f"did you mean {{{{ bench.{close[0]} }}}}?"
+                if close
+                else f"hooks/benchmarks.py computes: {', '.join(sorted(known))}"
+            )
+            raise PluginError(
+                f"{where}:{line}: unknown benchmark value "
+                f"{{{{ bench.{match['name']} }}}} ({hint})"
+            )
+    return PLACEHOLDER.sub(lambda match: known[match["name"]], markdown)
 
-    return PLACEHOLDER.sub(substitute, markdown)
+
+def uses_values(markdown: str) -> bool:
+    return OPENING.search(markdown) is not None
+
+
+@event_priority(100)  # before any figure, notebook or page is made
+def on_files(files, config):
+    known = None
+    for file in files.documentation_pages():
+        if not file.src_uri.endswith(".md"):
+            continue
+        text = file.content_string
+        if uses_values(text):
+            known = known or known_values()
+            substitute(text, f"docs/{file.src_uri}", known)
+    return files
+
+
+def on_page_markdown(markdown, page, config, files):
+    if not uses_values(markdown):
+        return markdown
+    return substitute(markdown, f"docs/{page.file.src_uri}", known_values())

@@ -88,7 +88,9 @@ def attention_examples() -> list[int]:
     return [
         next(
             i
-            for i, (y, ok) in enumerate(zip(labels.tolist(), right))
+            for i, (y, ok) in enumerate(
+                zip(labels.tolist(), right, strict=True)
+            )
             if y == label and ok
         )
         for label in CLASSES
@@ -120,7 +122,11 @@ def attention() -> tuple[bytes, bytes]:
                 "test_index": index,
             }
             for image, y, a, index in zip(
-                images, labels.tolist(), answers.tolist(), examples
+                images,
+                labels.tolist(),
+                answers.tolist(),
+                examples,
+                strict=True,
             )
         ],
         "shape": list(maps.shape),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import matplotlib
+import matplotlib.figure
 
 matplotlib.use("Agg")
 
@@ -109,7 +110,7 @@ def trained_attention():
         patch_size=4,
         labels=[
             f"truth: {names[y].split()[1]}\nmodel: {names[a].split()[1]}"
-            for y, a in zip(labels.tolist(), answers.tolist())
+            for y, a in zip(labels.tolist(), answers.tolist(), strict=True)
         ],
         title="CLS attention in the last block of the trained tiny ViT",
     )
@@ -207,6 +208,11 @@ def render(recipe: str, encoding: str) -> tuple[bytes, dict]:
     """The encoded figure and what a reader's eye needs to know about it:
     its width in inches, resolution and smallest text in points."""
     figure = globals()[recipe]()
+    if not isinstance(figure, matplotlib.figure.Figure):
+        raise TypeError(
+            f"expected the recipe to return a matplotlib Figure, got "
+            f"{type(figure).__name__}"
+        )
     meta = {
         "width_in": figure.get_figwidth(),
         "dpi": DPI,

@@ -10,20 +10,31 @@ produces them (the package source and shipped weights, the recorded benchmark re
 the recipes, this hook, library versions): editing a figure function re-renders, an
 unrelated page edit does not, and a warm build never imports torch. Set
 ``VITLESSON_FIGURE_CACHE=off`` to always render.
+
+A maintainer's mistake stops the build in one line before anything is rendered: a
+figure whose recipe figure_recipes.py does not define (or whose encoding its name
+contradicts), an image a page shows that is neither a file of docs/ nor a registered
+figure, a figure that is also a file of docs/. A recipe that fails is one line naming
+its line in figure_recipes.py.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib
 import json
 import logging
 import os
+import posixpath
+import re
 import sys
 import time
+import traceback
 from importlib.metadata import version
 from pathlib import Path
 
+from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File
 
 log = logging.getLogger("mkdocs.hooks.figures")
@@ -56,13 +67,112 @@ FIGURES = {
 # Width, resolution and smallest text of every figure, for the test that
 # checks how large its text appears on the page.
 FIGURE_META = "figures/figures.json"
+ENCODINGS = {"png": ".png", "webp": ".webp"}
+RECIPES = HOOKS / "figure_recipes.py"
+IMAGE = re.compile(r"!\[[^\]]*\]\((?P<src>[^)\s]+)")
+FENCE_LINE = re.compile(r"^[ \t]*(```|~~~)")
+EXTERNAL = re.compile(r"^(?:[a-zA-Z][\w+.-]*:|/|#)")  # https:, data:, /x, #x
+
+
+def recipe_lines() -> dict[str, int]:
+    """Each recipe of figure_recipes.py and the line of its ``def``, read
+    from the source (so that nothing is imported)."""
+    tree = ast.parse(RECIPES.read_text(encoding="utf-8"))
+    return {
+        node.name: node.lineno
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef)
+        and node.name != "render"
+        and not node.name.startswith("_")
+    }
+
+
+def check_registry() -> None:
+    """Every registered figure names a recipe that figure_recipes.py defines
+    and an encoding its file name ends with. Read from the source, so that a
+    mistake stops the build before anything is rendered (and before torch is
+    imported)."""
+    recipes = recipe_lines()
+    registry = Path(__file__).read_text(encoding="utf-8").splitlines()
+    for path, (recipe, encoding) in FIGURES.items():
+        line = next(
+            (n for n, text in enumerate(registry, 1) if f'"{path}"' in text),
+            None,
+        )
+        where = "hooks/figures.py" + ("" if line is None else f":{line}")
+        if recipe not in recipes:
+            raise PluginError(
+                f"{where}: the figure {path} names the recipe "
+                f"{recipe!r}, which hooks/figure_recipes.py does not define "
+                f"(its recipes: {', '.join(sorted(recipes))})"
+            )
+        if ENCODINGS.get(encoding) != posixpath.splitext(path)[1]:
+            raise PluginError(
+                f"{where}: the figure {path} is encoded as "
+                f"{encoding!r}: expected one of {sorted(ENCODINGS)} "
+                "matching the end of its file name"
+            )
+
+
+def check_images(files) -> None:
+    """Every image a page shows is a file of docs/ or a registered figure,
+    and no registered figure is also a file of docs/ (one would hide the
+    other)."""
+    for path in FIGURES:
+        if files.get_file_from_path(path) is not None:
+            raise PluginError(
+                f"docs/{path} is a file of docs/ and also a figure that "
+                "hooks/figures.py makes: remove one of them"
+            )
+    for file in files.documentation_pages():
+        if not file.src_uri.endswith(".md"):
+            continue
+        text = file.content_string
+        in_fence = False
+        for number, line in enumerate(text.splitlines(), start=1):
+            if FENCE_LINE.match(line):
+                in_fence = not in_fence
+            if in_fence:
+                continue
+            for image in IMAGE.finditer(line):
+                src = image["src"].split("#")[0]
+                if EXTERNAL.match(src):
+                    continue
+                uri = posixpath.normpath(
+                    posixpath.join(posixpath.dirname(file.src_uri), src)
+                )
+                if uri not in FIGURES and not files.get_file_from_path(uri):
+                    raise PluginError(
+                        f"docs/{file.src_uri}:{number}: the image {src} is "
+                        f"neither a file of docs/ nor a figure registered "
+                        f"in FIGURES of hooks/figures.py ({uri})"
+                    )
 
 
 def render(path: str) -> tuple[bytes, dict]:
+    """A figure drawn by its recipe; a failing recipe is one line naming
+    the recipe's line and the error."""
     if str(HOOKS) not in sys.path:
         sys.path.insert(0, str(HOOKS))
-    recipes = importlib.import_module("figure_recipes")
-    return recipes.render(*FIGURES[path])
+    recipe, encoding = FIGURES[path]
+    try:
+        recipes = importlib.import_module("figure_recipes")
+        return recipes.render(recipe, encoding)
+    except Exception as error:
+        lines = [  # the recipe's own lines, not the dispatching render()
+            frame.lineno
+            for frame in traceback.extract_tb(error.__traceback__)
+            if Path(frame.filename).resolve() == RECIPES
+            and frame.name != "render"
+        ] or [recipe_lines().get(recipe)]
+        where = "hooks/figure_recipes.py" + (
+            f":{lines[-1]}" if lines[-1] else ""
+        )
+        message = " ".join(str(error).split())
+        raise PluginError(
+            f"{where}: the recipe {recipe!r} of {path} failed: "
+            f"{type(error).__name__}: {message}"
+        ) from None
 
 
 def cache_key() -> str:
@@ -82,7 +192,13 @@ def cache_key() -> str:
     return digest.hexdigest()[:16]
 
 
+def on_config(config):
+    check_registry()  # before any hook renders anything
+    return config
+
+
 def on_files(files, config):
+    check_images(files)
     use_cache = os.environ.get("VITLESSON_FIGURE_CACHE", "on") != "off"
     cache = ROOT / ".cache" / "figures" / cache_key()
     start, rendered, metas = time.perf_counter(), 0, {}

@@ -5,7 +5,9 @@ appends it to every page, where the abbr extension marks each use of a term and
 docs/javascripts/glossary.js turns the marks into popovers that a click, a tap or the
 keyboard opens. This hook lists every term, alphabetically, on a page of its own
 (``glossary.md``, generated in memory, never committed), so the definitions can also be
-read in one place.
+read in one place. The file is read first (in ``on_config``): a line that is not
+``*[term]: definition`` (which the abbr extension would show as text on every page,
+its definition lost) stops the build in one line naming it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import html
 import re
 from pathlib import Path
 
+from mkdocs.exceptions import PluginError
+from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File
 
 SOURCE = (
@@ -74,7 +78,22 @@ def page_markdown(terms: dict[str, str]) -> str:
     )
 
 
+_terms: dict[str, str] = {}
+
+
+def on_config(config):
+    """Read the glossary first: a line it cannot read stops the build before
+    anything is rendered, in one line naming the file and line."""
+    try:
+        terms = entries(SOURCE.read_text(encoding="utf-8"))
+    except GlossaryError as error:
+        raise PluginError(str(error)) from None
+    _terms.clear()
+    _terms.update(terms)
+    return config
+
+
+@event_priority(110)  # the page exists for the checks of mkdocs.yml's nav
 def on_files(files, config):
-    terms = entries(SOURCE.read_text(encoding="utf-8"))
-    files.append(File.generated(config, PAGE, content=page_markdown(terms)))
+    files.append(File.generated(config, PAGE, content=page_markdown(_terms)))
     return files

@@ -37,17 +37,30 @@ import json
 import logging
 import posixpath
 import re
+import sys
 from pathlib import Path, PurePosixPath
 
 import jupytext
-import lesson_code
 import nbformat
-import quizzes
+from mkdocs.exceptions import PluginError
+from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File
 from mkdocs.utils import get_relative_url
+from nbclient.exceptions import (
+    CellExecutionError,
+    CellTimeoutError,
+    DeadKernelError,
+)
+
+HOOKS = Path(__file__).resolve().parent
+ROOT = HOOKS.parent
+if str(HOOKS) not in sys.path:  # whatever the order of the hooks in mkdocs.yml
+    sys.path.insert(0, str(HOOKS))
+
+import lesson_code  # noqa: E402
+import quizzes  # noqa: E402
 
 log = logging.getLogger("mkdocs.hooks.notebooks")
-ROOT = Path(__file__).resolve().parent.parent
 LESSON_PAGES = "lessons/"
 NOTEBOOK_SOURCES = "notebooks/"
 DOWNLOADS = "downloads/"
@@ -243,11 +256,14 @@ def _cell_id(kind: str, index: int) -> str:
     return f"{kind}-{index}"
 
 
-def quiz_as_text(match) -> str:
-    """A quiz fence as plain Markdown: each question, its options, the answer and why."""
+def quiz_as_text(match, where: str, first_line: int) -> str:
+    """A quiz fence as plain Markdown: each question, its options, the answer and why.
+
+    Errors name the page ``where`` and the line at fault, counted from the
+    body's ``first_line``."""
     lines = []
     for number, question in enumerate(
-        quizzes.parse(match["body"], "notebook"), start=1
+        quizzes.parse(match["body"], where, first_line), start=1
     ):
         lines.append(f"{number}. {question['question']}")
         for option in question["options"]:
@@ -256,9 +272,23 @@ def quiz_as_text(match) -> str:
     return "\n".join(lines)
 
 
-def markdown_cell(text: str, page_uri: str, files, site_url: str, index: int):
-    """Prose with MkDocs-only syntax turned into plain Jupyter Markdown."""
-    text = quizzes.FENCE.sub(quiz_as_text, text)
+def markdown_cell(
+    text: str,
+    page_uri: str,
+    files,
+    site_url: str,
+    index: int,
+    first_line: int = 1,
+):
+    """Prose with MkDocs-only syntax turned into plain Jupyter Markdown.
+
+    ``first_line`` is the line of the page at which ``text`` starts."""
+
+    def quiz(match) -> str:
+        body_line = first_line + text.count("\n", 0, match.start()) + 1
+        return quiz_as_text(match, f"docs/{page_uri}", body_line)
+
+    text = quizzes.FENCE.sub(quiz, text)
     lines, attachments, in_fence = [], {}, False
     for line in text.splitlines():
         if re.match(r"^[ \t]*(```|~~~)", line):
@@ -280,6 +310,11 @@ def markdown_cell(text: str, page_uri: str, files, site_url: str, index: int):
                 posixpath.join(posixpath.dirname(page_uri), image["src"])
             )
             figure = files.get_file_from_path(uri)
+            if figure is None:
+                raise PluginError(
+                    f"docs/{page_uri}: the image {image['src']} is not a "
+                    f"file of the site ({uri})"
+                )
             name = PurePosixPath(uri).name
             mime = "image/webp" if name.endswith(".webp") else "image/png"
             attachments[name] = {
@@ -330,7 +365,10 @@ def code_cell(fence: lesson_code.Fence, index: int):
 def page_to_notebook(text: str, page_uri: str, files, config) -> str:
     site_url = site_url_of(config)
     fences = lesson_code.python_fences(
-        text, page_uri, ROOT, lesson_code.snippet_preprocessor(config)
+        text,
+        f"docs/{page_uri}",
+        ROOT,
+        lesson_code.snippet_preprocessor(config),
     )
     page = (
         f"{site_url}{page_path(page_uri)}"
@@ -351,14 +389,26 @@ def page_to_notebook(text: str, page_uri: str, files, config) -> str:
         prose = text[position : fence.start]
         if prose.strip():
             cells.append(
-                markdown_cell(prose, page_uri, files, site_url, index)
+                markdown_cell(
+                    prose,
+                    page_uri,
+                    files,
+                    site_url,
+                    index,
+                    text.count("\n", 0, position) + 1,
+                )
             )
         cells.append(code_cell(fence, index))
         position = fence.end
     if text[position:].strip():
         cells.append(
             markdown_cell(
-                text[position:], page_uri, files, site_url, len(fences)
+                text[position:],
+                page_uri,
+                files,
+                site_url,
+                len(fences),
+                text.count("\n", 0, position) + 1,
             )
         )
     return _write(nbformat.v4.new_notebook(cells=cells))
@@ -432,11 +482,11 @@ def on_files(files, config):
         uri = file.src_uri
         if uri.startswith(LESSON_PAGES) and uri.endswith(".md"):
             text = Path(file.abs_src_path).read_text(encoding="utf-8")
-            notebooks = {
-                f"{PurePosixPath(uri).stem}.ipynb": page_to_notebook(
-                    text, uri, files, config
-                )
-            }
+            try:
+                notebook = page_to_notebook(text, uri, files, config)
+            except (lesson_code.IncludeError, quizzes.QuizError) as error:
+                raise PluginError(str(error)) from None
+            notebooks = {f"{PurePosixPath(uri).stem}.ipynb": notebook}
         elif uri.startswith(NOTEBOOK_SOURCES) and uri.endswith(".py"):
             notebooks = source_to_notebooks(
                 Path(file.abs_src_path), uri, config
@@ -466,6 +516,101 @@ def on_page_context(context, page, config, nav):
                 downloads["solutions"], page.file.url
             )
     return context
+
+
+# --- A notebook that fails while the build runs it -------------------------------------------
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+CELL_FRAME = re.compile(r"Cell In\[(\d+)\], line (\d+)")
+CELL_MARKER = re.compile(r"^# %%")
+CHAINED = re.compile(
+    r"The above exception was the direct cause of the following exception:"
+    r"|During handling of the above exception, another exception occurred:"
+)
+
+
+def executed_cell_lines(path: Path) -> list[int]:
+    """For each code cell the kernel runs, in order, the line of the
+    jupytext source just before the cell's first line (its ``# %%`` line).
+
+    The kernel numbers the cells it runs 1, 2, ... (``Cell In[3]``), skipping
+    the empty ones, and a percent-format cell keeps the source's lines one
+    for one (a commented ``# %magic`` line included). Empty where the
+    source's ``# %%`` lines are not one per cell."""
+    notebook = jupytext.read(path)
+    markers = [
+        number
+        for number, line in enumerate(
+            path.read_text(encoding="utf-8").splitlines(), start=1
+        )
+        if CELL_MARKER.match(line)
+    ]
+    if len(markers) != len(notebook.cells):
+        return []
+    return [
+        marker
+        for marker, cell in zip(markers, notebook.cells, strict=True)
+        if cell.cell_type == "code" and cell.source.strip()
+    ]
+
+
+def notebook_failure(path: Path, where: str, error: Exception) -> str:
+    """One line for a notebook the build could not run: the source line in
+    the cell that failed, the line that raised first where that is in
+    another cell (a function defined there, or a chained exception), and the
+    error."""
+    if not isinstance(error, CellExecutionError):  # timeout, dead kernel
+        reason = " ".join(ANSI.sub("", str(error)).split()[:40])
+        return (
+            f"{where}: the build could not run the notebook: "
+            f"{type(error).__name__}: {reason}"
+        )
+    starts = executed_cell_lines(path)
+
+    def last_line(traceback: str) -> int | None:
+        frames = CELL_FRAME.findall(traceback)
+        if not frames:
+            return None
+        cell, offset = (int(value) for value in frames[-1])
+        return starts[cell - 1] + offset if 0 < cell <= len(starts) else None
+
+    tracebacks = CHAINED.split(ANSI.sub("", error.traceback))
+    failed, first = last_line(tracebacks[-1]), last_line(tracebacks[0])
+    value = " ".join(ANSI.sub("", error.evalue).split())
+    return (
+        f"{where}{'' if failed is None else f':{failed}'}: a cell failed "
+        f"while the build ran the notebook: {error.ename}: {value}"
+        + ("" if first in (None, failed) else f" (raised at line {first})")
+    )
+
+
+@event_priority(-100)  # after mkdocs-jupyter has set the page's render
+def on_pre_page(page, config, files):
+    if not (
+        page.file.src_uri.startswith(NOTEBOOK_SOURCES)
+        and page.file.src_uri.endswith(".py")
+    ):
+        return page
+    render = page.render
+
+    def render_or_one_line(config, files):
+        try:
+            render(config, files)
+        except (
+            CellExecutionError,
+            CellTimeoutError,
+            DeadKernelError,
+        ) as error:
+            raise PluginError(
+                notebook_failure(
+                    Path(page.file.abs_src_path),
+                    f"docs/{page.file.src_uri}",
+                    error,
+                )
+            ) from None
+
+    page.render = render_or_one_line
+    return page
 
 
 # --- Light notebook pages ----------------------------------------------------------------------

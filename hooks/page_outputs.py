@@ -11,6 +11,10 @@ page's text, the package source and shipped weights, the recorded benchmark,
 the code that runs the pages and the torch version. The Sybil run of the tests
 compares what each block prints with this cache, so the page and the code
 cannot disagree. ``VITLESSON_OUTPUT_CACHE=off`` always runs the pages.
+
+Every include line of every page is expanded before anything is rendered (in
+``on_files``): a typo stops the build in one line naming the page's line. A block
+that fails while the build runs it is one line naming its line too.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import logging
 import os
 import sys
 import time
+import traceback
 from importlib.metadata import version
 from pathlib import Path
 
@@ -34,6 +39,8 @@ if str(HOOKS) not in sys.path:
     sys.path.insert(0, str(HOOKS))
 
 import lesson_code  # noqa: E402
+from mkdocs.exceptions import PluginError  # noqa: E402
+from mkdocs.plugins import event_priority  # noqa: E402
 
 
 def cache_key(page_text: str) -> str:
@@ -84,14 +91,54 @@ def output_block(text: str, indent: str) -> str:
     )
 
 
-def on_page_markdown(markdown, page, config, files):
-    from mkdocs.exceptions import PluginError
+def check_includes(text: str, where: str, preprocessor) -> None:
+    """Expand every include line of a page, in python fences or not: an
+    include that cannot be expanded raises :class:`lesson_code.IncludeError`
+    naming the page's line."""
+    fences = lesson_code.python_fences(text, where, ROOT, preprocessor)
+    spans = [(fence.start, fence.end) for fence in fences]
+    offset = 0
+    for number, line in enumerate(text.splitlines(True), start=1):
+        inside = any(start <= offset < end for start, end in spans)
+        offset += len(line)
+        if not inside and lesson_code.INCLUDE.match(line.rstrip("\n")):
+            lesson_code.expand_include(
+                line.rstrip("\n"), ROOT, preprocessor, f"{where}:{number}"
+            )
 
+
+@event_priority(100)  # before any figure, notebook or page is made
+def on_files(files, config):
+    preprocessor = lesson_code.snippet_preprocessor(config)
+    for file in files.documentation_pages():
+        if not file.src_uri.endswith(".md"):
+            continue
+        text = file.content_string
+        try:
+            check_includes(text, f"docs/{file.src_uri}", preprocessor)
+        except lesson_code.IncludeError as error:
+            raise PluginError(str(error)) from None
+    return files
+
+
+def failing_line(error: Exception, where: str) -> int | None:
+    """The line of the page ``where`` at which a block failed, if it did
+    there (and not in the package code it called)."""
+    if isinstance(error, SyntaxError) and error.filename == where:
+        return error.lineno
+    lines = [
+        frame.lineno
+        for frame in traceback.extract_tb(error.__traceback__)
+        if frame.filename == where
+    ]
+    return lines[-1] if lines else None
+
+
+def on_page_markdown(markdown, page, config, files):
+    where = f"docs/{page.file.src_uri}"
     preprocessor = lesson_code.snippet_preprocessor(config)
     try:
-        fences = lesson_code.python_fences(
-            markdown, f"docs/{page.file.src_uri}", ROOT, preprocessor
-        )
+        fences = lesson_code.python_fences(markdown, where, ROOT, preprocessor)
     except lesson_code.IncludeError as error:
         raise PluginError(str(error)) from None  # one line, no traceback
     if not fences:
@@ -103,11 +150,12 @@ def on_page_markdown(markdown, page, config, files):
         try:
             outputs = run_page(fences)
         except Exception as error:
+            line = failing_line(error, where)
             raise PluginError(
-                f"docs/{page.file.src_uri}: a python block failed "
-                f"while the build ran it: {type(error).__name__}: "
-                f"{error} (run pytest docs/{page.file.src_uri} "
-                "for the traceback)"
+                f"{where}{'' if line is None else f':{line}'}: a python block "
+                f"failed while the build ran it: {type(error).__name__}: "
+                f"{' '.join(str(error).split())} (run pytest {where} for "
+                "the traceback)"
             ) from None
         log.info(
             f"outputs: ran {page.file.src_uri} "
@@ -115,7 +163,7 @@ def on_page_markdown(markdown, page, config, files):
         )
         if use_cache:
             store(markdown, outputs)
-    for fence, printed in reversed(list(zip(fences, outputs))):
+    for fence, printed in reversed(list(zip(fences, outputs, strict=True))):
         if not printed:
             continue
         opening = markdown[fence.start : markdown.index("\n", fence.start)]

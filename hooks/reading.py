@@ -12,6 +12,9 @@ mkdocs.yml renumbers it), the reading time from the rendered page itself:
 * every figure at :data:`SECONDS_PER_FIGURE`.
 
 Nothing is typed into the pages: edit a page and its time changes with it.
+
+Before anything is rendered, every page the nav names must be a file of docs/: a
+typo stops the build in one line (MkDocs itself only warns, after every page).
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ import html
 import math
 import re
 from html.parser import HTMLParser
+
+from mkdocs.exceptions import PluginError
+from mkdocs.plugins import event_priority
 
 WORDS_PER_MINUTE = 200
 SECONDS_PER_CODE_LINE = 10
@@ -134,6 +140,38 @@ def reading_seconds(content_html: str) -> float:
 def reading_minutes(content_html: str) -> int:
     """Whole minutes, rounded up, never below 1."""
     return max(1, math.ceil(reading_seconds(content_html) / 60))
+
+
+URL = re.compile(r"^[a-zA-Z][\w+.-]*:")
+
+
+def nav_paths(items, titles=()):
+    """``(titles, path)`` of every page named in mkdocs.yml's ``nav``."""
+    for item in items or []:
+        if isinstance(item, dict):
+            for title, value in item.items():
+                if isinstance(value, list):
+                    yield from nav_paths(value, (*titles, title))
+                else:
+                    yield (*titles, title), value
+        else:
+            yield titles, item
+
+
+@event_priority(90)  # before any figure, notebook or page is made
+def on_files(files, config):
+    """Every page mkdocs.yml's nav names is a file of docs/ (MkDocs itself
+    would only warn, after rendering every page)."""
+    for titles, path in nav_paths(config["nav"]):
+        if not isinstance(path, str) or URL.match(path):
+            continue
+        if files.get_file_from_path(path.lstrip("/")) is None:
+            entry = " > ".join(titles) or path
+            raise PluginError(
+                f"mkdocs.yml: the nav entry {entry!r} names {path}, "
+                f"which is not a file of docs/"
+            )
+    return files
 
 
 def on_nav(nav, config, files):

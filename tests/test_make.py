@@ -1,4 +1,5 @@
-"""The README's commands fail clearly: an unsupported Python, a port in use."""
+"""The README's commands fail clearly: an unsupported Python, a port that is
+not one, a port in use."""
 
 import os
 import shutil
@@ -52,9 +53,25 @@ def test_a_port_in_use_gets_one_line_that_says_what_to_do():
         server.listen()
         port = server.getsockname()[1]
         done = make("serve", f"PORT={port}")
-    assert done.returncode != 0
+    assert done.returncode == 2
+    (line,) = done.stderr.splitlines()
     assert (
         f"Port {port} is already in use: run make serve PORT={port + 1}"
-        in done.stderr
+        in line
     )
+
+
+@pytest.mark.parametrize(
+    "port", ["abc", "0", "70000", "", "-1", "8.5", "80 81", "1e3"]
+)
+def test_a_port_that_is_not_one_gets_one_line_before_anything_is_installed(
+    tmp_path, port
+):
+    venv = tmp_path / "venv"  # where install would make the virtualenv
+    done = make("serve", f"PORT={port}", f"VENV={venv}")
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    assert f"PORT must be a whole number from 1 to 65535, got {port!r}" in line
     assert "Traceback" not in done.stderr
+    assert not venv.exists()
