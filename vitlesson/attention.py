@@ -204,10 +204,7 @@ def attention_figures(
     patch = model.patch_embed.patch_size
     flat = maps.reshape(1, heads, rows * cols)  # (1, h, N)
     row = F.pad(flat, (1, 0))[:, :, None]  # (1, h, 1, N+1): the CLS row
-    # attention_masks reads row 0 of a (1, h, N+1, N+1) map: a view that
-    # repeats the CLS row, no (N+1)×(N+1) copy
-    with_cls = row.expand(-1, -1, row.shape[-1], -1)
-    masks = attention_masks(with_cls, threshold)[0].reshape(heads, rows, cols)
+    masks = attention_masks(row, threshold)[0].reshape(heads, rows, cols)
     picture = image.permute(1, 2, 0).numpy()  # (H, W, 3)
     files = {"image.png": _png(picture)}
     for j in range(heads):

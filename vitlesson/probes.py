@@ -194,8 +194,9 @@ def attention_masks(
     """DINO's threshold: per head, the smallest set of patches that holds
     ``mass`` of the CLS token's attention to the patches.
 
-    ``attention`` is a last-block map (B, heads, N+1, N+1); the result is a
-    boolean (B, heads, N) mask over the patches in raster order.
+    ``attention`` is a last-block map (B, heads, N+1, N+1), or only its CLS
+    rows (B, heads, 1, N+1); the result is a boolean (B, heads, N) mask over
+    the patches in raster order.
     """
     _attention(attention, mass)
     cls = attention[:, :, 0, 1:]  # (B, h, N): CLS row, patches only
@@ -206,15 +207,21 @@ def attention_masks(
 
 
 def _attention(attention, mass) -> None:
-    """Attention maps (B, heads, N+1, N+1) whose CLS rows give the patches
-    a positive, finite weight; a mass in (0, 1]."""
+    """Attention maps (B, heads, N+1, N+1), or their CLS rows (B, heads, 1,
+    N+1), that give the patches a positive, finite weight; a mass in
+    (0, 1]."""
     check.float_tensor(attention, "attention")
     _values(attention, "attention")
     shape = tuple(attention.shape)
-    if attention.dim() != 4 or shape[-1] != shape[-2] or shape[-1] < 2:
+    if (
+        attention.dim() != 4
+        or shape[-2] not in (1, shape[-1])
+        or shape[-1] < 2
+    ):
         raise ValueError(
-            f"attention must have shape (batch, heads, N+1, N+1) with at "
-            f"least one patch (N >= 1), got {shape}"
+            f"attention must have shape (batch, heads, N+1, N+1) or its CLS "
+            f"rows (batch, heads, 1, N+1), with at least one patch (N >= 1), "
+            f"got {shape}"
         )
     cls = attention[:, :, 0, 1:]
     if not (cls.isfinite().all() and (cls >= 0).all()):

@@ -281,7 +281,9 @@ def _run(parser, args, argv) -> None:
         ablation = _ablation(args)
         if not args.evaluate:
             weights, record_path, runs = _plan(args, ablation)
-            outputs(weights, record_path)
+            # an ablation record collects several runs, so only the plain
+            # run refuses to replace files it did not make
+            outputs(weights, record_path, None if ablation else PROG)
     except ValueError as error:
         parser.exit(2, f"{PROG}: {error}\n")
     torch.set_num_threads(args.threads)
