@@ -342,6 +342,7 @@ def test_teacher_is_an_exponential_moving_average():
     assert torch.equal(teacher.weight, student.weight)
 
 
+@pytest.mark.slow
 def test_a_short_run_is_seeded_and_records_its_history():
     config = DINOConfig(
         steps=3,
@@ -453,6 +454,7 @@ def test_help_explains_every_flag(capsys):
         assert action.help and action.option_strings[0] in text
 
 
+@pytest.mark.slow
 def test_command_writes_weights_and_a_record(tmp_path, capsys):
     tiny = [
         "--steps",
@@ -521,6 +523,7 @@ def test_shipped_weights_are_small_and_say_how_they_were_made():
     )  # uniform
 
 
+@pytest.mark.slow
 def test_evaluate_recomputes_the_recorded_metrics(capsys):
     dino.main(["--evaluate"])
     metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

@@ -64,6 +64,7 @@ def test_shapes_errors(kwargs, error, message):
         make_shapes(**kwargs)
 
 
+@pytest.mark.slow
 def test_shipped_weights_reach_the_recorded_accuracy():
     assert WEIGHTS.stat().st_size <= 1024 * 1024
     model, record = load_trained()
@@ -130,6 +131,7 @@ def test_bad_training_flags_are_usage_errors(flags, message, capsys):
     assert exit_.value.code == 2 and message in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_training_writes_to_the_working_directory_not_the_package(
     tmp_path, monkeypatch, capsys
 ):

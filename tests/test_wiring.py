@@ -56,7 +56,8 @@ def test_layer_defaults():
 
 
 def test_vision_transformer_defaults_are_vit_base_16():
-    model = vitlesson.VisionTransformer()
+    with torch.device("meta"):  # sizes only: no memory, no initialisation
+        model = vitlesson.VisionTransformer()
     block = model.blocks[0]
     assert (
         model.patch_embed.img_size,
@@ -87,7 +88,9 @@ def test_vision_transformer_defaults_are_vit_base_16():
     ],
 )
 def test_factories(factory, dim, heads):
-    model = factory(img_size=32)  # keyword arguments reach the model
+    with torch.device("meta"):  # sizes only: no memory, no initialisation
+        model = factory(img_size=32)  # keyword arguments reach the model
+        other = factory(8, 5, img_size=32)
     assert (
         model.patch_embed.patch_size == 16
         and model.num_classes == 0
@@ -98,10 +101,7 @@ def test_factories(factory, dim, heads):
         12,
         heads,
     )
-    assert (
-        factory(8, 5, img_size=32).patch_embed.patch_size == 8
-        and factory(8, 5, img_size=32).num_classes == 5
-    )
+    assert other.patch_embed.patch_size == 8 and other.num_classes == 5
 
 
 # --- arguments reach the layers ------------------------------------------------
@@ -138,7 +138,7 @@ def test_dropout_rates_and_bias_reach_every_layer():
 
 def test_initialisation():
     torch.manual_seed(0)
-    model = vitlesson.vit_base()
+    model = vitlesson.VisionTransformer(embed_dim=384, depth=2, num_heads=6)
     for weights in (model.pos_embed, model.cls_token.expand(1, 200, -1)):
         assert (
             0.018 < weights.std().item() < 0.022
