@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 import vitlesson
-from tests.test_exercises import (
+from tests.support.exercise_answers import (
     learner_class,
     linear_from_conv,
     reshape_then,
