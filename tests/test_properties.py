@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import vitlesson
-from vitlesson.vit import Attention
+from vitlesson.position import neighbour_similarity, principal_component_maps
+from vitlesson.vit import Attention, Block, Mlp, attention_weights
 
 # In CI the same pseudo-random cases run every time (a submission must not pass or fail by luck);
 # locally every run draws new ones, which is how the bugs these tests found were found.
@@ -58,6 +59,7 @@ dtypes = st.sampled_from(
     ]
 )
 shapes = st.lists(st.integers(0, 40), min_size=0, max_size=5)
+small_shapes = st.lists(st.integers(0, 9), min_size=0, max_size=4)
 
 
 def tensor(shape, dtype, nan: bool) -> torch.Tensor:
@@ -444,6 +446,257 @@ def test_sizes_that_cannot_fit_are_refused_before_allocating(case, size):
         ), str(error)
     else:
         raise AssertionError(f"{case}={size} was built")
+
+
+# --- devices, layouts, flags, widths and tokens (issue 22, section 3) --------
+
+MODULES = {
+    "PatchEmbedding": (
+        lambda: vitlesson.PatchEmbedding(16, 8, 3, 8),
+        (2, 3, 16, 16),
+    ),
+    "linear form": (
+        lambda: vitlesson.FlexiblePatchEmbedding(16, 8, 3, 8),
+        (2, 3, 16, 16),
+    ),
+    "conv form": (
+        lambda: vitlesson.FlexiblePatchEmbedding(
+            16, 8, 3, 8, flatten_patches=False
+        ),
+        (2, 3, 16, 16),
+    ),
+    "PositionalEmbedding": (
+        lambda: vitlesson.PositionalEmbedding(4, 8),
+        (2, 5, 8),
+    ),
+    "VisionTransformerEmbedding": (
+        lambda: vitlesson.VisionTransformerEmbedding(16, 8, 3, 8),
+        (2, 3, 16, 16),
+    ),
+    "Attention": (lambda: Attention(8, 2), (2, 5, 8)),
+    "Block": (lambda: Block(8, 2), (2, 5, 8)),
+    "Mlp": (lambda: Mlp(8, 32), (2, 5, 8)),
+    "VisionTransformer": (
+        lambda: vitlesson.VisionTransformer(
+            img_size=16, patch_size=8, embed_dim=8, depth=1, num_heads=2
+        ),
+        (2, 3, 16, 16),
+    ),
+    "dynamic VisionTransformer": (
+        lambda: vitlesson.VisionTransformer(
+            img_size=16,
+            patch_size=8,
+            embed_dim=8,
+            depth=1,
+            num_heads=2,
+            dynamic_img_size=True,
+        ),
+        (2, 3, 16, 16),
+    ),
+}
+
+
+def run(module, x):
+    """A module's main output (Attention returns a pair)."""
+    out = module.eval()(x)
+    return out[0] if isinstance(out, tuple) else out
+
+
+@settings(SETTINGS, max_examples=60)  # 30 combinations, each drawn twice
+@given(
+    name=st.sampled_from(sorted(MODULES)),
+    model_on=st.sampled_from(["cpu", "meta"]),
+    given_on=st.sampled_from(["cpu", "meta", "sparse"]),
+)
+def test_input_and_model_on_different_devices_or_sparse(
+    name, model_on, given_on
+):
+    """A model and its input on different devices, or a sparse input: a
+    ValueError/TypeError that says so, never a raw torch error and never a
+    tensor without values computed silently (the conv form did that)."""
+    build, shape = MODULES[name]
+    with torch.device(model_on):
+        module = build()
+    x = torch.randn(shape)
+    x = x.to_sparse() if given_on == "sparse" else x.to(given_on)
+    CASES["count"] += 1
+    try:
+        out = run(module, x)
+    except (ValueError, TypeError) as error:
+        expected = "dense tensor" if given_on == "sparse" else "device"
+        assert expected in str(error), str(error)
+        return
+    assert given_on == model_on, f"{given_on} input to a {model_on} model"
+    assert out.device == x.device and out.shape[0] == 2
+
+
+@SETTINGS
+@given(
+    value=not_booleans,
+    caller=st.sampled_from(
+        ["Attention", "Block", "last block", "dynamic patches"]
+    ),
+)
+def test_forward_flags_must_be_booleans(value, caller):
+    x = torch.randn(2, 5, 8)
+    build = {
+        "Attention": lambda: Attention(8, 2)(x, return_attention=value),
+        "Block": lambda: Block(8, 2)(x, return_attention=value),
+        "last block": lambda: Block(8, 2)(x, value),
+        "dynamic patches": lambda: vitlesson.PatchEmbedding(
+            16, 8, 3, 8, dynamic_img_size=value
+        ),
+    }[caller]
+
+    def check_result(result):
+        assert isinstance(value, bool), f"{value!r} was taken as a flag"
+        if caller != "dynamic patches":
+            assert isinstance(result, tuple) == (
+                value or caller == "Attention"
+            )
+
+    expect_named(
+        build,
+        check_result,
+        "dynamic_img_size"
+        if caller == "dynamic patches"
+        else "return_attention",
+    )
+
+
+widths = st.one_of(
+    st.integers(-3, 40),
+    st.floats(-2, 40),
+    st.sampled_from(["8", None, True, 10**13]),
+)
+
+
+@SETTINGS
+@given(
+    dim=widths, hidden=widths, drop=st.one_of(st.floats(-1, 2), st.just(0.0))
+)
+def test_mlp_widths(dim, hidden, drop):
+    def check_result(mlp):
+        assert (
+            all(
+                isinstance(v, int) and not isinstance(v, bool) and v > 0
+                for v in (dim, hidden)
+            )
+            and 0 <= drop < 1
+        )
+        x = torch.randn(2, 3, dim)
+        assert mlp.fc1.out_features == hidden and mlp(x).shape == x.shape
+
+    expect(lambda: Mlp(dim, hidden, drop), check_result, dim, hidden, drop)
+
+
+@SETTINGS
+@given(
+    dim=st.sampled_from([6, 8, 16, 48, 384]),
+    mlp_ratio=st.one_of(
+        st.floats(0, 10),
+        st.sampled_from([4.0, 4.1, 8 / 3, 1 / 3, 0.5, 2.5, 1e-9, 1e12]),
+        st.fractions(0, 8, max_denominator=48).map(float),
+    ),
+)
+def test_mlp_ratio_gives_a_width_a_loader_reads_back(dim, mlp_ratio):
+    """A ratio is refused, naming mlp_ratio, unless dim * mlp_ratio is a
+    whole width; then the width read back from fc1 (the loader's ratio,
+    fc1 width / dim) builds the same block."""
+
+    def check_result(block):
+        width = block.mlp.fc1.out_features
+        assert width >= 1 and abs(width - dim * mlp_ratio) < 1e-6 * width
+        again = Block(dim, 2, mlp_ratio=width / dim)
+        assert again.mlp.fc1.out_features == width
+
+    expect_named(lambda: Block(dim, 2, mlp_ratio), check_result, "mlp_ratio")
+
+
+@SETTINGS
+@given(
+    form=st.sampled_from(["Attention", "Block", "Mlp"]),
+    shape=small_shapes,
+    dtype=dtypes,
+    explicit=st.booleans(),
+)
+def test_tokens_of_the_wrong_width_or_dtype(form, shape, dtype, explicit):
+    module = {
+        "Attention": lambda: Attention(8, 2),
+        "Block": lambda: Block(8, 2),
+        "Mlp": lambda: Mlp(8, 16),
+    }[form]().eval()
+    x = tensor(shape, dtype, False)
+
+    def build():
+        if form == "Mlp":
+            return module(x)
+        out = module(x, return_attention=explicit)
+        return out[0] if isinstance(out, tuple) else out
+
+    def check_result(out):
+        assert len(shape) == 3 and shape[-1] == 8 and dtype == torch.float32
+        assert out.shape == tuple(shape)
+
+    expect(build, check_result, tuple(shape), dtype, *shape)
+
+
+@SETTINGS
+@given(q_shape=small_shapes, k_shape=small_shapes, dtype=dtypes)
+def test_attention_weights_of_any_queries_and_keys(q_shape, k_shape, dtype):
+    def check_result(weights):
+        assert len(q_shape) >= 2 and q_shape[:-2] == k_shape[:-2]
+        assert q_shape[-1] == k_shape[-1] and dtype.is_floating_point
+        assert k_shape[-2] > 0  # each row of weights sums to 1
+        assert weights.shape[-2:] == (q_shape[-2], k_shape[-2])
+
+    expect(
+        lambda: attention_weights(
+            tensor(q_shape, dtype, False), tensor(k_shape, dtype, False)
+        ),
+        check_result,
+        tuple(q_shape),
+        tuple(k_shape),
+        dtype,
+    )
+
+
+@SETTINGS
+@given(
+    k=small_ints,
+    far=numbers,
+    positions=st.integers(1, 6),
+    width=st.integers(0, 6),
+)
+def test_position_analysis_arguments(k, far, positions, width):
+    table = torch.randn(positions * 2, width)
+    grid = (positions, 2)
+
+    def check_components(result):
+        maps, variance = result
+        assert 0 < k <= min(positions * 2, width) and width > 0
+        assert maps.shape == (k, positions, 2) and variance.isfinite().all()
+
+    def check_neighbours(result):
+        assert isinstance(far, (int, float)) and math.isfinite(far)
+        assert far >= 1 and width > 0
+        assert all(math.isfinite(value) for value in result)
+
+    expect(
+        lambda: principal_component_maps(table, grid, k=k),
+        check_components,
+        k,
+        width,
+    )
+    expect_named(
+        lambda: (
+            neighbour_similarity(table, grid, far=far)
+            if width
+            else neighbour_similarity(table, grid)
+        ),
+        check_neighbours,
+        "far" if width else "embedding",
+    )
 
 
 def test_case_count():

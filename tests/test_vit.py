@@ -58,7 +58,8 @@ def dino_keys(
     ],
 )
 def test_state_dict_has_dino_and_timm_layout(factory, dim, patch):
-    model = factory(patch_size=patch)
+    with torch.device("meta"):  # shapes only: a ViT-B in milliseconds
+        model = factory(patch_size=patch)
     n_tokens = (224 // patch) ** 2 + 1
     assert {
         k: tuple(v.shape) for k, v in model.state_dict().items()
@@ -148,6 +149,7 @@ def test_last_selfattention_and_intermediate_layers():
         model.get_intermediate_layers(x, n=3)
 
 
+@pytest.mark.slow  # a ViT-S/16 at 224x224 through two implementations
 def test_hf_parity_vit_small():
     transformers = pytest.importorskip(
         "transformers",
@@ -173,13 +175,15 @@ def test_hf_parity_vit_small():
         )
         assert error < 1e-5, error
         # the same resampling convention: HF's interpolate_pos_encoding on a 96x96 local crop and 224x160
+        flexible = vitlesson.vit_small(patch_size=16, dynamic_img_size=True)
+        flexible.load_state_dict(ours.state_dict())
         for size in [(96, 96), (224, 160)]:
             crop = torch.randn(2, 3, *size)
-            ours.patch_embed.dynamic_img_size = True
             hf = reference(
                 pixel_values=crop, interpolate_pos_encoding=True
             ).last_hidden_state
-            assert (ours.forward_features(crop) - hf).abs().max() < 1e-5, size
+            gap = (flexible.eval().forward_features(crop) - hf).abs().max()
+            assert gap < 1e-5, size
     print(f"max |ours - HF ViTModel| over 2 x 197 x 384 features: {error:.2e}")
 
 
@@ -375,7 +379,7 @@ def test_forward_hooks_see_outputs_that_nothing_changes_afterwards():
     for grad in (True, False):
         kept = []
 
-        def hook(module, inputs, output):
+        def hook(module, inputs, output, kept=kept):
             if isinstance(output, torch.Tensor):
                 kept.append((module, output, output.detach().clone()))
 

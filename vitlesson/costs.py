@@ -11,7 +11,7 @@ from vitlesson import _validation as check
 
 
 def token_count(img_size: int, patch_size: int) -> int:
-    """N: the number of patch tokens of a square image (the CLS token not included)."""
+    """N: the patch tokens of an image (the CLS token not included)."""
     rows, cols = check.patch_grid(
         check.image_size_pair(img_size),
         check.positive_int(patch_size, "patch_size"),

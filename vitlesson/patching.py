@@ -22,12 +22,10 @@ def patch_config(
     ``img_size`` is an int or (H, W) that the patches tile exactly (nothing
     is cropped); the sizes are positive ints; each keyword flag is a bool.
     """
-    check.positive_int(in_channels, "in_channels")
-    check.positive_int(embed_dim, "embed_dim")
-    for name, value in flags.items():
-        check.boolean(value, name)
-    size = check.image_size_pair(img_size)
-    return check.patch_grid(size, check.positive_int(patch_size, "patch_size"))
+    H, W = check.patch_embedding_config(
+        img_size, patch_size, in_channels, embed_dim, **flags
+    )
+    return H // patch_size, W // patch_size
 
 
 def check_images(images, in_channels=None, img_size=None, dtype=None):
@@ -48,8 +46,10 @@ def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
     Inside a patch the numbers go channel, then row, then column: the
     order of a Conv2d kernel flattened with ``weight.flatten(1)``.
     """
-    rows, cols = patch_config(check_images(images).shape[-2:], patch_size)
-    B, C, P = images.shape[0], images.shape[1], patch_size
+    check.patchable(images, patch_size)  # float (B, C, H, W), P tiles H, W
+    B, C, H, W = images.shape
+    P = patch_size
+    rows, cols = H // P, W // P  # the grid of patches
     x = images.reshape(B, C, rows, P, cols, P)  # (B, C, H/P, P, W/P, P)
     x = x.permute(0, 2, 4, 1, 3, 5)  # (B, H/P, W/P, C, P, P)
     return x.reshape(B, rows * cols, C * P * P)  # (B, N, C*P*P)
@@ -64,9 +64,10 @@ def unpatchify(patches: torch.Tensor, patch_size: int, img_size):
 
     ``img_size`` is ``H`` (square images) or ``(H, W)``.
     """
-    (H, W), P = check.image_size_pair(img_size), patch_size
-    rows, cols = patch_config((H, W), P)
-    B, _, C = check.patch_sequence(patches, rows * cols, P, (H, W))
+    H, W = check.unpatchable(patches, patch_size, img_size)  # (H, W)
+    P = patch_size
+    rows, cols = H // P, W // P  # the grid of patches
+    B, C = patches.shape[0], patches.shape[-1] // (P * P)
     x = patches.reshape(B, rows, cols, C, P, P)  # (B, H/P, W/P, C, P, P)
     x = x.permute(0, 3, 1, 4, 2, 5)  # (B, C, H/P, P, W/P, P)
     return x.reshape(B, C, H, W)  # (B, C, H, W)
@@ -94,14 +95,18 @@ class PatchEmbedding(nn.Module):
         dynamic_img_size=False,
     ):
         super().__init__()
-        check.patch_embedding_config(
-            self,
+        self.img_size = check.patch_embedding_config(
             img_size,
             patch_size,
             in_channels,
             embed_dim,
-            dynamic_img_size,
-        )
+            dynamic_img_size=dynamic_img_size,
+        )  # (H, W), tiled exactly by P x P patches
+        self.patch_size, self.in_channels = patch_size, in_channels
+        self.embed_dim, self.dynamic_img_size = embed_dim, dynamic_img_size
+        H, W = self.img_size
+        self.grid_size = (H // patch_size, W // patch_size)  # (rows, cols)
+        self.n_patches = self.grid_size[0] * self.grid_size[1]  # N
         self.proj = nn.Conv2d(
             in_channels, embed_dim, kernel_size=patch_size, stride=patch_size
         )
@@ -116,7 +121,6 @@ class PatchEmbedding(nn.Module):
 # --8<-- [end:patch_embedding]
 
 
-# --8<-- [start:flexible_patch_embedding]
 class FlexiblePatchEmbedding(nn.Module):
     """A patch embedding in either textbook form, to compare them.
 
@@ -134,16 +138,17 @@ class FlexiblePatchEmbedding(nn.Module):
         flatten_patches=True,
     ):
         super().__init__()
-        rows, cols = patch_config(
+        self.img_size = check.patch_embedding_config(
             img_size,
             patch_size,
             in_channels,
             embed_dim,
             flatten_patches=flatten_patches,
-        )
-        self.img_size = (rows * patch_size, cols * patch_size)  # (H, W)
+        )  # (H, W)
         self.patch_size, self.flatten_patches = patch_size, flatten_patches
-        self.grid_size, self.n_patches = (rows, cols), rows * cols
+        H, W = self.img_size
+        self.grid_size = (H // patch_size, W // patch_size)  # (rows, cols)
+        self.n_patches = self.grid_size[0] * self.grid_size[1]
         self.patch_dim = in_channels * patch_size * patch_size
         if flatten_patches:
             self.projection = nn.Linear(self.patch_dim, embed_dim)
@@ -153,9 +158,14 @@ class FlexiblePatchEmbedding(nn.Module):
             )
 
     def check_input(self, images: torch.Tensor) -> torch.Tensor:
-        channels = self.patch_dim // self.patch_size**2
-        dtype = self.projection.weight.dtype
-        return check_images(images, channels, self.img_size, dtype)
+        weight = self.projection.weight
+        return check.image_batch(
+            images,
+            in_channels=self.patch_dim // self.patch_size**2,
+            img_size=self.img_size,
+            dtype=weight.dtype,
+            device=weight.device,
+        )
 
     def manual_patching(self, images: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) -> (B, N, C*P*P), checked against this layer."""
@@ -166,6 +176,3 @@ class FlexiblePatchEmbedding(nn.Module):
             return self.projection(self.manual_patching(images))  # (B, N, D)
         x = self.projection(self.check_input(images))  # (B, D, H/P, W/P)
         return x.flatten(2).transpose(1, 2)  # (B, D, N) -> (B, N, D)
-
-
-# --8<-- [end:flexible_patch_embedding]

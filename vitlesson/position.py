@@ -27,9 +27,11 @@ class PositionalEmbedding(nn.Module):
 
     def __init__(self, n_patches, embed_dim, dropout=0.1):
         super().__init__()
-        check.position_config(self, n_patches, embed_dim, dropout)
-        table = torch.zeros(1, n_patches + 1, embed_dim)  # (1, N+1, D)
-        self.position_embeddings = nn.Parameter(table)
+        check.position_config(n_patches, embed_dim, dropout)
+        self.n_patches, self.embed_dim = n_patches, embed_dim
+        shape = (1, n_patches + 1, embed_dim)  # (1, N+1, D): CLS + N patches
+        check.fits_in_memory(shape, f"A position table of {shape}")
+        self.position_embeddings = nn.Parameter(torch.zeros(shape))
         nn.init.normal_(self.position_embeddings, std=0.02)
         self.dropout = nn.Dropout(dropout)
 
@@ -50,9 +52,8 @@ def sincos_2d_position_embedding(
     Each half is the 1-D sinusoid of the original Transformer, with
     wavelengths from 2*pi to ``temperature * 2*pi``. Nothing is learned.
     """
-    rows, cols, quarter = check.sincos_config(
-        grid_size, embed_dim, temperature
-    )
+    rows, cols = check.sincos_config(grid_size, embed_dim, temperature)
+    quarter = embed_dim // 4  # sin and cos, for rows and for columns
     i = torch.arange(quarter, dtype=torch.float64)  # (D/4,)
     frequencies = temperature ** (-i / quarter)  # (D/4,)
     row, col = torch.meshgrid(
@@ -80,14 +81,18 @@ def sincos_2d_position_embedding(
 def _patch_embeddings(embedding: torch.Tensor, grid_size):
     """Check an (N, D) table of patch positions against its grid."""
     rows, cols = check.image_size_pair(grid_size, "grid_size")
-    check.float_tensor(embedding, "embedding")
-    if embedding.dim() != 2 or embedding.shape[0] != rows * cols:
+    check.with_values(check.float_tensor(embedding, "embedding"), "embedding")
+    if (
+        embedding.dim() != 2
+        or embedding.shape[0] != rows * cols
+        or not embedding.shape[1]
+    ):
         raise ValueError(
             f"embedding must have shape ({rows * cols}, D) for a "
             f"{rows}x{cols} grid (patch tokens only, CLS removed), "
             f"got {tuple(embedding.shape)}"
         )
-    return embedding.detach().double(), rows, cols
+    return embedding.detach().cpu().double(), rows, cols
 
 
 # --8<-- [start:analysis]
@@ -115,6 +120,11 @@ def principal_component_maps(embedding: torch.Tensor, grid_size, k: int = 3):
     """
     table, rows, cols = _patch_embeddings(embedding, grid_size)
     k = check.positive_int(k, "k")
+    if k > min(table.shape):
+        raise ValueError(
+            f"k must be at most min(positions, width) = {min(table.shape)} "
+            f"for a {tuple(table.shape)} table, got {k}"
+        )
     centred = table - table.mean(dim=0)  # (N, D)
     u, s, _ = torch.linalg.svd(centred, full_matrices=False)  # u: (N, r)
     variance = s**2 / (s**2).sum()
@@ -132,6 +142,7 @@ def neighbour_similarity(
     grid gives clearly more to neighbours than to distant positions.
     """
     rows, cols = check.image_size_pair(grid_size, "grid_size")
+    check.finite_number(far, "far", low=1)
     maps = cosine_similarity_maps(embedding, (rows, cols))
     similarity = maps.reshape(rows * cols, rows * cols)  # (N, N)
     r, c = torch.meshgrid(
@@ -140,6 +151,11 @@ def neighbour_similarity(
     coords = torch.stack([r.flatten(), c.flatten()], dim=1).float()  # (N, 2)
     distance = torch.cdist(coords, coords)  # (N, N)
     near, distant = distance == 1, distance >= far
+    if not near.any():
+        raise ValueError(
+            f"grid_size must have two or more cells, got {rows}x{cols}: "
+            "a single position has no neighbours"
+        )
     if not distant.any():
         raise ValueError(
             f"no two positions of a {rows}x{cols} grid are {far} cells "
@@ -165,8 +181,6 @@ def resample_position_embedding(
     (old_rows, old_cols), (rows, cols) = check.resample_args(
         pos_embed, new_grid, old_grid, num_prefix_tokens, antialias
     )
-    if (rows, cols) == (old_rows, old_cols):
-        return pos_embed.clone()  # a new tensor, as for any other grid
     prefix = pos_embed[:, :num_prefix_tokens]  # (1, prefix, D)
     patches = pos_embed[:, num_prefix_tokens:]  # (1, N, D)
     D = patches.shape[-1]

@@ -26,6 +26,7 @@ def attention_weights(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     ``q`` and ``k`` are (..., T, d); the result is (..., T, T) and every row
     sums to 1.
     """
+    check.query_key(q, k)
     scores = q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5  # (..., T, T)
     return scores.softmax(dim=-1)
 
@@ -60,7 +61,7 @@ class Attention(nn.Module):
 
     # --8<-- [start:attention_forward]
     def forward(self, x: torch.Tensor, return_attention: bool = False):
-        check.tokens(x, self.proj.in_features, self.qkv.weight.dtype)
+        check.tokens_for(self.qkv, x, return_attention=return_attention)
         B, T, D = x.shape  # batch, tokens, width
         qkv = self.qkv(x).reshape(B, T, 3, self.num_heads, self.head_dim)
         q, k, v = qkv.permute(2, 0, 3, 1, 4)  # 3 x (B, heads, T, d)
@@ -83,12 +84,14 @@ class Mlp(nn.Module):
 
     def __init__(self, dim: int, hidden_dim: int, drop: float = 0.0):
         super().__init__()
+        check.mlp_config(dim, hidden_dim, drop)
         self.fc1 = nn.Linear(dim, hidden_dim)
         self.act = nn.GELU()
         self.fc2 = nn.Linear(hidden_dim, dim)
         self.drop = nn.Dropout(drop)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check.tokens_for(self.fc1, x)
         hidden = self.act(self.fc1(x))  # (B, T, 4D): the widest activation
         return self.drop(self.fc2(self.drop(hidden)))  # (B, T, D)
 
@@ -108,6 +111,7 @@ class DropPath(nn.Module):
         self.p = check.probability(p, "drop_path")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check.float_tensor(x, "x")
         if not self.training or self.p == 0.0:
             return x
         shape = (x.shape[0],) + (1,) * (x.dim() - 1)  # one draw per sample
@@ -130,7 +134,7 @@ class Block(nn.Module):
         drop_path: float = 0.0,
     ):
         super().__init__()
-        hidden = check.mlp_hidden(dim, mlp_ratio)
+        hidden = check.mlp_hidden(dim, mlp_ratio)  # dim * mlp_ratio, whole
         self.norm1 = nn.LayerNorm(dim, eps=1e-6)
         self.attn = Attention(dim, num_heads, qkv_bias, attn_drop, drop)
         self.drop_path = DropPath(drop_path)  # stochastic depth (training)
@@ -138,6 +142,7 @@ class Block(nn.Module):
         self.mlp = Mlp(dim, hidden, drop)
 
     def forward(self, x: torch.Tensor, return_attention: bool = False):
+        check.tokens_for(self.attn.qkv, x, return_attention=return_attention)
         y, attn = self.attn(self.norm1(x), return_attention)
         x = x + self.drop_path(y)  # x + MSA(LN(x))
         x = x + self.drop_path(self.mlp(self.norm2(x)))  # x + MLP(LN(x))
@@ -175,21 +180,12 @@ class VisionTransformer(nn.Module):
         dynamic_img_size=False,
     ):
         super().__init__()
+        # The sizes of the patches, blocks and attention are checked by the
+        # layers that use them; these settings are the model's own.
         check.vit_config(
-            img_size,
-            patch_size,
-            in_channels,
-            embed_dim,
-            depth,
-            num_heads,
-            mlp_ratio,
-            qkv_bias,
-            drop_rate,
-            attn_drop_rate,
+            depth, num_classes, drop_rate, attn_drop_rate, drop_path_rate
         )
-        check.probability(drop_path_rate, "drop_path_rate")
-        self.num_classes = check.non_negative_int(num_classes, "num_classes")
-        self.depth = depth
+        self.num_classes, self.depth = num_classes, depth
         self.embed_dim = self.num_features = embed_dim  # DINO's two names
         self.patch_embed = PatchEmbedding(
             img_size,
@@ -198,25 +194,33 @@ class VisionTransformer(nn.Module):
             embed_dim,
             dynamic_img_size=dynamic_img_size,
         )
-        n_tokens = self.patch_embed.n_patches + 1
+        shape = (1, self.patch_embed.n_patches + 1, embed_dim)  # (1, N+1, D)
+        check.fits_in_memory(shape, f"A position table of {shape}")
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
-        self.pos_embed = nn.Parameter(torch.zeros(1, n_tokens, embed_dim))
+        self.pos_embed = nn.Parameter(torch.zeros(shape))
         self.pos_drop = nn.Dropout(drop_rate)
-        # Stochastic depth grows linearly with depth, from 0 to drop_path_rate.
-        rates = torch.linspace(0, drop_path_rate, depth).tolist()
-        self.blocks = nn.ModuleList(
-            Block(
+
+        def block(drop_path: float) -> Block:
+            return Block(
                 embed_dim,
                 num_heads,
                 mlp_ratio,
                 qkv_bias,
                 drop_rate,
                 attn_drop_rate,
-                rate,
+                drop_path,
             )
-            for rate in rates
+
+        first = block(0.0)  # measured, so that depth copies are known to fit
+        check.fits_in_memory(
+            depth * sum(p.numel() for p in first.parameters()),
+            f"{depth} blocks of width {embed_dim} (mlp_ratio={mlp_ratio})",
         )
+        # Stochastic depth grows linearly with depth, from 0 to drop_path_rate.
+        rates = torch.linspace(0, drop_path_rate, depth, device="cpu").tolist()
+        self.blocks = nn.ModuleList([first, *map(block, rates[1:])])
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
+        check.fits_in_memory((num_classes, embed_dim), "The head")
         self.head = (
             nn.Linear(embed_dim, num_classes) if num_classes else nn.Identity()
         )
@@ -232,10 +236,10 @@ class VisionTransformer(nn.Module):
     def prepare_tokens(self, images: torch.Tensor) -> torch.Tensor:
         """Patch tokens, CLS in front, position vectors added."""
         patches = self.patch_embed(images)  # (B, N, D), checks the input
-        P = self.patch_embed.patch_size
-        grid = (images.shape[-2] // P, images.shape[-1] // P)
-        pos_embed = self.pos_embed  # (1, N+1, D), resampled for another grid
-        if grid != self.patch_embed.grid_size:
+        pos_embed = self.pos_embed  # (1, N+1, D)
+        if self.dynamic_img_size:  # resampled to this image's grid
+            P = self.patch_embed.patch_size
+            grid = (images.shape[-2] // P, images.shape[-1] // P)
             pos_embed = resample_position_embedding(
                 pos_embed, grid, self.patch_embed.grid_size
             )
@@ -307,7 +311,7 @@ def attention_rollout(maps: torch.Tensor) -> torch.Tensor:
             "maps must have shape (batch, depth, heads, tokens, "
             f"tokens), got {tuple(maps.shape)}"
         )
-    eye = torch.eye(maps.shape[-1], dtype=maps.dtype)
+    eye = torch.eye(maps.shape[-1], dtype=maps.dtype, device=maps.device)
     rollout = eye.expand(maps.shape[0], -1, -1)  # (B, T, T)
     for layer in maps.unbind(dim=1):  # (B, h, T, T) each, first block first
         mixed = 0.5 * layer.mean(dim=1) + 0.5 * eye  # (B, T, T)
