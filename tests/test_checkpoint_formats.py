@@ -77,6 +77,7 @@ def full_checkpoint(teacher, student):
     }
 
 
+@pytest.mark.slow
 def test_backbone_pth(tmp_path):
     model = small()
     torch.save(model.state_dict(), tmp_path / "dino_vits8_pretrain.pth")
@@ -96,6 +97,7 @@ def test_backbone_pth(tmp_path):
     same_network(model, loaded)
 
 
+@pytest.mark.slow
 def test_full_dino_checkpoint_teacher_and_student(tmp_path):
     teacher, student = small(seed=1), small(seed=2)
     torch.save(full_checkpoint(teacher, student), tmp_path / "checkpoint.pth")
@@ -119,6 +121,7 @@ def test_full_checkpoint_of_an_unknown_width_takes_num_heads(tmp_path):
     same_network(teacher, loaded)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["model.safetensors", "pytorch_model.bin"])
 def test_timm_files_with_and_without_a_head(tmp_path, name):
     model = small(num_classes=5, qkv_bias=False, mlp_ratio=2.0)
@@ -136,6 +139,7 @@ def test_timm_files_with_and_without_a_head(tmp_path, name):
     torch.testing.assert_close(model(x), loaded(x))
 
 
+@pytest.mark.slow
 def test_safetensors_metadata_names_the_heads(tmp_path):
     model = small(width=48, heads=3)
     safetensors.save_file(
@@ -146,6 +150,7 @@ def test_safetensors_metadata_names_the_heads(tmp_path):
     same_network(model, load_vit(tmp_path / "m.safetensors")[0])
 
 
+@pytest.mark.slow
 def test_hugging_face_folder_file_and_memory_names(tmp_path):
     model = small(width=64, heads=2)
     reference = hf_vit_reference(model)

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.support.examples import examples
 from vitlesson import dino
 from vitlesson.dino import (
     DINOHead,
@@ -37,7 +38,7 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 SETTINGS = settings(
-    max_examples=60,
+    max_examples=examples(60),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
@@ -225,7 +226,7 @@ def test_head_messages():
         DINOHead(8, 0)
 
 
-@settings(SETTINGS, max_examples=25)
+@settings(SETTINGS, max_examples=examples(25))
 @given(
     embed_dim=st.sampled_from([8, 16]),
     in_dim=st.sampled_from([8, 16]),
@@ -716,7 +717,7 @@ def test_mask_iou(
     )
 
 
-@settings(SETTINGS, max_examples=25)
+@settings(SETTINGS, max_examples=examples(25))
 @given(
     n=st.integers(0, 3),
     size=st.sampled_from([16, 16, 8, 6]),

@@ -254,6 +254,7 @@ def test_stochastic_depth_as_dino_builds_its_student():
         vitlesson.vit_tiny(img_size=32, drop_path_rate=1.5)
 
 
+@pytest.mark.slow
 def test_state_dict_saves_with_safetensors(tmp_path):
     safetensors = pytest.importorskip(
         "safetensors.torch", reason="safetensors comes with transformers"

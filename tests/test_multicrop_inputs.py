@@ -13,6 +13,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.support.examples import examples
 from vitlesson.multicrop import (
     MultiCropConfig,
     colour_jitter,
@@ -30,7 +31,7 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 SETTINGS = settings(
-    max_examples=60,
+    max_examples=examples(60),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
@@ -325,7 +326,7 @@ image_sizes = st.one_of(
 )
 
 
-@settings(SETTINGS, max_examples=40)
+@settings(SETTINGS, max_examples=examples(40))
 @given(
     dataset=st.sampled_from(["shapes", "objects"]),
     n=counts,
