@@ -25,15 +25,21 @@ safetensors = pytest.importorskip(
 
 
 def small(width=384, heads=6, seed=0, **kwargs):
-    """A one-block ViT-S-wide model: the width decides the heads."""
+    """A two-block ViT-S-wide model that reads any size, as the loader's
+    models do: the width decides the heads."""
     torch.manual_seed(seed)
-    kwargs = {"img_size": 32, "patch_size": 8, "depth": 2, **kwargs}
+    kwargs = {
+        "img_size": 32,
+        "patch_size": 8,
+        "depth": 2,
+        "dynamic_img_size": True,
+        **kwargs,
+    }
     return VisionTransformer(embed_dim=width, num_heads=heads, **kwargs).eval()
 
 
 def same_network(a, b, size=(40, 24)):
     x = torch.randn(2, 3, *size)
-    a.patch_embed.dynamic_img_size = True  # the loader's models read any size
     with torch.no_grad():
         torch.testing.assert_close(
             a.forward_features(x), b.forward_features(x), atol=2e-5, rtol=0
@@ -295,7 +301,6 @@ def test_attention_command_writes_every_head_at_the_image_resolution(
         40,
     )  # (width, height): the image's own size
     image, _ = read_image(tmp_path / "street.png", 8)
-    model.patch_embed.dynamic_img_size = True
     maps = cls_attention(model, image)
     expected = model.get_last_selfattention(normalize(image)[None])[
         0, :, 0, 1:
