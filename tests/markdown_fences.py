@@ -2,14 +2,14 @@
 
 Sybil's stock Markdown parser only collects fences whose info string is exactly
 ``python``; the lesson pages also use titles (``python title="..."``) and
-pymdownx.snippets include lines. :mod:`hooks.lesson_code` finds, expands and
-runs them (page code under the page's file and line numbers, package code under
-the package file's).
+pymdownx.snippets include lines. :mod:`sitebuild.lesson_code` finds, expands
+and runs them (page code under the page's file and line numbers, package code
+under the package file's).
 
 Every fence's printed output is also compared with the output the site shows
-under it (:mod:`hooks.page_outputs`): the build runs each page once and caches
-what each fence printed; this run must print exactly the same. When no build has
-run yet, this run's outputs become the cache the next build shows.
+under it (:mod:`sitebuild.page_outputs`): the build runs each page once and
+caches what each fence printed; this run must print exactly the same. When no
+build has run yet, this run's outputs become the cache the next build shows.
 """
 
 from __future__ import annotations
@@ -22,8 +22,12 @@ from pathlib import Path
 from mkdocs.config import load_config
 from sybil import Region
 
-from hooks import page_outputs
-from hooks.lesson_code import python_fences, run_fence, snippet_preprocessor
+from sitebuild import page_outputs
+from sitebuild.lesson_code import (
+    python_fences,
+    run_fence,
+    snippet_preprocessor,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,8 +1,11 @@
 """A maintainer's mistake stops ``mkdocs build --strict`` in one line.
 
 Each build test makes one typical mistake in a copy of the project
-(mkdocs.yml, docs/, hooks/ and overrides/ copied, vitlesson/ linked: the real
-files are never edited), builds the copy and checks that the build stops with
+(mkdocs.yml, docs/, hooks/, sitebuild/, vitlesson/ and overrides/ copied: the
+real files are never edited; the copy's own sitebuild and vitlesson are the
+ones imported, since the build runs in the copy with it first on sys.path,
+and each finds its files beside itself), builds the copy and checks that the
+build stops with
 exit status 1 and one error line on stderr naming the file and line (or the
 value), with no traceback. The mistakes the hooks check before anything is
 rendered (in on_config and on_files) build the whole copy, all at once, and
@@ -25,14 +28,15 @@ from mkdocs.exceptions import PluginError
 
 from tests.conftest import ROOT
 
-COPIED = ["mkdocs.yml", "docs", "hooks", "overrides"]
+COPIED = ["mkdocs.yml", "docs", "hooks", "sitebuild", "vitlesson", "overrides"]
+RECIPES = "sitebuild/figure_recipes.py"
 NOTEBOOK = "docs/notebooks/flexible-patch-embedding.py"
 # MkDocs' line before a page's error, which names the page only.
 PAGE_ERROR = re.compile(r"ERROR\s+-\s+Error (reading|building) page '[^']+':$")
 
 
-def project_copy(folder: Path) -> Path:
-    for name in COPIED:
+def project_copy(folder: Path, names=COPIED) -> Path:
+    for name in names:
         source = ROOT / name
         if source.is_dir():
             shutil.copytree(
@@ -42,7 +46,6 @@ def project_copy(folder: Path) -> Path:
             )
         else:
             shutil.copy2(source, folder / name)
-    (folder / "vitlesson").symlink_to(ROOT / "vitlesson")
     return folder
 
 
@@ -125,24 +128,42 @@ def include_section_typo(root):
     return f"docs/lessons/attention.md:{number}:", "section"
 
 
-def figure_without_recipe(root):
+# A figure without a recipe cannot be written: its registration is the
+# recipe's decorator.
+
+
+def figure_registered_twice(root):
+    first, _ = line_of(root / RECIPES, r'^@figure\("figures/patches.webp"\)')
     edit(
-        root / "hooks/figures.py",
-        "FIGURES = {\n",
-        'FIGURES = {\n    "figures/new.png": ("new_figure", "png"),\n',
+        root / RECIPES,
+        '@figure("figures/patch-sizes.webp")',
+        '@figure("figures/patches.webp")',
     )
-    number, _ = line_of(root / "hooks/figures.py", '"figures/new.png"')
-    return f"hooks/figures.py:{number}:", "the recipe 'new_figure'"
+    number, _ = line_of(root / RECIPES, r"^def patch_sizes\(")
+    return (
+        f"{RECIPES}:{number - 1}:",
+        f"registered twice: by 'patch_sizes' and by 'patches' at line {first}",
+    )
 
 
 def figure_wrong_encoding(root):
     edit(
-        root / "hooks/figures.py",
-        '"figures/patches.webp": ("patches", "webp")',
-        '"figures/patches.webp": ("patches", "png")',
+        root / RECIPES,
+        '@figure("figures/patches.webp")',
+        '@figure("figures/patches.jpg")',
     )
-    number, _ = line_of(root / "hooks/figures.py", '"figures/patches.webp"')
-    return f"hooks/figures.py:{number}:", "encoded as 'png'"
+    number, _ = line_of(root / RECIPES, r'^@figure\("figures/patches.jpg"\)')
+    return f"{RECIPES}:{number}:", "must end in one of .png, .webp"
+
+
+def figure_name_not_written_out(root):
+    edit(
+        root / RECIPES,
+        '@figure("figures/patches.webp")',
+        '@figure(f"figures/{NAME}.webp")',
+    )
+    number, _ = line_of(root / RECIPES, r"^@figure\(f")
+    return f"{RECIPES}:{number}:", "its file name written out"
 
 
 def figure_not_registered(root):
@@ -219,8 +240,9 @@ def nav_names_a_missing_file(root):
 MISTAKES = [
     include_typo,
     include_section_typo,
-    figure_without_recipe,
+    figure_registered_twice,
     figure_wrong_encoding,
+    figure_name_not_written_out,
     figure_not_registered,
     figure_also_in_docs,
     quiz_option_typo,
@@ -235,12 +257,15 @@ MISTAKES = [
 
 # Runs ``mkdocs build --strict`` in each copy named on its command line, as
 # the mkdocs command does, each in a child forked after the heavy imports
-# (mkdocs-jupyter, jupytext: most of a build that stops early), so that a
-# dozen builds cost about as much as two. Each child's output goes to
+# (mkdocs-jupyter, jupytext, and torch, which vitlesson.bench imports: most of
+# a build that stops early), so that a dozen builds cost about as much as two.
+# sitebuild and vitlesson are imported after the fork, in the copy: with
+# ``-c``, the current folder is first on sys.path. Each child's output goes to
 # build.out and build.err in its copy, its exit status to build.status.
 FORKED_BUILDS = """
 import os, sys, traceback
 import jupytext, mkdocs.__main__, mkdocs_jupyter.plugin, nbclient, nbformat
+import torch
 
 children = {}
 for root in sys.argv[1:]:
@@ -323,10 +348,7 @@ markdown_extensions:
 
 def tiny_copy(folder: Path, nav: str, hooks: str, plugins: str = "") -> Path:
     """A project with only the page ``nav`` and the hooks it needs."""
-    shutil.copytree(
-        ROOT / "hooks", folder / "hooks", ignore=shutil.ignore_patterns("__*")
-    )
-    (folder / "vitlesson").symlink_to(ROOT / "vitlesson")
+    project_copy(folder, ["hooks", "sitebuild", "vitlesson"])
     (folder / "docs/data").mkdir(parents=True)
     shutil.copy2(ROOT / "docs/data/bench.json", folder / "docs/data")
     (folder / "mkdocs.yml").write_text(
@@ -354,12 +376,11 @@ def test_a_failing_page_block_names_its_line(tmp_path):
 @pytest.mark.slow
 def test_a_failing_recipe_names_its_line(tmp_path):
     root = project_copy(tmp_path)
-    recipes = root / "hooks/figure_recipes.py"
-    number, line = line_of(recipes, r"return patches_figure\(")
-    edit(recipes, line, line.replace("patch_size=", "patch_sizes="))
+    number, line = line_of(root / RECIPES, r"return patches_figure\(")
+    edit(root / RECIPES, line, line.replace("patch_size=", "patch_sizes="))
     stops_in_one_line(
         build(root),
-        f"hooks/figure_recipes.py:{number}: the recipe 'patches' of "
+        f"{RECIPES}:{number}: the recipe 'patches' of "
         "figures/patches.webp failed: TypeError",
         "patch_sizes",
     )
@@ -367,17 +388,15 @@ def test_a_failing_recipe_names_its_line(tmp_path):
 
 @pytest.mark.slow  # imports torch, matplotlib and the package's plots
 def test_a_recipe_that_returns_nothing_is_named(monkeypatch):
-    from hooks import figures
+    from sitebuild import figure_recipes, figures
 
-    monkeypatch.syspath_prepend(str(ROOT / "hooks"))
-    import figure_recipes
-
-    number, _ = line_of(ROOT / "hooks/figure_recipes.py", r"^def patches\(")
-    monkeypatch.setattr(figure_recipes, "patches", lambda: None)  # no return
+    path = "figures/patches.webp"
+    number, _ = line_of(ROOT / RECIPES, rf'^@figure\("{path}"\)')
+    monkeypatch.setitem(figure_recipes.FIGURES, path, lambda: None)
     with pytest.raises(PluginError) as raised:
-        figures.render("figures/patches.webp")
+        figures.render(path, figures.registered()[path])
     assert str(raised.value) == (
-        f"hooks/figure_recipes.py:{number}: the recipe 'patches' of "
+        f"{RECIPES}:{number}: the recipe 'patches' of "
         "figures/patches.webp failed: TypeError: expected the recipe to "
         "return a matplotlib Figure, got NoneType"
     )
@@ -414,7 +433,7 @@ def test_a_failing_exercise_cell_names_the_notebook_line(tmp_path):
 def test_each_executed_cell_starts_on_the_line_after_its_marker():
     import jupytext
 
-    from hooks import notebooks
+    from sitebuild import notebooks
 
     path = ROOT / NOTEBOOK
     source = path.read_text(encoding="utf-8").splitlines()
@@ -434,7 +453,7 @@ def test_each_executed_cell_starts_on_the_line_after_its_marker():
 def test_a_chained_cell_error_names_the_failing_and_the_raising_line():
     from nbclient.exceptions import CellExecutionError
 
-    from hooks import notebooks
+    from sitebuild import notebooks
 
     path = ROOT / NOTEBOOK
     starts = notebooks.executed_cell_lines(path)

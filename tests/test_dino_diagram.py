@@ -79,8 +79,8 @@ def test_bad_numbers_are_named(kwargs, error, message):
 def test_the_site_builds_it_and_part_6_shows_it():
     from pathlib import Path
 
-    from hooks import figures
+    from sitebuild import figures
 
-    assert figures.FIGURES["figures/dino-step.png"] == ("dino_step", "png")
+    assert figures.registered()["figures/dino-step.png"].recipe == "dino_step"
     page = Path(figures.ROOT, "docs", "lessons", "dino-connection.md")
     assert "(../figures/dino-step.png)" in page.read_text(encoding="utf-8")

@@ -14,7 +14,7 @@ import time
 import pytest
 import torch
 
-from hooks import glossary
+from sitebuild import glossary
 from tests.test_browser import base_url, browser  # noqa: F401  (fixtures)
 from vitlesson import costs
 from vitlesson.position import (
@@ -35,7 +35,7 @@ EXPLORER_PAGES = {
     "lessons/patches/": ["patches"],
     "lessons/learned-positions/": ["positions", "attention"],
 }
-# The order of the maps in the figure above the position explorer (hooks/figure_recipes.py).
+# The order of the maps in the figure above the position explorer (sitebuild/figure_recipes.py).
 FIGURE_ORDER = ["random initialisation", "trained on shapes", "2-D sin-cos"]
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from hooks import glossary
+from sitebuild import glossary
 
 
 def test_entries_are_read_in_order():

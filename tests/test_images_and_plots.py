@@ -1,6 +1,3 @@
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -20,17 +17,6 @@ from vitlesson.plots import (
     position_embedding_figure,
 )
 from vitlesson.position import sincos_2d_position_embedding
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def load_figures_hook():
-    spec = importlib.util.spec_from_file_location(
-        "figures_hook", ROOT / "hooks" / "figures.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_photo_is_a_real_photograph():
@@ -135,7 +121,9 @@ def test_position_figure_takes_any_number_of_embeddings():
 
 def test_built_figures_are_small_and_carry_no_metadata(site):
     """Reproducibility itself is tested by building twice (tests/test_site.py)."""
-    for path in load_figures_hook().FIGURES:
+    from sitebuild.figures import registered
+
+    for path in registered():
         content = (site / path).read_bytes()
         assert len(content) <= 200 * 1024, (path, len(content))
         assert content[:4] in (b"\x89PNG", b"RIFF"), path
@@ -268,19 +256,16 @@ def test_attention_matrix_diagram_draws_real_softmax_rows():
     assert counts == ["2,500", "38,809", "332,929", "616,225"]
 
 
+@pytest.mark.slow  # draws every figure
 def test_every_figure_is_at_most_8_inches_wide_with_9_point_text():
-    import sys
-
-    sys.path.insert(0, str(ROOT / "hooks"))
-    import figure_recipes
-
+    from sitebuild.figure_recipes import FIGURES
     from vitlesson.plots import smallest_font_size
 
-    for recipe, _ in load_figures_hook().FIGURES.values():
-        figure = getattr(figure_recipes, recipe)()
+    for path, recipe in FIGURES.items():
+        figure = recipe()
         assert (
             figure.get_figwidth() <= 8 and smallest_font_size(figure) >= 9
-        ), recipe
+        ), path
 
 
 def test_encoder_block_second_skip_starts_at_z_prime():

@@ -288,7 +288,7 @@ def test_without_a_repository_the_install_cell_says_how_to_get_the_code(
 
 
 def test_downloaded_lesson_notebook_runs(executed):
-    from hooks import page_outputs
+    from sitebuild import page_outputs
 
     printed = stdout(executed["lessons/vit-encoder"])[
         1:
@@ -425,7 +425,7 @@ def test_notebook_pages_are_light(site, page):
 
 
 def test_stderr_outputs_never_reach_a_notebook_page(site):
-    from hooks.notebooks import without_stderr
+    from sitebuild.notebooks import without_stderr
 
     child = '<div class="jp-OutputArea-child">{}</div>'
     stdout = child.format(

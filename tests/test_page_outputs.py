@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from conftest import DOCS_SYBIL
-from hooks import page_outputs
-from hooks.lesson_code import python_fences
+from sitebuild import page_outputs
+from sitebuild.lesson_code import python_fences
 from tests.markdown_fences import OutputMismatch, evaluate, preprocessor
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -130,7 +130,7 @@ def snippet_file():
 def test_include_mistakes_name_the_page_line_section_and_file(
     snippet_file, source, target, message
 ):
-    from hooks.lesson_code import IncludeError
+    from sitebuild.lesson_code import IncludeError
 
     snippet_file.write_text(source, encoding="utf-8")
     page = f'```python\n--8<-- ".cache/test-snippet.py:{target}"\n```\n'
@@ -140,7 +140,7 @@ def test_include_mistakes_name_the_page_line_section_and_file(
 
 
 def test_include_of_a_missing_file_is_named():
-    from hooks.lesson_code import IncludeError
+    from sitebuild.lesson_code import IncludeError
 
     with pytest.raises(
         IncludeError,

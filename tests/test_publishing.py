@@ -100,7 +100,7 @@ def test_nothing_is_published_before_every_test_passes():
 
 
 def test_the_workflow_pushes_the_notebooks_where_the_colab_links_point():
-    from hooks.notebooks import DOWNLOADS, NOTEBOOKS_BRANCH
+    from sitebuild.notebooks import DOWNLOADS, NOTEBOOKS_BRANCH
 
     jobs = yaml.safe_load(WORKFLOW.read_text())["jobs"]
     uploaded = [
@@ -185,7 +185,7 @@ def pages_offering_a_notebook(site: Path) -> dict[str, str]:
 def test_every_page_offering_a_notebook_opens_it_in_colab(published_site):
     """Each Colab link opens, on the notebooks branch, a file the build produced: the one the
     page offers for download, which the workflow pushes there (site/downloads/)."""
-    from hooks.notebooks import NOTEBOOKS_BRANCH
+    from sitebuild.notebooks import NOTEBOOKS_BRANCH
 
     pages = pages_offering_a_notebook(published_site)
     lessons = sorted(

@@ -2,7 +2,7 @@
 
 import pytest
 
-from hooks import quizzes
+from sitebuild import quizzes
 
 
 def test_continuation_lines_extend_the_item_above():

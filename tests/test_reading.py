@@ -1,6 +1,6 @@
 """Reading times are computed from the rendered page, never typed."""
 
-from hooks import reading
+from sitebuild import reading
 
 
 def test_reading_time_follows_prose_code_and_figures():

@@ -9,7 +9,7 @@ from urllib.parse import urljoin, urlparse
 
 import pytest
 
-from hooks.lesson_code import count_python_fences
+from sitebuild.lesson_code import count_python_fences
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -192,15 +192,13 @@ def test_package_code_is_included_not_copied(site):
 
 
 def test_figures_are_generated_not_committed(site):
-    from tests.test_images_and_plots import load_figures_hook
+    from sitebuild.figures import FIGURE_META, registered
 
-    hook = load_figures_hook()
     figures = sorted(
         p.relative_to(site).as_posix() for p in (site / "figures").iterdir()
     )
     assert (
-        figures == sorted([*hook.FIGURES, hook.FIGURE_META])
-        and len(figures) >= 4
+        figures == sorted([*registered(), FIGURE_META]) and len(figures) >= 4
     )
     assert not (DOCS / "figures").exists()
     tracked = subprocess.run(
@@ -275,7 +273,7 @@ def test_link_and_anchor_checks_are_warnings_that_strict_turns_into_errors():
 
 
 def test_reading_time_is_counted_from_the_page_and_changes_with_it():
-    from hooks import reading
+    from sitebuild import reading
 
     prose = "<h1>T</h1><p>" + "word " * 400 + "</p>"
     assert reading.reading_seconds(prose) == pytest.approx(

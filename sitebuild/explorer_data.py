@@ -1,6 +1,6 @@
 """The data of the in-page explorers, computed from the package and the shipped weights.
 
-Imported by hooks/explorers.py only when the data has to be made (a cache miss). Every
+Imported by sitebuild/explorers.py only when the data has to be made (a cache miss). Every
 number comes from the package: the attention of the trained tiny ViT, its rollout and the
 cosine similarities of its position table. Attention weights and similarities are stored as
 little-endian uint16 fixed point (a step of 1/65535), precise to 1e-5 and half the size of
@@ -38,7 +38,7 @@ from vitlesson.train import TEST_SEED, TEST_SIZE, load_trained, tiny_vit  # noqa
 SCALE = 65535
 # The attention explorer shows the first test image of each class the model gets right, in this order.
 CLASSES = {1: "square left of the circle", 0: "square right of the circle"}
-# The position explorer's tables, in the order of the figure above it (figure_recipes.py).
+# The position explorer's tables, in the order of the figure above it (sitebuild/figure_recipes.py).
 POSITION_TABLES = ["random initialisation", "trained on shapes", "2-D sin-cos"]
 
 
@@ -170,7 +170,7 @@ def script(name: str, value: dict) -> bytes:
     """A script that hands ``value`` to docs/javascripts/explorers.js."""
     text = json.dumps(value, sort_keys=True, separators=(",", ":"))
     return (
-        f"// Made by the site build (hooks/explorer_data.py) from the package; do not edit.\n"
+        f"// Made by the site build (sitebuild/explorer_data.py) from the package; do not edit.\n"
         f"window.vlExplorerData = window.vlExplorerData || {{}};\n"
         f"window.vlExplorerData.{name} = {text};\n"
     ).encode()

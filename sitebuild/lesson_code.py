@@ -1,7 +1,7 @@
 """The python code of a lesson page, found and expanded exactly as MkDocs renders it.
 
-Shared by the notebook hook (a lesson page becomes a downloadable notebook) and the
-test runner (every python fence of every page is executed). A fence is any
+Shared by the page outputs, the notebooks (a lesson page becomes a downloadable
+notebook) and the test runner (every python fence of every page is executed). A fence is any
 ``python`` or ``py`` fence, with or without attributes such as ``title="..."``,
 at any indentation (inside admonitions and tabs). ``--8<--`` include lines are
 expanded by the pymdownx.snippets preprocessor configured in mkdocs.yml, so the
@@ -119,7 +119,10 @@ def expand_include(
     """Expand one ``--8<--`` line and locate the included lines in their file.
 
     ``where`` ("page.md:12") names the include line in errors."""
-    target = INCLUDE.match(line)["target"]
+    include = INCLUDE.match(line)
+    if include is None:
+        raise ValueError(f"line: expected a --8<-- include line, got {line!r}")
+    target = include["target"]
     path, _, section = target.partition(":")
     prefix = f"{where}: " if where else ""
     if not (root / path).is_file():

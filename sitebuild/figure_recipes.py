@@ -1,12 +1,18 @@
 """What each figure of the site shows: the package's plotting functions applied to the lesson's data.
 
-Imported by hooks/figures.py only when a figure has to be drawn (a cache miss), so that a warm
-build does not pay for importing torch and matplotlib.
+Each recipe is registered under the figure's site path by ``@figure(...)``
+right above it; the path's ending (.png or .webp) is its encoding. Imported
+by sitebuild/figures.py only when a figure has to be drawn (a cache miss), so
+that a warm build does not pay for importing torch and matplotlib; the build
+reads the registrations from this file's source first, so that a mistake in
+one stops it before anything is drawn.
 """
 
 from __future__ import annotations
 
 import json
+import posixpath
+from collections.abc import Callable
 
 import matplotlib
 import matplotlib.figure
@@ -42,16 +48,31 @@ from vitlesson.train import TEST_SEED, load_trained, tiny_vit  # noqa: E402
 from vitlesson.vit import vit_base, vit_small  # noqa: E402
 
 DPI = 150
+# site path -> recipe, filled by @figure in the order of this file.
+FIGURES: dict[str, Callable[[], matplotlib.figure.Figure]] = {}
 
 
+def figure(path: str):
+    """Register the decorated recipe as the figure ``path`` of the site."""
+
+    def register(recipe):
+        FIGURES[path] = recipe
+        return recipe
+
+    return register
+
+
+@figure("figures/patches.webp")
 def patches():
     return patches_figure(sample_image(224), patch_size=16)
 
 
+@figure("figures/patch-sizes.webp")
 def patch_sizes():
     return patch_sizes_figure()
 
 
+@figure("figures/position-embeddings.png")
 def position_embeddings():
     torch.manual_seed(0)
     learnable = PositionalEmbedding(
@@ -66,6 +87,7 @@ def position_embeddings():
     )
 
 
+@figure("figures/attention-untrained.png")
 def untrained_attention():
     torch.manual_seed(0)
     model = vit_small(patch_size=16).eval()
@@ -82,6 +104,7 @@ def untrained_attention():
     )
 
 
+@figure("figures/position-embeddings-trained.png")
 def trained_position_embeddings():
     torch.manual_seed(0)
     untrained, (trained, _) = tiny_vit(), load_trained()
@@ -95,6 +118,7 @@ def trained_position_embeddings():
     )
 
 
+@figure("figures/attention-trained.png")
 def trained_attention():
     model, _ = load_trained()
     images, labels = make_shapes(4, seed=TEST_SEED)
@@ -116,36 +140,44 @@ def trained_attention():
     )
 
 
+@figure("figures/benchmarks.png")
 def benchmarks():
     return benchmark_figure(json.loads(RECORDED.read_text(encoding="utf-8")))
 
 
+@figure("figures/vit-pipeline.png")
 def vit_pipeline():
     return diagrams.vit_pipeline_figure(vit_base(patch_size=16))
 
 
+@figure("figures/encoder-block.png")
 def encoder_block():
     return diagrams.encoder_block_figure()
 
 
+@figure("figures/patchify-axes.png")
 def patchify_axes():
     return diagrams.patchify_axes_figure()
 
 
+@figure("figures/attention-matrix.png")
 def attention_matrix():
     return diagrams.attention_matrix_figure()
 
 
+@figure("figures/dino-step.png")
 def dino_step():
     return diagrams.dino_step_figure()
 
 
+@figure("figures/dino-views.png")
 def dino_views():
     images, _, _ = make_objects(1, seed=dino.TEST_SEED)
     views = multi_crop(images, torch.Generator().manual_seed(0))
     return multi_crop_figure(images[0], [v[0] for v in views])
 
 
+@figure("figures/dino-training.png")
 def dino_training():
     record = dino.load_record()
     return training_curves_figure(
@@ -153,6 +185,7 @@ def dino_training():
     )
 
 
+@figure("figures/dino-ablation.png")
 def dino_ablation():
     runs = json.loads(dino.ABLATIONS.read_text(encoding="utf-8"))
     histories = {"centering + sharpening": dino.load_record()["history"]}
@@ -165,6 +198,7 @@ def dino_ablation():
     )
 
 
+@figure("figures/dino-attention.png")
 def dino_attention():
     """Held-out images: truth, then the best head of each model, thresholded as DINO does."""
     images, masks, _ = make_objects(5, seed=dino.TEST_SEED)
@@ -190,6 +224,7 @@ def dino_attention():
     return object_attention_figure(images, masks, columns, patch_size=4)
 
 
+@figure("figures/dino-heads.png")
 def dino_heads():
     """Every head of the DINO teacher on the held-out images."""
     images, masks, _ = make_objects(4, seed=dino.TEST_SEED + 10)
@@ -204,18 +239,20 @@ def dino_heads():
     return object_attention_figure(images, masks, columns, patch_size=4)
 
 
-def render(recipe: str, encoding: str) -> tuple[bytes, dict]:
-    """The encoded figure and what a reader's eye needs to know about it:
-    its width in inches, resolution and smallest text in points."""
-    figure = globals()[recipe]()
-    if not isinstance(figure, matplotlib.figure.Figure):
+def render(path: str) -> tuple[bytes, dict]:
+    """The figure ``path`` encoded as its name ends, and what a reader's
+    eye needs to know about it: its width in inches, resolution and smallest
+    text in points."""
+    drawn = FIGURES[path]()
+    if not isinstance(drawn, matplotlib.figure.Figure):
         raise TypeError(
             f"expected the recipe to return a matplotlib Figure, got "
-            f"{type(figure).__name__}"
+            f"{type(drawn).__name__}"
         )
     meta = {
-        "width_in": figure.get_figwidth(),
+        "width_in": drawn.get_figwidth(),
         "dpi": DPI,
-        "smallest_text_pt": smallest_font_size(figure),
+        "smallest_text_pt": smallest_font_size(drawn),
     }
-    return figure_bytes(figure, encoding, dpi=DPI), meta
+    encoding = posixpath.splitext(path)[1].removeprefix(".")
+    return figure_bytes(drawn, encoding, dpi=DPI), meta

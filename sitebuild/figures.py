@@ -1,0 +1,213 @@
+"""The lesson's figures, rendered at build time and added to the site.
+
+The figures are produced in memory from the package's plotting functions (the
+recipes, each registered with ``@figure("figures/<name>.png")`` right above
+it, are in figure_recipes.py) and handed to MkDocs as generated files, so
+nothing is written into docs/ (which would make ``mkdocs serve`` rebuild
+forever) and nothing rendered is committed.
+
+Rendered bytes are cached in ``.cache/figures/`` under a key made of
+everything that produces them (the package source and shipped weights, the
+recorded benchmark results, the recipes, this module, library versions):
+editing a figure function re-renders, an unrelated page edit does not, and a
+warm build draws nothing. Set ``VITLESSON_FIGURE_CACHE=off`` to always render.
+
+A maintainer's mistake stops the build in one line before anything is
+rendered: a registration whose file name is not written out, is registered
+twice or does not end in an encoding the site uses; an image a page shows
+that is neither a file of docs/ nor a registered figure; a figure that is
+also a file of docs/. A figure without a recipe cannot be written: its
+registration is the recipe's decorator. A recipe that fails is one line
+naming its line in figure_recipes.py.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import logging
+import os
+import posixpath
+import re
+import time
+import traceback
+from pathlib import Path
+from typing import NamedTuple
+
+from mkdocs.exceptions import PluginError
+from mkdocs.structure.files import File
+
+from sitebuild import ROOT, cache
+from vitlesson._io import write_bytes, write_text
+from vitlesson.bench import RECORDED
+
+log = logging.getLogger("mkdocs.hooks.figures")
+RECIPES = Path(__file__).resolve().with_name("figure_recipes.py")
+WHERE = "sitebuild/figure_recipes.py"
+# Width, resolution and smallest text of every figure, for the test that
+# checks how large its text appears on the page.
+FIGURE_META = "figures/figures.json"
+ENCODINGS = (".png", ".webp")
+IMAGE = re.compile(r"!\[[^\]]*\]\((?P<src>[^)\s]+)")
+FENCE_LINE = re.compile(r"^[ \t]*(```|~~~)")
+EXTERNAL = re.compile(r"^(?:[a-zA-Z][\w+.-]*:|/|#)")  # https:, data:, /x, #x
+
+
+class Registration(NamedTuple):
+    recipe: str  # the function's name in figure_recipes.py
+    line: int  # the line of its @figure(...)
+
+
+def registered() -> dict[str, Registration]:
+    """Every figure of figure_recipes.py (site path -> its registration),
+    read from the source so that nothing is imported: a registration that
+    cannot be read stops the build in one line naming its line."""
+    tree = ast.parse(RECIPES.read_text(encoding="utf-8"))
+    found: dict[str, Registration] = {}
+    for node in tree.body:
+        if not isinstance(node, ast.FunctionDef):
+            continue
+        for decorator in node.decorator_list:
+            call = decorator if isinstance(decorator, ast.Call) else None
+            name = decorator if call is None else call.func
+            if not (isinstance(name, ast.Name) and name.id == "figure"):
+                continue
+            where = f"{WHERE}:{decorator.lineno}"
+            argument = (
+                call.args[0]
+                if call and len(call.args) == 1 and not call.keywords
+                else None
+            )
+            if not (
+                isinstance(argument, ast.Constant)
+                and isinstance(argument.value, str)
+            ):
+                raise PluginError(
+                    f"{where}: a figure is registered as "
+                    f'@figure("figures/<name>.png"), its file name written '
+                    f"out, got @{ast.unparse(decorator)}"
+                )
+            path = argument.value
+            if path in found:
+                raise PluginError(
+                    f"{where}: the figure {path} is registered twice: by "
+                    f"{node.name!r} and by {found[path].recipe!r} at line "
+                    f"{found[path].line}"
+                )
+            if posixpath.splitext(path)[1] not in ENCODINGS:
+                raise PluginError(
+                    f"{where}: the figure {path} must end in one of "
+                    f"{', '.join(ENCODINGS)} (its encoding), got "
+                    f"{posixpath.splitext(path)[1] or 'no ending'!r}"
+                )
+            found[path] = Registration(node.name, decorator.lineno)
+    return found
+
+
+def check_images(files, figures: dict[str, Registration]) -> None:
+    """Every image a page shows is a file of docs/ or a registered figure,
+    and no registered figure is also a file of docs/ (one would hide the
+    other)."""
+    for path in figures:
+        if files.get_file_from_path(path) is not None:
+            raise PluginError(
+                f"docs/{path} is a file of docs/ and also a figure that "
+                f"{WHERE}:{figures[path].line} registers: remove one of them"
+            )
+    for file in files.documentation_pages():
+        if not file.src_uri.endswith(".md"):
+            continue
+        text = file.content_string
+        in_fence = False
+        for number, line in enumerate(text.splitlines(), start=1):
+            if FENCE_LINE.match(line):
+                in_fence = not in_fence
+            if in_fence:
+                continue
+            for image in IMAGE.finditer(line):
+                src = image["src"].split("#")[0]
+                if EXTERNAL.match(src):
+                    continue
+                uri = posixpath.normpath(
+                    posixpath.join(posixpath.dirname(file.src_uri), src)
+                )
+                if uri not in figures and not files.get_file_from_path(uri):
+                    raise PluginError(
+                        f"docs/{file.src_uri}:{number}: the image {src} is "
+                        f"neither a file of docs/ nor a figure registered "
+                        f"with @figure in {WHERE} ({uri})"
+                    )
+
+
+def render(path: str, registration: Registration) -> tuple[bytes, dict]:
+    """A figure drawn by its recipe; a failing recipe is one line naming
+    the recipe's line and the error."""
+    try:
+        from sitebuild import figure_recipes  # torch: on a cache miss only
+
+        return figure_recipes.render(path)
+    except Exception as error:
+        lines = [  # the recipe's own lines, not the dispatching render()
+            frame.lineno
+            for frame in traceback.extract_tb(error.__traceback__)
+            if Path(frame.filename).resolve() == RECIPES
+            and frame.name != "render"
+        ] or [registration.line]
+        message = " ".join(str(error).split())
+        raise PluginError(
+            f"{WHERE}:{lines[-1]}: the recipe {registration.recipe!r} of "
+            f"{path} failed: {type(error).__name__}: {message}"
+        ) from None
+
+
+def cache_key() -> str:
+    return cache.key(
+        *cache.package_source(),
+        cache.WEIGHTS,
+        RECORDED,
+        RECIPES,
+        Path(__file__).resolve(),
+        *cache.versions("torch", "matplotlib", "numpy", "pillow"),
+    )
+
+
+_figures: dict[str, Registration] = {}  # read in on_config
+
+
+def on_config(config):
+    _figures.clear()
+    _figures.update(registered())  # before any hook renders anything
+    return config
+
+
+def on_files(files, config):
+    check_images(files, _figures)
+    use_cache = os.environ.get("VITLESSON_FIGURE_CACHE", "on") != "off"
+    folder = ROOT / ".cache" / "figures" / cache_key()
+    start, rendered, metas = time.perf_counter(), 0, {}
+    for path, registration in _figures.items():
+        cached, cached_meta = folder / path, folder / f"{path}.json"
+        if use_cache and cached.exists() and cached_meta.exists():
+            content = cached.read_bytes()
+            meta = json.loads(cached_meta.read_text(encoding="utf-8"))
+        else:
+            content, meta = render(path, registration)
+            rendered += 1
+            if use_cache:
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                write_bytes(cached, content)
+                write_text(cached_meta, json.dumps(meta))
+        metas[path] = meta
+        files.append(File.generated(config, path, content=content))
+    files.append(
+        File.generated(
+            config,
+            FIGURE_META,
+            content=json.dumps(metas, indent=1, sort_keys=True),
+        )
+    )
+    log.info(
+        f"figures: {rendered} rendered, {len(_figures) - rendered} cached "
+        f"({time.perf_counter() - start:.2f} s)"
+    )
+    return files
