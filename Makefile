@@ -53,7 +53,7 @@ test-fast: install
 	VITLESSON_FAST_TESTS=1 $(BIN)/python -m pytest tests -m "not browser and not site and not slow" -q
 
 # One style, enforced in CI: ruff's lint rules and formatter (79 columns, as the pages show
-# code), and mypy on the package.
+# code), and mypy on vitlesson and sitebuild.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

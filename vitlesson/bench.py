@@ -41,7 +41,7 @@ BATCHES = [1, 8]
 EMBED_DIM = 768
 ATTENTION_TOKENS = [50, 101, 197, 401, 577, 785]
 # The results the site shows: in a checkout of the repository only (an
-# installed package has no docs/). hooks/benchmarks.py reads this path.
+# installed package has no docs/). sitebuild/benchmarks.py reads this path.
 RECORDED = (
     Path(__file__).resolve().parent.parent / "docs" / "data" / "bench.json"
 )

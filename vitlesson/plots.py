@@ -1,6 +1,6 @@
 """The lesson's figures, as functions that return matplotlib Figures.
 
-The site build calls them (hooks/figures.py) and so can a learner in a
+The site build calls them (sitebuild/figure_recipes.py) and so can a learner in a
 notebook; nothing here opens a window or writes files. Each function draws
 from the package's own computations, so a figure cannot disagree with the
 code. Figures are at most 8 inches wide with text of at least 9 points: shown

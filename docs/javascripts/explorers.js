@@ -1,5 +1,5 @@
 // In-page explorers: patches, attention and positions. Plain JavaScript over <canvas>; the
-// data comes from scripts the site build made from the package (hooks/explorers.py), one per
+// data comes from scripts the site build made from the package (sitebuild/explorers.py), one per
 // explorer: a page opened from disk (file://) may load a script, but not fetch() a file.
 // Every control is a native form element or a focusable canvas driven by the arrow keys.
 (function () {
@@ -32,7 +32,7 @@
   }
 
   // uint16 fixed point, stored as a plane of low bytes then one of high bytes, gzip, base64
-  // (hooks/explorer_data.py): the values in [0, 1].
+  // (sitebuild/explorer_data.py): the values in [0, 1].
   function unpack(text, scale) {
     if (typeof DecompressionStream === "undefined") {
       return Promise.reject(new Error("this browser cannot decompress the data (no DecompressionStream)"));

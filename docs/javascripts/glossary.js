@@ -4,7 +4,7 @@
 // Escape, a click elsewhere or moving on closes. The first use of a term in each section is
 // reached with Tab (every use would add dozens of stops per page); every use opens on a click
 // or a tap. Terms inside links and buttons (quiz options) keep the native tooltip: a button
-// inside a button cannot work. hooks/glossary.py lists all terms on the glossary page.
+// inside a button cannot work. sitebuild/glossary.py lists all terms on the glossary page.
 (function () {
   "use strict";
 

@@ -1,4 +1,4 @@
-// Quizzes (hooks/quizzes.py): choosing an option reveals why it is right or wrong, and the
+// Quizzes (sitebuild/quizzes.py): choosing an option reveals why it is right or wrong, and the
 // page's score (after its last quiz) counts the questions answered and those answered right
 // at the first try; its button clears every answer of the page. Nothing is stored or sent
 // anywhere; the answers stay in the reader's browser and go when the page is left.
