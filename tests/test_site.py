@@ -349,3 +349,15 @@ def test_each_page_states_its_place_and_reading_time(site):
     assert "Lesson 1.3" in (
         site / "lessons" / "what-dino-learned" / "index.html"
     ).read_text(encoding="utf-8")
+
+
+def test_every_snippet_include_on_a_page_is_intact():
+    """A formatter once rewrote `--8<-- "file:section"` as `--8 < --"..."`,
+    valid Python that a page would show instead of the package's code."""
+    broken = [
+        f"{page.relative_to(ROOT)}:{number}: {line.strip()}"
+        for page in sorted(DOCS.rglob("*.md"))
+        for number, line in enumerate(page.read_text("utf-8").splitlines(), 1)
+        if "--8" in line and not re.match(r'\s*(;)?--8<-- "[^"]+"\s*$', line)
+    ]
+    assert not broken, broken
