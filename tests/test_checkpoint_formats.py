@@ -114,6 +114,7 @@ def test_full_dino_checkpoint_teacher_and_student(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_full_checkpoint_of_an_unknown_width_takes_num_heads(tmp_path):
     """A 96-wide ViT, a width the table does not know: the heads are asked
     for (DINO's saved ``args.arch`` always names a width the table knows)."""
@@ -186,6 +187,7 @@ def test_hugging_face_folder_file_and_memory_names(tmp_path):
         )
 
 
+@pytest.mark.slow
 def test_hf_names_round_trip_and_pooler():
     state = small().state_dict()
     hf = to_hf_vit_state_dict(state)
@@ -270,6 +272,7 @@ def photo(path, height, width):
     ).save(path)
 
 
+@pytest.mark.slow
 def test_attention_command_writes_every_head_at_the_image_resolution(
     tmp_path, capsys
 ):

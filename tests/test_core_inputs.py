@@ -32,6 +32,7 @@ def tiny_vit(**kwargs):
 # --- model and input on different devices; sparse tensors ------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "build,shape",
     [

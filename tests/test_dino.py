@@ -66,6 +66,7 @@ def test_every_masked_pixel_has_the_object_colour():
         )  # an object, well inside the image
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name,check",
     [
@@ -112,6 +113,7 @@ def test_objects_refuse_bad_arguments():
 # --- multi-crop --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_multi_crop_makes_dinos_views():
     images, _, _ = make_objects(8, seed=0)
     views = multi_crop(images, generator(), MultiCropConfig(local_crops=5))

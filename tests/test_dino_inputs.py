@@ -302,6 +302,7 @@ def test_wrapper_views(specs, container):
     expect(lambda: model(given_views), check, "views", "Image size")
 
 
+@pytest.mark.slow
 def test_wrapper_groups_views_by_height_and_width():
     """Views of one width but another height go through the backbone in
     their own batch (a raw torch.cat error before)."""

@@ -134,6 +134,7 @@ def test_wrong_table_is_named(wrong, message):
         check_configuration_table(wrong)
 
 
+@pytest.mark.slow
 def test_reference_class_passes(capsys):
     check_flexible_patch_embedding(learner_class())
     assert capsys.readouterr().out.count("both forms give the same") == 4

@@ -205,6 +205,7 @@ def test_position_figure_puts_every_similarity_map_on_one_scale():
             assert ax.images[0].get_array()[2, 2] == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 def test_pipeline_diagram_reads_its_shapes_from_the_model():
     from vitlesson.diagrams import vit_pipeline_figure
     from vitlesson.vit import vit_small

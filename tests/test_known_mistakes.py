@@ -94,6 +94,7 @@ def hf_error(model, x):
     return ((ours - theirs).abs().max() / ours.abs().max()).item()
 
 
+@pytest.mark.slow
 def test_hf_parity_with_every_parameter_random():
     pytest.importorskip(
         "transformers",
@@ -207,6 +208,7 @@ def test_mlp_is_four_times_wider_and_uses_gelu():
     )
 
 
+@pytest.mark.slow
 def test_stochastic_depth_as_dino_builds_its_student():
     with torch.device("meta"):  # main_dino.py's student, its shapes only
         student = vitlesson.vit_small(

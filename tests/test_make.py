@@ -61,6 +61,7 @@ def test_a_port_in_use_gets_one_line_that_says_what_to_do():
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "port", ["abc", "0", "70000", "", "-1", "8.5", "80 81", "1e3"]
 )

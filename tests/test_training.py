@@ -146,6 +146,7 @@ def test_training_writes_to_the_working_directory_not_the_package(
     assert WEIGHTS.read_bytes() == shipped
 
 
+@pytest.mark.slow
 def test_a_diverging_run_stops_with_a_message(monkeypatch, capsys):
     import vitlesson.train as train_module
 

@@ -71,6 +71,7 @@ def test_state_dict_has_dino_and_timm_layout(factory, dim, patch):
     )
 
 
+@pytest.mark.slow
 def test_head_keys_and_output():
     torch.manual_seed(0)
     model = tiny(num_classes=10).eval()
@@ -92,6 +93,7 @@ def test_head_keys_and_output():
         assert torch.equal(backbone(x), cls)
 
 
+@pytest.mark.slow
 def test_checkpoint_round_trip_strict():
     torch.manual_seed(0)
     source, target = tiny(), tiny()
@@ -187,6 +189,7 @@ def test_hf_parity_vit_small():
     print(f"max |ours - HF ViTModel| over 2 x 197 x 384 features: {error:.2e}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "size,tokens",
     [((96, 96), 37), ((384, 384), 577), ((224, 160), 141), ((224, 224), 197)],

@@ -136,6 +136,7 @@ def test_dropout_rates_and_bias_reach_every_layer():
     assert model.pos_drop.p == 0.1
 
 
+@pytest.mark.slow
 def test_initialisation():
     torch.manual_seed(0)
     model = vitlesson.VisionTransformer(embed_dim=384, depth=2, num_heads=6)
@@ -155,6 +156,7 @@ def test_initialisation():
     assert 0.01 < embedding.cls_token.std().item() < 0.04
 
 
+@pytest.mark.slow
 def test_last_selfattention_is_the_last_block_of_a_deep_model():
     torch.manual_seed(0)
     model = vitlesson.VisionTransformer(
@@ -200,6 +202,7 @@ def test_normalize_keeps_double_precision():
     assert torch.equal(normalize(image), (image - mean) / std)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "call,message",
     [
@@ -428,6 +431,7 @@ MESSAGES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("check,wrong,message", MESSAGES)
 def test_exercise_messages_in_full(check, wrong, message):
     with (
@@ -442,6 +446,7 @@ def test_exercise_messages_in_full(check, wrong, message):
     )
 
 
+@pytest.mark.slow
 def test_linear_form_off_by_a_little_is_caught():
     class Shifted(learner_class()):
         def forward(self, images):
@@ -638,6 +643,7 @@ def test_more_learner_mistakes_in_full(mistake, message):
     assert str(error.value) == message
 
 
+@pytest.mark.slow
 def test_the_check_passes_the_channel_count_explicitly():
     class OneChannelByDefault(learner_class()):
         def __init__(
@@ -729,6 +735,7 @@ def test_drop_path_defaults_and_names():
         Block(8, 2, drop_path=1.5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "check, answer",
     [
