@@ -27,12 +27,12 @@ import numpy as np  # noqa: E402
 import PIL.Image  # noqa: E402
 import torch  # noqa: E402
 
-from vitlesson.images import sample_image  # noqa: E402
+from vitlesson.data.images import sample_image  # noqa: E402
+from vitlesson.data.shapes import make_shapes, normalize_shapes  # noqa: E402
 from vitlesson.position import (
     cosine_similarity_maps,
     sincos_2d_position_embedding,
 )  # noqa: E402
-from vitlesson.shapes import make_shapes, normalize_shapes  # noqa: E402
 from vitlesson.train import TEST_SEED, TEST_SIZE, load_trained, tiny_vit  # noqa: E402
 
 SCALE = 65535

@@ -21,12 +21,14 @@ matplotlib.use("Agg")
 
 import torch  # noqa: E402
 
-from vitlesson import diagrams, dino  # noqa: E402
+from vitlesson import dino  # noqa: E402
 from vitlesson.bench import RECORDED  # noqa: E402
-from vitlesson.images import normalize, sample_image  # noqa: E402
-from vitlesson.multicrop import multi_crop  # noqa: E402
-from vitlesson.objects import make_objects  # noqa: E402
-from vitlesson.plots import (  # noqa: E402
+from vitlesson.data.images import normalize, sample_image  # noqa: E402
+from vitlesson.data.multicrop import multi_crop  # noqa: E402
+from vitlesson.data.objects import make_objects  # noqa: E402
+from vitlesson.data.shapes import make_shapes, normalize_shapes  # noqa: E402
+from vitlesson.figures import diagrams  # noqa: E402
+from vitlesson.figures.plots import (  # noqa: E402
     attention_maps_figure,
     benchmark_figure,
     figure_bytes,
@@ -43,7 +45,6 @@ from vitlesson.position import (
     sincos_2d_position_embedding,
 )  # noqa: E402
 from vitlesson.probes import attention_iou, attention_masks  # noqa: E402
-from vitlesson.shapes import make_shapes, normalize_shapes  # noqa: E402
 from vitlesson.train import TEST_SEED, load_trained, tiny_vit  # noqa: E402
 from vitlesson.vit import vit_base, vit_small  # noqa: E402
 

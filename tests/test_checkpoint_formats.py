@@ -16,7 +16,7 @@ from vitlesson.checkpoints import (
     load_vit,
     to_hf_vit_state_dict,
 )
-from vitlesson.images import normalize
+from vitlesson.data.images import normalize
 from vitlesson.vit import VisionTransformer
 
 safetensors = pytest.importorskip(

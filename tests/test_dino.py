@@ -9,14 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from vitlesson import dino
-from vitlesson.dino import (
-    DINOConfig,
-    DINOHead,
-    DINOLoss,
-    cosine_schedule,
-    update_teacher,
-)
-from vitlesson.multicrop import (
+from vitlesson.data.multicrop import (
     MultiCropConfig,
     _grey,
     _rotate_hue,
@@ -27,7 +20,14 @@ from vitlesson.multicrop import (
     random_resized_crop,
     random_solarize,
 )
-from vitlesson.objects import CLASSES, make_objects
+from vitlesson.data.objects import CLASSES, make_objects
+from vitlesson.dino import (
+    DINOConfig,
+    DINOHead,
+    DINOLoss,
+    cosine_schedule,
+    update_teacher,
+)
 from vitlesson.probes import attention_masks, knn_accuracy, mask_iou
 
 

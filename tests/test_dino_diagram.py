@@ -6,8 +6,8 @@ import pytest
 
 matplotlib.use("Agg")
 
-from vitlesson.diagrams import dino_step_figure  # noqa: E402
-from vitlesson.plots import smallest_font_size  # noqa: E402
+from vitlesson.figures.diagrams import dino_step_figure  # noqa: E402
+from vitlesson.figures.plots import smallest_font_size  # noqa: E402
 
 
 def _texts(fig):

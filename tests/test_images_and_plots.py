@@ -2,14 +2,14 @@ import numpy as np
 import pytest
 import torch
 
-from vitlesson.images import (
+from vitlesson.data.images import (
     IMAGENET_MEAN,
     load_photo,
     normalize,
     sample_image,
     square_crop_resize,
 )
-from vitlesson.plots import (
+from vitlesson.figures.plots import (
     figure_bytes,
     patch_mosaic,
     patch_sizes_figure,
@@ -207,7 +207,7 @@ def test_position_figure_puts_every_similarity_map_on_one_scale():
 
 @pytest.mark.slow
 def test_pipeline_diagram_reads_its_shapes_from_the_model():
-    from vitlesson.diagrams import vit_pipeline_figure
+    from vitlesson.figures.diagrams import vit_pipeline_figure
     from vitlesson.vit import vit_small
 
     texts = {
@@ -226,7 +226,7 @@ def test_pipeline_diagram_reads_its_shapes_from_the_model():
 
 
 def test_patchify_diagram_shows_what_patchify_returns():
-    from vitlesson.diagrams import patchify_axes_figure
+    from vitlesson.figures.diagrams import patchify_axes_figure
 
     texts = [t.get_text() for t in patchify_axes_figure(2).axes[0].texts]
     # the first token of a 3x4x4 image whose pixels hold their own index
@@ -247,7 +247,7 @@ def test_patchify_diagram_shows_what_patchify_returns():
 
 
 def test_attention_matrix_diagram_draws_real_softmax_rows():
-    from vitlesson.diagrams import attention_matrix_figure
+    from vitlesson.figures.diagrams import attention_matrix_figure
 
     fig = attention_matrix_figure(grid=3)
     weights = fig.axes[0].images[0].get_array()
@@ -260,7 +260,7 @@ def test_attention_matrix_diagram_draws_real_softmax_rows():
 @pytest.mark.slow  # draws every figure
 def test_every_figure_is_at_most_8_inches_wide_with_9_point_text():
     from sitebuild.figure_recipes import FIGURES
-    from vitlesson.plots import smallest_font_size
+    from vitlesson.figures.plots import smallest_font_size
 
     for path, recipe in FIGURES.items():
         figure = recipe()
@@ -270,7 +270,7 @@ def test_every_figure_is_at_most_8_inches_wide_with_9_point_text():
 
 
 def test_encoder_block_second_skip_starts_at_z_prime():
-    from vitlesson.diagrams import encoder_block_figure
+    from vitlesson.figures.diagrams import encoder_block_figure
 
     lines = encoder_block_figure().axes[0].lines
     first, second = [

@@ -14,7 +14,7 @@ import torch
 
 import vitlesson
 from vitlesson.checkpoints import hf_vit_reference
-from vitlesson.images import IMAGENET_MEAN, IMAGENET_STD, normalize
+from vitlesson.data.images import IMAGENET_MEAN, IMAGENET_STD, normalize
 from vitlesson.vit import Attention, Block
 
 # --- conventions -------------------------------------------------------------
@@ -120,7 +120,7 @@ def test_hf_parity_of_the_shipped_trained_model():
         "transformers",
         reason="the parity reference is Hugging Face transformers",
     )
-    from vitlesson.shapes import make_shapes, normalize_shapes
+    from vitlesson.data.shapes import make_shapes, normalize_shapes
     from vitlesson.train import TEST_SEED, load_trained
 
     trained, _ = load_trained()

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support.examples import examples
-from vitlesson.multicrop import (
+from vitlesson.data.multicrop import (
     MultiCropConfig,
     colour_jitter,
     gaussian_blur,
@@ -23,8 +23,8 @@ from vitlesson.multicrop import (
     random_resized_crop,
     random_solarize,
 )
-from vitlesson.objects import make_objects
-from vitlesson.shapes import make_shapes, normalize_shapes
+from vitlesson.data.objects import make_objects
+from vitlesson.data.shapes import make_shapes, normalize_shapes
 
 settings.register_profile("ci", derandomize=True)
 if os.environ.get("CI"):

@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from vitlesson import images
-from vitlesson.images import read_image
+from vitlesson.data import images
+from vitlesson.data.images import read_image
 
 
 def png(path, pixels: np.ndarray, bit_depth: int, colour_type: int):

@@ -4,8 +4,8 @@ docs/lessons/learned-positions.md, executed like every other)."""
 import pytest
 import torch
 
+from vitlesson.data.shapes import make_shapes
 from vitlesson.position import neighbour_similarity
-from vitlesson.shapes import make_shapes
 from vitlesson.train import (
     TEST_SEED,
     TEST_SIZE,

@@ -16,20 +16,20 @@ from tests.support.exercise_answers import (
     reshape_then,
     table,
 )
-from vitlesson.exercises import (
-    ExerciseError,
-    check_configuration_table,
-    check_flexible_patch_embedding,
-    check_linear_from_conv,
-    check_manual_patching,
-)
-from vitlesson.images import (
+from vitlesson.data.images import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     load_photo,
     normalize,
     sample_image,
     square_crop_resize,
+)
+from vitlesson.exercises import (
+    ExerciseError,
+    check_configuration_table,
+    check_flexible_patch_embedding,
+    check_linear_from_conv,
+    check_manual_patching,
 )
 from vitlesson.position import (
     cosine_similarity_maps,

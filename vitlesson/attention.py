@@ -32,14 +32,14 @@ from vitlesson import _validation as check
 from vitlesson._arguments import Parser, number_in, positive_int
 from vitlesson._arguments import path as path_type
 from vitlesson.checkpoints import load_vit
-from vitlesson.images import IMAGENET_MEAN, IMAGENET_STD, normalize
-from vitlesson.images import read_image as read_rgb
+from vitlesson.data.images import IMAGENET_MEAN, IMAGENET_STD, normalize
+from vitlesson.data.images import read_image as read_rgb
 from vitlesson.probes import attention_masks
 from vitlesson.vit import attention_weights
 
 
 def read_image(path, patch_size: int) -> tuple[torch.Tensor, str]:
-    """An RGB image (3, H, W) in [0, 1] (:func:`vitlesson.images.read_image`),
+    """An RGB image (3, H, W) in [0, 1] (:func:`vitlesson.data.images.read_image`),
     its bottom and right edges cut to a multiple of ``patch_size`` as DINO
     does, and a note of any cut."""
     image = read_rgb(path)

@@ -28,8 +28,8 @@ from vitlesson._arguments import (
 )
 from vitlesson._arguments import path as path_type
 from vitlesson._runs import interrupted, outputs, state_bytes, write_pair
+from vitlesson.data.shapes import make_shapes, normalize_shapes
 from vitlesson.position import neighbour_similarity
-from vitlesson.shapes import make_shapes, normalize_shapes
 from vitlesson.vit import VisionTransformer
 
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "tiny-shapes.pt"

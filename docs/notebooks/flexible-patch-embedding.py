@@ -37,8 +37,8 @@ import torch.nn as nn
 import torch.utils.benchmark as benchmark
 
 from vitlesson import exercises
-from vitlesson.images import normalize, sample_image
-from vitlesson.plots import patch_sizes_figure
+from vitlesson.data.images import normalize, sample_image
+from vitlesson.figures.plots import patch_sizes_figure
 
 torch.manual_seed(0)
 torch.set_num_threads(2)

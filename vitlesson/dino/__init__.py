@@ -1,6 +1,6 @@
 """DINO in miniature: self-distillation with no labels, on a CPU in minutes.
 
-``python -m vitlesson.dino`` trains a tiny ViT on :mod:`vitlesson.objects`
+``python -m vitlesson.dino`` trains a tiny ViT on :mod:`vitlesson.data.objects`
 with the complete recipe of Caron et al. (2021) and its code
 (``main_dino.py``): multi-crop, a student and an EMA teacher with the same
 backbone and projection head, a centred and sharpened teacher, and the

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import torch
 
+from vitlesson.data.objects import make_objects
+from vitlesson.data.shapes import _seed
+from vitlesson.data.shapes import normalize_shapes as normalize
 from vitlesson.dino.training import TRAIN_SEED, tiny_backbone
-from vitlesson.objects import make_objects
 from vitlesson.probes import attention_iou, cls_features, knn_accuracy
-from vitlesson.shapes import _seed
-from vitlesson.shapes import normalize_shapes as normalize
 from vitlesson.vit import VisionTransformer
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights"

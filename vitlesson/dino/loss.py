@@ -107,7 +107,7 @@ class DINOLoss(nn.Module):
         n_views: int,
     ) -> tuple[torch.Tensor, dict]:
         """``student_out`` (views·B, K), ``teacher_out`` (2·B, K), in the
-        order of :func:`~vitlesson.multicrop.multi_crop`."""
+        order of :func:`~vitlesson.data.multicrop.multi_crop`."""
         _outputs(student_out, teacher_out, teacher_temp, n_views, self.center)
         student = (student_out / self.student_temp).log_softmax(dim=-1)
         teacher = ((teacher_out - self.center) / teacher_temp).softmax(-1)

@@ -27,11 +27,11 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from vitlesson import _validation as check
+from vitlesson.data.multicrop import MultiCropConfig, multi_crop
+from vitlesson.data.objects import CLASSES, make_objects
+from vitlesson.data.shapes import normalize_shapes as normalize
 from vitlesson.dino.head import DINOHead, MultiCropWrapper
 from vitlesson.dino.loss import DINOLoss, cosine_schedule, update_teacher
-from vitlesson.multicrop import MultiCropConfig, multi_crop
-from vitlesson.objects import CLASSES, make_objects
-from vitlesson.shapes import normalize_shapes as normalize
 from vitlesson.train import tiny_vit
 from vitlesson.vit import VisionTransformer
 

@@ -1,7 +1,7 @@
 """Diagrams of the architecture, drawn from the same numbers the code uses.
 
 Each function returns a matplotlib Figure (8 inches wide, text of at least
-9 points, like :mod:`vitlesson.plots`). Shapes and counts are computed, not
+9 points, like :mod:`vitlesson.figures.plots`). Shapes and counts are computed, not
 typed: the pipeline diagram asks a real :class:`~vitlesson.vit.VisionTransformer`
 for its sizes, the patchify diagram runs :func:`~vitlesson.patching.patchify`,
 the attention diagram shows real weights from
@@ -17,8 +17,8 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
+from vitlesson.figures.plots import SMALL, WIDTH
 from vitlesson.patching import patch_config, patchify
-from vitlesson.plots import SMALL, WIDTH
 from vitlesson.vit import attention_weights
 
 STAGE = "#e8eaf6"  # boxes of tensors

@@ -17,7 +17,7 @@ import torch
 from matplotlib.figure import Figure
 
 from vitlesson import _validation as check
-from vitlesson.images import load_photo, square_crop_resize
+from vitlesson.data.images import load_photo, square_crop_resize
 from vitlesson.patching import patchify
 from vitlesson.position import (
     cosine_similarity_maps,

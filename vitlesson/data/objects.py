@@ -19,7 +19,7 @@ import math
 import torch
 
 from vitlesson import _validation as check
-from vitlesson.shapes import _seed
+from vitlesson.data.shapes import _seed
 
 CLASSES = ("disc", "square", "triangle", "cross")
 IMAGE_SIZE = 32
