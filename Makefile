@@ -83,7 +83,7 @@ mutation: install
 	$(BIN)/python -m pip install --quiet mutmut==3.8.1
 	rm -rf mutants
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/mutmut run --max-children 2 > /dev/null
-	$(BIN)/python -m tests.mutation_report
+	$(BIN)/python -m tests.support.mutation_report
 
 # Every supported Python: a clean clone of HEAD per interpreter, `make test` in each, with
 # times. Name the interpreters with PYTHONS="..." where they are not on PATH as python3.1x.

@@ -1,4 +1,4 @@
-"""Collect every python fence of docs/**/*.md as a pytest item (see tests/markdown_fences.py)."""
+"""Collect every python fence of docs/**/*.md as a pytest item (see tests/support/markdown_fences.py)."""
 
 import matplotlib
 
@@ -6,7 +6,7 @@ matplotlib.use("Agg")
 
 from sybil import Sybil  # noqa: E402
 
-from tests.markdown_fences import parse_python_fences  # noqa: E402
+from tests.support.markdown_fences import parse_python_fences  # noqa: E402
 
 DOCS_SYBIL = Sybil(
     parsers=[parse_python_fences], path="docs", patterns=["*.md", "**/*.md"]

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tests import faults
+from tests.support import faults
 from vitlesson import attention
 from vitlesson.attention import main
 from vitlesson.vit import VisionTransformer

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from sitebuild import benchmarks as bench_hook
-from tests import faults
+from tests.support import faults
 from vitlesson import bench
 from vitlesson.vit import VisionTransformer
 

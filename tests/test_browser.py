@@ -18,8 +18,8 @@ from urllib.parse import urlparse
 import pytest
 
 from tests.conftest import ROOT
-from tests.npm_packages import npm_package
-from tests.page_layout import MEASURE
+from tests.support.npm_packages import npm_package
+from tests.support.page_layout import MEASURE
 
 CHROMIUM = Path("/usr/bin/chromium")
 AXE_VERSION = "4.14.1"

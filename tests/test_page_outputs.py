@@ -7,7 +7,11 @@ import pytest
 from conftest import DOCS_SYBIL
 from sitebuild import page_outputs
 from sitebuild.lesson_code import python_fences
-from tests.markdown_fences import OutputMismatch, evaluate, preprocessor
+from tests.support.markdown_fences import (
+    OutputMismatch,
+    evaluate,
+    preprocessor,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted((ROOT / "docs").rglob("*.md"))

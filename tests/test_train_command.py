@@ -9,7 +9,7 @@ import os
 import pytest
 import torch
 
-from tests import faults
+from tests.support import faults
 from vitlesson import train as train_module
 from vitlesson.train import main, tiny_vit
 

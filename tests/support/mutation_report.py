@@ -12,8 +12,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-EQUIVALENT = Path(__file__).with_name("equivalent_mutants.txt")
+ROOT = Path(__file__).resolve().parents[2]
+EQUIVALENT = ROOT / "tests" / "equivalent_mutants.txt"
 
 
 def equivalent_mutants() -> dict[str, str]:

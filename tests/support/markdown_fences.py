@@ -29,7 +29,7 @@ from sitebuild.lesson_code import (
     snippet_preprocessor,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @functools.cache
