@@ -7,47 +7,21 @@ Screenshots of every page, in light and dark mode, go to test-artifacts/screensh
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
-import os
-import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
 from tests.conftest import ROOT
+from tests.support.browser import require_chromium
 from tests.support.npm_packages import npm_package
 from tests.support.page_layout import MEASURE
 
-CHROMIUM = Path("/usr/bin/chromium")
 AXE_VERSION = "4.14.1"
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
-if not CHROMIUM.exists() and os.environ.get("CI"):
-    raise RuntimeError(
-        "CI must run the browser tests: /usr/bin/chromium is missing (.ci/run installs it)"
-    )
-if not CHROMIUM.exists():
-    pytest.skip(
-        "Chromium is not installed at /usr/bin/chromium (apt-get install chromium; .ci/run does this)",
-        allow_module_level=True,
-    )
-sync_api = pytest.importorskip(
-    "playwright.sync_api",
-    reason="playwright is not installed (pip install -r requirements.txt)",
-)
+require_chromium()
 
 PAGES = [
     "",
@@ -64,29 +38,6 @@ PAGES = [
     "performance/",
     "glossary/",
 ]
-
-
-@pytest.fixture(scope="module")
-def base_url(site):
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    handler = functools.partial(Quiet, directory=str(site))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
 
 
 class Visit:

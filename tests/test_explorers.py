@@ -15,7 +15,6 @@ import pytest
 import torch
 
 from sitebuild import glossary
-from tests.test_browser import base_url, browser  # noqa: F401  (fixtures)
 from vitlesson import costs
 from vitlesson.data.shapes import make_shapes, normalize_shapes
 from vitlesson.position import (

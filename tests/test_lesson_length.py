@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_browser import base_url, browser  # noqa: F401 (fixtures)
-
 LESSON = [
     "lessons/patches/",
     "lessons/attention/",
