@@ -27,14 +27,17 @@ def equivalent_mutants() -> dict[str, str]:
 
 
 def main() -> int:
-    metas = sorted((ROOT / "mutants" / "vitlesson").glob("*.py.meta"))
+    package = ROOT / "mutants" / "vitlesson"
+    metas = sorted(package.rglob("*.py.meta"))
     if not metas:
         print("no mutmut results: run `make mutation`", file=sys.stderr)
         return 1
     equivalent = equivalent_mutants()
     total, survived, unexplained = Counter(), Counter(), []
     for meta in metas:
-        module = meta.name.removesuffix(".py.meta")
+        module = (
+            meta.relative_to(package).as_posix().removesuffix(".py.meta")
+        ).replace("/", ".")
         for name, code in json.loads(meta.read_text(encoding="utf-8"))[
             "exit_code_by_key"
         ].items():
