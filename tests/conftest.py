@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
+from tests.support.site_build import build_site
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -91,30 +92,7 @@ def offline_site(tmp_path_factory, site) -> Path:
     """The copy of the site built to be opened from disk, as `make build-offline` builds it
     (after the first build, so the figures and outputs come from the cache)."""
     destination = tmp_path_factory.mktemp("offline") / "site"
-    env = dict(
-        os.environ,
-        OFFLINE="true",
-        DIRECTORY_URLS="false",
-        NO_MKDOCS_2_WARNING="1",
-    )
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mkdocs",
-            "build",
-            "--strict",
-            "--site-dir",
-            str(destination),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return destination
+    return build_site(destination, OFFLINE="true", DIRECTORY_URLS="false")
 
 
 @pytest.fixture(scope="module")

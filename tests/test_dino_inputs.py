@@ -7,15 +7,14 @@ was given. Never a raw torch error, never a silent nan or truncation.
 from __future__ import annotations
 
 import math
-import os
 
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.support.examples import examples
+from tests.support.examples import examples, property_settings
 from vitlesson import dino
 from vitlesson.dino import (
     DINOHead,
@@ -33,15 +32,7 @@ from vitlesson.probes import (
 )
 from vitlesson.vit import VisionTransformer
 
-settings.register_profile("ci", derandomize=True)
-if os.environ.get("CI"):
-    settings.load_profile("ci")
-
-SETTINGS = settings(
-    max_examples=examples(60),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+SETTINGS = property_settings(60)
 
 widths = st.one_of(
     st.integers(-3, 24),

@@ -6,14 +6,13 @@ parameter, what was expected and what was given.
 from __future__ import annotations
 
 import math
-import os
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.support.examples import examples
+from tests.support.examples import examples, property_settings
 from vitlesson.data.multicrop import (
     MultiCropConfig,
     colour_jitter,
@@ -26,15 +25,7 @@ from vitlesson.data.multicrop import (
 from vitlesson.data.objects import make_objects
 from vitlesson.data.shapes import make_shapes, normalize_shapes
 
-settings.register_profile("ci", derandomize=True)
-if os.environ.get("CI"):
-    settings.load_profile("ci")
-
-SETTINGS = settings(
-    max_examples=examples(60),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+SETTINGS = property_settings(60)
 FLOATS = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
 dtypes = st.sampled_from([*FLOATS, torch.float32, torch.uint8, torch.bool])
 numbers = st.one_of(

@@ -6,30 +6,19 @@ exception, never a silent crop.
 from __future__ import annotations
 
 import math
-import os
 import re
 
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import vitlesson
-from tests.support.examples import examples
+from tests.support.examples import examples, property_settings
 from vitlesson.position import neighbour_similarity, principal_component_maps
 from vitlesson.vit import Attention, Block, Mlp, attention_weights
 
-# In CI the same pseudo-random cases run every time (a submission must not pass or fail by luck);
-# locally every run draws new ones, which is how the bugs these tests found were found.
-settings.register_profile("ci", derandomize=True)
-if os.environ.get("CI"):
-    settings.load_profile("ci")
-
 CASES = {"count": 0}
-SETTINGS = settings(
-    max_examples=examples(150),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+SETTINGS = property_settings(150)
 
 sizes = st.one_of(
     st.integers(-4, 48),

