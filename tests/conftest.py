@@ -1,65 +1,14 @@
 import functools
 import http.server
-import os
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import pytest
 
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
-from tests.support.site_build import build_site
+from tests.support.site_build import Build
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-class Build:
-    """``mkdocs build --strict`` into ``destination``, in a subprocess.
-
-    ``fresh_figures`` renders every figure instead of reading the figure cache. The output
-    goes to a log file, not a pipe, so a build left running in the background never blocks
-    on a full pipe.
-    """
-
-    def __init__(self, destination: Path, fresh_figures: bool = False):
-        self.destination = destination
-        self.log_path = destination.with_suffix(".log")
-        env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
-        if fresh_figures:
-            env["VITLESSON_FIGURE_CACHE"] = "off"
-        with self.log_path.open("w") as log:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "mkdocs",
-                    "build",
-                    "--strict",
-                    "--site-dir",
-                    str(destination),
-                ],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-    def result(self) -> Path:
-        """Wait for the build; fail on its exit status or on any MkDocs warning."""
-        self.process.wait(timeout=600)
-        log = self.log_path.read_text()
-        assert self.process.returncode == 0, log
-        # MkDocs' own warnings (strict turns them into errors); the Jupyter kernel's TCP notice is not one.
-        assert not [
-            line for line in log.splitlines() if line.startswith("WARNING")
-        ], log
-        return self.destination
 
 
 @pytest.fixture(scope="session")
@@ -72,7 +21,7 @@ def builds(tmp_path_factory):
     mostly on Chromium, use the first; only the reproducibility test waits for it."""
     folder = tmp_path_factory.mktemp("builds")
     first = Build(folder / "site").result()
-    rebuild = Build(folder / "site-again", fresh_figures=True)
+    rebuild = Build(folder / "site-again", VITLESSON_FIGURE_CACHE="off")
     yield first, rebuild
     rebuild.stop()
 
@@ -92,7 +41,7 @@ def offline_site(tmp_path_factory, site) -> Path:
     """The copy of the site built to be opened from disk, as `make build-offline` builds it
     (after the first build, so the figures and outputs come from the cache)."""
     destination = tmp_path_factory.mktemp("offline") / "site"
-    return build_site(destination, OFFLINE="true", DIRECTORY_URLS="false")
+    return Build(destination, OFFLINE="true", DIRECTORY_URLS="false").result()
 
 
 @pytest.fixture(scope="module")

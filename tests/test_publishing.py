@@ -13,7 +13,7 @@ import yaml
 
 from tests.conftest import ROOT
 from tests.support.npm_packages import npm_package
-from tests.support.site_build import build_site
+from tests.support.site_build import Build
 
 WORKFLOW = ROOT / ".github" / "workflows" / "publish.yml"
 ACTIONLINT = """
@@ -143,7 +143,7 @@ def published_site(tmp_path_factory, site) -> Path:
     """The site built as the publishing workflow builds it, for example addresses (after the
     first build, so the figures, outputs and executed notebooks come from the cache)."""
     destination = tmp_path_factory.mktemp("published") / "site"
-    return build_site(destination, SITE_URL=SITE_URL, REPO_URL=REPO_URL)
+    return Build(destination, SITE_URL=SITE_URL, REPO_URL=REPO_URL).result()
 
 
 def pages_offering_a_notebook(site: Path) -> dict[str, str]:

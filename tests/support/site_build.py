@@ -1,6 +1,5 @@
-"""One ``mkdocs build --strict`` of the project into a folder, with extra
-environment settings (``OFFLINE``, ``SITE_URL`` ...), failing with the
-build's log on an error or any MkDocs warning."""
+"""``mkdocs build --strict`` of the project, in a subprocess, with extra
+environment settings (``OFFLINE``, ``SITE_URL`` ...)."""
 
 from __future__ import annotations
 
@@ -12,20 +11,43 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def build_site(destination: Path, **settings: str) -> Path:
-    env = dict(os.environ, NO_MKDOCS_2_WARNING="1", **settings)
-    done = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict"]
-        + ["--site-dir", str(destination)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    warnings = [
-        line for line in done.stderr.splitlines() if line.startswith("WARNING")
-    ]
-    assert not warnings, done.stderr
-    return destination
+class Build:
+    """``mkdocs build --strict`` into ``destination``, started at once.
+
+    ``settings`` are added to the environment (``VITLESSON_FIGURE_CACHE="off"``
+    renders every figure instead of reading the figure cache). The output
+    goes to a log file, not a pipe, so a build left running in the
+    background never blocks on a full pipe.
+    """
+
+    def __init__(self, destination: Path, **settings: str):
+        self.destination = destination
+        self.log_path = destination.with_suffix(".log")
+        env = dict(os.environ, NO_MKDOCS_2_WARNING="1", **settings)
+        with self.log_path.open("w") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "mkdocs", "build", "--strict"]
+                + ["--site-dir", str(destination)],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def result(self) -> Path:
+        """Wait for the build; fail on its exit status or on any MkDocs
+        warning."""
+        self.process.wait(timeout=600)
+        log = self.log_path.read_text()
+        assert self.process.returncode == 0, log
+        # MkDocs' own warnings (strict turns them into errors); the Jupyter
+        # kernel's TCP notice is not one.
+        assert not [
+            line for line in log.splitlines() if line.startswith("WARNING")
+        ], log
+        return self.destination
