@@ -46,11 +46,11 @@ serve: $(if $(filter serve,$(MAKECMDGOALS)),$(if $(SERVE_PORT_PROBLEM),$(error $
 test: install
 	$(BIN)/python -m pytest
 
-# The unit tests alone (no site build, no browser, no notebooks, no training; property
-# tests draw a tenth of their cases): seconds, for the edit-test loop. `make test` still
-# runs everything.
+# The unit tests alone (tests/unit: no site build, no browser, no notebooks, no training;
+# property tests draw a tenth of their cases): seconds, for the edit-test loop. `make test`
+# still runs everything: tests/unit, tests/site, tests/browser, tests/notebooks and the pages.
 test-fast: install
-	VITLESSON_FAST_TESTS=1 $(BIN)/python -m pytest tests -m "not browser and not site and not slow" -q
+	VITLESSON_FAST_TESTS=1 $(BIN)/python -m pytest tests/unit -m "not browser and not site and not slow" -q
 
 # One style, enforced in CI: ruff's lint rules and formatter (79 columns, as the pages show
 # code), and mypy on vitlesson and sitebuild.

@@ -28,8 +28,7 @@ from sitebuild.lesson_code import (
     run_fence,
     snippet_preprocessor,
 )
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import ROOT
 
 
 @functools.cache

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import ROOT
+
 EQUIVALENT = ROOT / "tests" / "equivalent_mutants.txt"
 
 

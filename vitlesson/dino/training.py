@@ -326,7 +326,7 @@ def train(
     of every batch; the returned teacher is the same on every process.
 
     ``all_reduce_center=False`` exists only to show what the center's
-    all-reduce is for (``tests/test_distributed.py``): it is not DINO.
+    all-reduce is for (``tests/unit/dino/test_distributed.py``): it is not DINO.
     """
     config, device, rank, world, amp = _start(config, device)
     with _seeded(config.seed, device):

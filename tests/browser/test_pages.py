@@ -1,0 +1,500 @@
+"""The built site in a real browser: Debian's Chromium driven by Playwright, served on 127.0.0.1.
+
+Needs /usr/bin/chromium (``apt-get install chromium``; ``.ci/run`` installs it) and never
+downloads a browser. axe-core comes from the npm registry (``npm pack``), cached in .cache/.
+Screenshots of every page, in light and dark mode, go to test-artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from tests.support import ROOT
+from tests.support.browser import require_chromium
+from tests.support.npm_packages import npm_package
+from tests.support.page_layout import MEASURE
+
+AXE_VERSION = "4.14.1"
+
+
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+
+
+require_chromium()
+
+
+PAGES = [
+    "",
+    "lessons/patches/",
+    "lessons/attention/",
+    "lessons/positions-and-cls/",
+    "notebooks/flexible-patch-embedding/",
+    "lessons/vit-encoder/",
+    "lessons/dino-connection/",
+    "lessons/learned-positions/",
+    "lessons/dino-in-miniature/",
+    "lessons/what-dino-learned/",
+    "appendix/under-the-hood/",
+    "performance/",
+    "glossary/",
+]
+
+
+class Visit:
+    """One page load with every request, failure and console error recorded."""
+
+    def __init__(
+        self,
+        browser,
+        base_url: str,
+        path: str,
+        color_scheme: str = "light",
+        wait: bool = True,
+    ):
+        self.requests, self.external, self.failed, self.errors = [], [], [], []
+        self.context = browser.new_context(
+            color_scheme=color_scheme, viewport={"width": 1280, "height": 900}
+        )
+        local = urlparse(base_url).netloc
+
+        def route(route):
+            self.requests.append(route.request.url)
+            if urlparse(
+                route.request.url
+            ).netloc == local or route.request.url.startswith("data:"):
+                route.continue_()
+            else:
+                self.external.append(route.request.url)
+                route.abort()
+
+        self.context.route("**/*", route)
+        self.page = self.context.new_page()
+        self.page.on(
+            "console",
+            lambda m: (
+                self.errors.append(m.text) if m.type == "error" else None
+            ),
+        )
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on(
+            "requestfailed",
+            lambda r: self.failed.append(f"{r.url} ({r.failure})"),
+        )
+        self.page.on(
+            "response",
+            lambda r: (
+                self.failed.append(f"{r.url} ({r.status})")
+                if r.status >= 400
+                else None
+            ),
+        )
+        # wait=False returns once navigation starts, so several pages can load side by side;
+        # call page.wait_for_load_state("networkidle") before looking at one.
+        self.page.goto(
+            base_url + path, wait_until="networkidle" if wait else "commit"
+        )
+
+    def close(self):
+        self.context.close()
+
+
+def contrast(page, text_selector: str) -> float:
+    """WCAG contrast ratio between the text colour of an element and the page background."""
+    return page.evaluate(
+        """(selector) => {
+            const rgb = (c) => c.match(/[\\d.]+/g).slice(0, 3).map(Number);
+            const lum = ([r, g, b]) => { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+                                         return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
+            const el = document.querySelector(selector);
+            let bg = el, colour = 'rgba(0, 0, 0, 0)';
+            while (bg && (colour === 'rgba(0, 0, 0, 0)' || colour === 'transparent')) {
+                colour = getComputedStyle(bg).backgroundColor; bg = bg.parentElement;
+            }
+            if (colour === 'rgba(0, 0, 0, 0)') colour = getComputedStyle(document.body).backgroundColor;
+            const [a, b] = [lum(rgb(getComputedStyle(el).color)), lum(rgb(colour))];
+            return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+        }""",
+        text_selector,
+    )
+
+
+def start_axe(page, rules: list[str] | None = None) -> None:
+    """Start axe-core (``rules``: only those) on a page and return at once: several pages are
+    audited side by side, each in its own renderer process. Collect with :func:`axe_result`."""
+    page.evaluate(
+        """(rules) => {
+            const options = rules ? {resultTypes: ['violations'], runOnly: {type: 'rule', values: rules}}
+                                  : {resultTypes: ['violations']};
+            window.vlAxe = new Promise((done) => setTimeout(() => done(axe.run(document, options)), 0));
+        }""",
+        rules,
+    )
+
+
+def axe_result(page) -> list[dict]:
+    """axe-core's violations of serious or critical impact, once the run started on ``page`` ends."""
+    violations = page.evaluate(
+        """async () => (await window.vlAxe).violations
+             .map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.length,
+                         targets: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))"""
+    )
+    return [v for v in violations if v["impact"] in ("serious", "critical")]
+
+
+def readable_selectors(path: str) -> list[str]:
+    """Text whose contrast is measured: lesson prose, plus the notebook's own cells."""
+    notebook = [
+        ".jp-RenderedMarkdown p",
+        ".jupyter-wrapper .highlight-ipynb pre",
+        ".jupyter-wrapper .jp-RenderedText pre",
+    ]
+    return ["article p"] + (notebook if path.startswith("notebooks/") else [])
+
+
+# The palette toggle changes colours only, so the dark pass runs axe-core's colour rules.
+DARK_MODE_RULES = ["color-contrast", "link-in-text-block"]
+
+
+@pytest.fixture(scope="module")
+def visits(browser, base_url, axe_script) -> dict[str, dict]:
+    """Every page in light mode, then switched to dark mode with the palette toggle: what it
+    requested, logged and showed, its text contrast in both schemes, and what axe-core found.
+
+    The pages load, and axe-core audits them, side by side in separate browser contexts, so
+    Chromium works on them in parallel. Screenshots (JPEG): the full page in light mode, the
+    first screen in dark mode.
+    """
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    opened = {
+        path: Visit(browser, base_url, path, wait=False) for path in PAGES
+    }
+    results = {}
+    for path, visit in opened.items():
+        page = visit.page
+        page.wait_for_load_state("networkidle")
+        results[path] = {
+            "requests": len(visit.requests),
+            "external": visit.external,
+            "failed": visit.failed,
+            "errors": visit.errors,
+            "katex": page.locator(".katex").count(),
+            "text": page.inner_text("article"),
+            "images": page.evaluate(
+                "Array.from(document.images).map(i => ({src: i.src.slice(0, 80), w: i.naturalWidth, alt: i.alt}))"
+            ),
+            "schemes": {},
+            "contrast": {},
+            "axe": {},
+            "layout": page.evaluate(MEASURE),
+            "bytes": page.evaluate("""() => performance.getEntriesByType("navigation")
+                .concat(performance.getEntriesByType("resource"))
+                .reduce((sum, entry) => sum + (entry.transferSize || entry.encodedBodySize || 0), 0)"""),
+        }
+        page.add_script_tag(path=str(axe_script))
+    for scheme in ("light", "dark"):
+        if scheme == "dark":
+            for visit in opened.values():
+                visit.page.locator(
+                    "form[data-md-component='palette'] label:visible"
+                ).first.click()
+            for visit in opened.values():
+                visit.page.wait_for_function(
+                    "document.body.getAttribute('data-md-color-scheme') === 'slate'"
+                )
+            opened[PAGES[0]].page.wait_for_timeout(
+                300
+            )  # let colour transitions finish
+        for path, visit in opened.items():
+            page = visit.page
+            results[path]["schemes"][scheme] = page.evaluate(
+                "document.body.getAttribute('data-md-color-scheme')"
+            )
+            results[path]["contrast"][scheme] = {
+                selector: contrast(page, selector)
+                for selector in readable_selectors(path)
+            }
+            start_axe(page, DARK_MODE_RULES if scheme == "dark" else None)
+        for path, visit in opened.items():
+            results[path]["axe"][scheme] = axe_result(visit.page)
+            name = path.strip("/").replace("/", "-") or "home"
+            visit.page.screenshot(
+                path=str(SCREENSHOTS / f"{name}-{scheme}.jpg"),
+                type="jpeg",
+                quality=80,
+                full_page=scheme == "light",
+            )
+    for visit in opened.values():
+        visit.close()
+    return results
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_page_loads_cleanly(visits, path):
+    """Light mode: requests, console, images, maths, and axe-core."""
+    visit = visits[path]
+    assert visit["external"] == [], "requests to other hosts"
+    assert visit["failed"] == [] and visit["errors"] == []
+    assert all(image["w"] > 0 for image in visit["images"]), visit["images"]
+    assert all(image["alt"].strip() for image in visit["images"]), visit[
+        "images"
+    ]
+    assert (
+        "\\(" not in visit["text"]
+        and "$$" not in visit["text"]
+        and "\\[" not in visit["text"]
+    )  # maths rendered
+    if path not in ("", "glossary/"):  # every lesson page has maths
+        assert visit["katex"] > 0
+    assert visit["axe"]["light"] == [], "axe-core (light mode)"
+
+
+MAX_PAGE_HEIGHT = 9000  # CSS px at 1280x900: about ten screens
+
+
+MAX_LINE = 79  # characters of code that fit the 688-px column
+
+
+MIN_TEXT_PX = 10  # smallest figure text, in CSS px, at the displayed width
+
+
+def figure_text_px(site, layout) -> dict[str, float]:
+    """The smallest text of every build-drawn figure on a page, in CSS px:
+    font size (pt) / 72 x displayed width (px) / figure width (inches)."""
+    meta = json.loads(
+        (site / "figures" / "figures.json").read_text(encoding="utf-8")
+    )
+    sizes = {}
+    for figure in layout["figures"]:
+        key = "figures/" + figure["src"].split("/figures/")[-1]
+        if key in meta:
+            sizes[key] = (
+                meta[key]["smallest_text_pt"]
+                / 72
+                * figure["width"]
+                / meta[key]["width_in"]
+            )
+    return sizes
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_a_learner_can_read_the_page(visits, site, path):
+    """At 1280x900: no code block or table wider than its column, no page taller than
+    MAX_PAGE_HEIGHT, every printing block followed by its output, no raw :shortcode:,
+    every figure opens larger and its smallest text is at least MIN_TEXT_PX."""
+    layout = visits[path]["layout"]
+    code, prints = layout["code"], [c for c in layout["code"] if c["prints"]]
+    text_px = figure_text_px(site, layout)
+    print(
+        f"{path or '/'}: height {layout['height']} px, {len(code)} code blocks, longest line "
+        f"{max([c['longest'] for c in code] or [0])}, prints shown {sum(c['output'] for c in prints)} of "
+        f"{len(prints)}; smallest figure text: "
+        + ", ".join(f"{k} {v:.1f} px" for k, v in text_px.items())
+    )
+    assert layout["column"] >= 680
+    assert layout["height"] <= MAX_PAGE_HEIGHT
+    assert [c for c in code if c["overflow"]] == [] and max(
+        [c["longest"] for c in code] or [0]
+    ) <= MAX_LINE
+    assert layout["outputs_overflow"] == 0
+    assert [t for t in layout["tables"] if t["overflow"]] == []
+    assert all(c["output"] for c in prints), (
+        "a block that prints shows no output"
+    )
+    assert layout["shortcodes"] == []
+    drawn = [f for f in layout["figures"] if "/figures/" in f["src"]]
+    assert all(f["zoom"] for f in drawn), "every figure opens larger on click"
+    assert len(text_px) == len(drawn) and all(
+        px >= MIN_TEXT_PX for px in text_px.values()
+    ), text_px
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+MIN_PHONE_LIGHTBOX_PX = (
+    8  # smallest figure text, in CSS px, in the lightbox on a phone
+)
+
+
+def test_figure_text_is_readable_in_the_lightbox_on_a_phone(
+    browser, base_url, site
+):
+    """On a 390x844 phone, every build-drawn figure opened in the lightbox shows its smallest
+    text at MIN_PHONE_LIGHTBOX_PX or more (font size (pt) / 72 x shown width / figure width
+    (inches)), in a box that scrolls sideways when the figure is wider than the screen."""
+    meta = json.loads(
+        (site / "figures" / "figures.json").read_text(encoding="utf-8")
+    )
+    context = browser.new_context(
+        viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=3
+    )
+    page = context.new_page()
+    measured = {}
+    for path in PAGES:
+        page.goto(base_url + path, wait_until="load")
+        links = page.locator("article a.glightbox:has(img[src*='/figures/'])")
+        for index in range(links.count()):
+            link = links.nth(index)
+            key = (
+                "figures/"
+                + link.locator("img")
+                .get_attribute("src")
+                .split("/figures/")[-1]
+            )
+            fitted = link.locator("img").bounding_box()["width"]
+            link.scroll_into_view_if_needed()
+            link.tap()
+            image = page.locator(".gslide.current .gslide-image img")
+            image.wait_for(state="visible")
+            page.wait_for_function(
+                "() => { const i = document.querySelector('.gslide.current .gslide-image img');"
+                " return i && i.complete && i.naturalWidth > 0; }"
+            )
+            page.wait_for_timeout(400)  # the opening animation
+            shown = image.evaluate("img => img.getBoundingClientRect().width")
+            pans = image.evaluate(
+                "img => { const box = img.closest('.gslide-image');"
+                " box.scrollLeft = 50; return [box.scrollWidth > box.clientWidth, box.scrollLeft > 0]; }"
+            )
+            px = (
+                meta[key]["smallest_text_pt"]
+                / 72
+                * shown
+                / meta[key]["width_in"]
+            )
+            page_px = (
+                meta[key]["smallest_text_pt"]
+                / 72
+                * fitted
+                / meta[key]["width_in"]
+            )
+            measured[key] = (round(page_px, 1), round(px, 1))
+            assert px >= MIN_PHONE_LIGHTBOX_PX, (path, key, px)
+            if shown > PHONE["width"]:
+                assert pans == [True, True], (
+                    path,
+                    key,
+                )  # the reader can pan to the rest
+            page.keyboard.press("Escape")
+            page.wait_for_selector(".glightbox-container", state="detached")
+    context.close()
+    print(
+        "smallest figure text on a 390-px phone, in CSS px (on the page, in the lightbox):",
+        measured,
+    )
+    assert set(measured) == set(meta) - {
+        "figures/figures.json"
+    }  # every figure was opened
+
+
+def test_every_built_page_is_checked(site):
+    built = {
+        p.parent.relative_to(site).as_posix() + "/"
+        for p in site.rglob("index.html")
+    }
+    assert {("" if p == "./" else p) for p in built} == set(PAGES)
+
+
+def test_report(visits):
+    """Printed for the closing note: pages checked, requests recorded, external requests (must be none)."""
+    report = {
+        path or "/": {
+            k: v
+            for k, v in visit.items()
+            if k in ("requests", "external", "katex", "bytes")
+        }
+        | {"images": len(visit["images"])}
+        for path, visit in visits.items()
+    }
+    print(json.dumps(report, indent=1))
+    print(
+        f"{len(report)} pages, {sum(r['requests'] for r in report.values())} requests recorded, "
+        f"{sum(len(r['external']) for r in report.values())} to other hosts"
+    )
+    assert sum(len(r["external"]) for r in report.values()) == 0
+    for path, row in report.items():
+        print(
+            f"{path}: {row['bytes'] / 1024:.0f} KiB transferred on a first visit"
+        )
+        assert row["bytes"] <= 2 * 1024 * 1024, (
+            path
+        )  # no page costs a first-time reader 2 MiB
+
+
+def test_search_finds_a_lesson_term(browser, base_url):
+    visit = Visit(browser, base_url, "")
+    page = visit.page
+    page.click("input.md-search__input")
+    page.keyboard.type("patchify", delay=20)
+    page.wait_for_selector(".md-search-result__item", timeout=15000)
+    page.locator(".md-search-result__item a").first.click()
+    page.wait_for_load_state("networkidle")
+    assert "/lessons/patches/" in page.url
+    assert visit.external == [] and visit.errors == []
+    visit.close()
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_dark_mode_toggle_keeps_pages_readable(visits, path):
+    visit = visits[path]
+    print(visit["contrast"])
+    assert visit["schemes"] == {"light": "default", "dark": "slate"}
+    for scheme, ratios in visit["contrast"].items():
+        for selector, ratio in ratios.items():
+            assert ratio >= 4.5, (
+                f"{path} {scheme}: {selector} contrast {ratio:.2f}"
+            )
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_accessibility_in_dark_mode(visits, path):
+    assert visits[path]["axe"]["dark"] == [], "axe-core (dark mode)"
+
+
+def test_dark_system_preference_opens_the_dark_scheme(browser, base_url):
+    visit = Visit(browser, base_url, "", color_scheme="dark")
+    scheme = visit.page.evaluate(
+        "document.body.getAttribute('data-md-color-scheme')"
+    )
+    visit.close()
+    assert scheme == "slate"
+
+
+@pytest.fixture(scope="module")
+def axe_script() -> Path:
+    return npm_package("axe-core", AXE_VERSION) / "axe.min.js"
+
+
+def test_the_offline_copy_works_opened_from_disk(browser, offline_site):
+    """Double-clicking site-offline/index.html: navigation opens pages, not folder listings,
+    and search finds a lesson term without a server."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    elsewhere = []
+    context.route(
+        "**/*",
+        lambda route: (
+            route.continue_()
+            if route.request.url.startswith(("file:", "data:"))
+            else (elsewhere.append(route.request.url), route.abort())
+        ),
+    )
+    page = context.new_page()
+    page.goto((offline_site / "index.html").as_uri())
+    page.locator("article a", has_text="Images as patch tokens").first.click()
+    page.wait_for_load_state("load")
+    assert page.url.endswith("/lessons/patches.html")
+    assert page.inner_text("h1").startswith(
+        "1 · Images as sequences of patch tokens"
+    )
+    page.click("input.md-search__input")
+    page.keyboard.type("patchify", delay=20)
+    page.wait_for_selector(".md-search-result__item", timeout=15000)
+    assert page.locator(".md-search-result__item").count() > 0
+    assert (
+        elsewhere == []
+    )  # nothing from another host, not even the search worker's shim
+    context.close()

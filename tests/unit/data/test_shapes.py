@@ -1,0 +1,116 @@
+"""``vitlesson.data.shapes``: the square-position task of the training lab, and the data sets' argument checks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.support.data_inputs import SETTINGS, expect
+from tests.support.examples import examples
+from vitlesson.data.objects import make_objects
+from vitlesson.data.shapes import make_shapes, normalize_shapes
+
+
+def test_shapes_are_deterministic_and_balanced():
+    images, labels = make_shapes(400, seed=3)
+    again, again_labels = make_shapes(400, seed=3)
+    assert torch.equal(images, again) and torch.equal(labels, again_labels)
+    assert not torch.equal(images, make_shapes(400, seed=4)[0])
+    assert (
+        images.shape == (400, 3, 32, 32)
+        and 0 <= images.min()
+        and images.max() <= 1
+    )
+    assert 0.4 < labels.float().mean() < 0.6
+
+
+def test_labels_say_where_the_square_is():
+    images, labels = make_shapes(50, seed=5)
+    red = (images[:, 0] > 0.79) & (
+        images[:, 2] < 0.31
+    )  # the square's warm shades
+    blue = (images[:, 2] > 0.79) & (
+        images[:, 0] < 0.31
+    )  # the circle's cool shades
+    columns = torch.arange(32).float()
+    square_x = (red.float().sum(dim=1) * columns).sum(dim=1) / red.float().sum(
+        dim=(1, 2)
+    )
+    circle_x = (blue.float().sum(dim=1) * columns).sum(
+        dim=1
+    ) / blue.float().sum(dim=(1, 2))
+    assert torch.equal((square_x < circle_x).long(), labels)
+
+
+@pytest.mark.parametrize(
+    "kwargs,error,message",
+    [
+        ({"n": -1, "seed": 0}, ValueError, "n must be 0 or more, got -1"),
+        (
+            {"n": 2, "seed": 0, "image_size": 8},
+            ValueError,
+            "image_size must be at least 24 to place both shapes apart, got 8",
+        ),
+        ({"n": 2.5, "seed": 0}, TypeError, "n must be an int, got float"),
+    ],
+)
+def test_shapes_errors(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        make_shapes(**kwargs)
+
+
+# --- the data sets ---------------------------------------------------------
+
+
+counts = st.one_of(st.integers(-2, 3), st.sampled_from([2.0, "3", None, True]))
+
+
+seeds = st.one_of(
+    st.integers(-2, 5),
+    st.sampled_from([2**64 - 1, 2**64, 1.5, "1", None, False]),
+)
+
+
+image_sizes = st.one_of(
+    st.integers(-1, 40), st.sampled_from([32.0, "32", None, True])
+)
+
+
+@settings(SETTINGS, max_examples=examples(40))
+@given(
+    dataset=st.sampled_from(["shapes", "objects"]),
+    n=counts,
+    seed=seeds,
+    image_size=image_sizes,
+)
+def test_data_sets(dataset, n, seed, image_size):
+    make = make_shapes if dataset == "shapes" else make_objects
+    smallest = 24 if dataset == "shapes" else 22
+
+    def check(result):
+        assert type(n) is int and n >= 0
+        assert type(seed) is int and 0 <= seed < 2**64
+        assert type(image_size) is int and image_size >= smallest
+        images = result[0]
+        assert images.shape == (n, 3, image_size, image_size)
+        assert ((images >= 0) & (images <= 1)).all()
+
+    expect(
+        lambda: make(n, seed, image_size), check, "n ", "seed", "image_size"
+    )
+
+
+@pytest.mark.parametrize("make", [make_shapes, make_objects])
+def test_data_too_large_for_memory_is_refused_before_allocating(make):
+    with pytest.raises(ValueError, match="GiB of memory"):
+        make(10**9, 0)
+    with pytest.raises(ValueError, match="GiB of memory"):
+        make(0, 0, image_size=10**7)
+
+
+def test_normalize_shapes_refuses_integer_images():
+    with pytest.raises(TypeError, match="images must be a floating-point"):
+        normalize_shapes(torch.zeros(1, 3, 4, 4, dtype=torch.uint8))
+    assert normalize_shapes(torch.ones(1)).item() == 1.0

@@ -1,0 +1,80 @@
+"""``python -m vitlesson.dino``: flags refused before any work, a help text for every flag, weights and a record written."""
+
+import json
+
+import pytest
+import torch
+
+from vitlesson import dino
+
+# --- the command and the shipped run -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--lr", "0"], "must be a number in (0, 1], got 0"),
+        (["--steps", "0"], "must be a positive integer, got 0"),
+        (["--no-centering", "--supervised"], "not allowed with argument"),
+        (["--teacher-temp", "nan"], "must be a number in (0, 1], got nan"),
+        (["--seed", "-3"], "must be 0 or more, got -3"),
+    ],
+)
+def test_command_refuses_bad_flags(capsys, argv, message):
+    with pytest.raises(SystemExit) as stop:
+        dino.main(argv)
+    assert stop.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_help_explains_every_flag(capsys):
+    with pytest.raises(SystemExit):
+        dino.main(["--help"])
+    text = capsys.readouterr().out
+    for action in dino._parser()._actions:
+        assert action.help and action.option_strings[0] in text
+
+
+@pytest.mark.slow
+def test_command_writes_weights_and_a_record(tmp_path, capsys):
+    tiny = [
+        "--steps",
+        "2",
+        "--batch-size",
+        "4",
+        "--local-crops",
+        "2",
+        "--out-dim",
+        "16",
+        "--quiet",
+        "--threads",
+        "1",
+    ]
+    dino.main([*tiny, "--output", str(tmp_path / "run.pt")])
+    record = json.loads((tmp_path / "run.json").read_text())
+    assert record["command"].startswith("python -m vitlesson.dino --steps 2")
+    assert (
+        record["config"]["steps"] == 2
+        and record["config"]["crops"]["local_crops"] == 2
+    )
+    assert set(record["metrics"]) == {
+        "knn_accuracy",
+        "iou_per_head",
+        "iou_best_head",
+        "iou_mean",
+    }
+    assert (
+        json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        == record["metrics"]
+    )
+    backbone = dino.tiny_backbone()
+    backbone.load_state_dict(
+        torch.load(tmp_path / "run.pt", weights_only=True)
+    )
+    dino.main(
+        [*tiny, "--no-centering", "--output", str(tmp_path / "ablation.json")]
+    )
+    ablation = json.loads((tmp_path / "ablation.json").read_text())
+    assert (
+        list(ablation) == ["no-centering"]
+        and ablation["no-centering"]["config"]["centering"] is False
+    )

@@ -1,0 +1,246 @@
+"""``vitlesson.dino.head``: DINO's projection head and the multi-crop wrapper that groups views by size."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.support.dino_inputs import (
+    SETTINGS,
+    dtypes,
+    expect,
+    is_int,
+    kinds,
+    not_booleans,
+    tensor,
+    tiny_vit,
+    widths,
+)
+from tests.support.examples import examples
+from vitlesson import dino
+from vitlesson.dino import (
+    DINOHead,
+    MultiCropWrapper,
+)
+
+# --- head, loss, schedules, teacher ----------------------------------------------------------
+
+
+def test_head_outputs_are_cosines_with_unit_prototypes():
+    torch.manual_seed(0)
+    head = DINOHead(64, 100, hidden_dim=32, bottleneck_dim=16)
+    out = head(torch.randn(5, 64) * 10)
+    assert out.shape == (5, 100) and out.abs().max() <= 1 + 1e-6
+    weight = head.last_layer.weight  # (K, bottleneck), normalised per output
+    assert torch.allclose(weight.norm(dim=1), torch.ones(100))
+    gain = head.last_layer.parametrizations.weight.original0
+    assert not gain.requires_grad
+    assert DINOHead(
+        64, 100, norm_last_layer=False
+    ).last_layer.parametrizations.weight.original0.requires_grad
+    assert [type(m).__name__ for m in head.mlp] == [
+        "Linear",
+        "GELU",
+        "Linear",
+        "GELU",
+        "Linear",
+    ]
+    assert [
+        m.out_features for m in head.mlp if isinstance(m, torch.nn.Linear)
+    ] == [32, 32, 16]
+    with pytest.raises(ValueError, match="out_dim must be positive, got 0"):
+        DINOHead(64, 0)
+
+
+# --- the head and the wrapper ----------------------------------------------
+
+
+@SETTINGS
+@given(
+    in_dim=widths,
+    out_dim=widths,
+    hidden_dim=widths,
+    bottleneck_dim=widths,
+    nlayers=st.one_of(st.integers(-1, 4), st.just(2.0), st.just("3")),
+    norm_last_layer=not_booleans,
+)
+def test_head_sizes_and_flag(
+    in_dim, out_dim, hidden_dim, bottleneck_dim, nlayers, norm_last_layer
+):
+    def check(head):
+        assert all(
+            is_int(v) for v in (in_dim, out_dim, hidden_dim, bottleneck_dim)
+        )
+        assert is_int(nlayers) and isinstance(norm_last_layer, bool)
+        assert head(torch.randn(3, in_dim)).shape == (3, out_dim)
+        gain = head.last_layer.parametrizations.weight.original0
+        assert gain.requires_grad is not norm_last_layer
+
+    expect(
+        lambda: DINOHead(
+            in_dim,
+            out_dim,
+            hidden_dim,
+            bottleneck_dim,
+            nlayers,
+            norm_last_layer,
+        ),
+        check,
+        "in_dim",
+        "out_dim",
+        "hidden_dim",
+        "bottleneck_dim",
+        "nlayers",
+        "norm_last_layer",
+    )
+
+
+def test_head_too_large_for_memory_is_refused_before_allocating():
+    with pytest.raises(ValueError, match="GiB of memory"):
+        DINOHead(64, 10**12)
+    with pytest.raises(ValueError, match="GiB of memory"):
+        DINOHead(64, 16, hidden_dim=2048, nlayers=10**6)
+
+
+@pytest.mark.parametrize("nlayers", [1, 2, 3, 5])
+def test_the_memory_guard_counts_the_heads_parameters(nlayers, monkeypatch):
+    """The guard's count is the head's true number of parameters."""
+    counted = []
+    monkeypatch.setattr(
+        dino.head.check, "fits_in_memory", lambda n, *_: counted.append(n)
+    )
+    head = DINOHead(7, 11, hidden_dim=5, bottleneck_dim=3, nlayers=nlayers)
+    assert counted == [sum(p.numel() for p in head.parameters())]
+
+
+@SETTINGS
+@given(
+    shape=st.lists(st.integers(0, 10), min_size=0, max_size=3),
+    dtype=dtypes,
+    kind=kinds,
+    nan=st.booleans(),
+)
+def test_head_features(shape, dtype, kind, nan):
+    head = DINOHead(8, 16, hidden_dim=8, bottleneck_dim=4)
+    x = tensor(shape, dtype, kind, nan)
+
+    def check(out):
+        assert kind == "dense" and dtype == torch.float32
+        assert len(shape) == 2 and shape[1] == 8
+        assert out.shape == (shape[0], 16) and out.device == x.device
+        assert nan or out.isfinite().all()
+
+    expect(lambda: head(x), check, "features")
+
+
+def test_head_messages():
+    head = DINOHead(8, 16, hidden_dim=8, bottleneck_dim=4)
+    with pytest.raises(
+        ValueError,
+        match=r"features must have shape \(batch, 8\), got \(2, 9\)",
+    ):
+        head(torch.randn(2, 9))
+    with pytest.raises(TypeError, match="features has dtype torch.float64"):
+        head(torch.randn(2, 8, dtype=torch.float64))
+    with pytest.raises(ValueError, match="features is on meta but the"):
+        head(torch.randn(2, 8, device="meta"))
+    with pytest.raises(TypeError, match="dense tensor, got layout"):
+        head(torch.randn(2, 8).to_sparse())
+    with pytest.raises(TypeError, match="norm_last_layer must be True or"):
+        DINOHead(8, 16, norm_last_layer="False")
+    with pytest.raises(ValueError, match="out_dim must be positive, got 0"):
+        DINOHead(8, 0)
+
+
+@settings(SETTINGS, max_examples=examples(25))
+@given(
+    embed_dim=st.sampled_from([8, 16]),
+    in_dim=st.sampled_from([8, 16]),
+    num_classes=st.sampled_from([0, 0, 3]),
+    backbone_kind=st.sampled_from(["vit", "vit", "linear", None]),
+    head_kind=st.sampled_from(["head", "head", "linear", "str"]),
+)
+def test_wrapper_parts(
+    embed_dim, in_dim, num_classes, backbone_kind, head_kind
+):
+    backbone = {
+        "vit": lambda: tiny_vit(embed_dim=embed_dim, num_classes=num_classes),
+        "linear": lambda: torch.nn.Linear(4, embed_dim),
+        None: lambda: None,
+    }[backbone_kind]()
+    head = {
+        "head": lambda: DINOHead(in_dim, 8, hidden_dim=8, bottleneck_dim=4),
+        "linear": lambda: torch.nn.Linear(in_dim, 8),
+        "str": lambda: "head",
+    }[head_kind]()
+
+    def check(model):
+        assert backbone_kind == "vit" and head_kind == "head"
+        assert num_classes == 0 and embed_dim == in_dim
+        views = [torch.rand(2, 3, 16, 16)] * 2 + [torch.rand(2, 3, 8, 8)]
+        assert model(views).shape == (6, 8)
+
+    expect(
+        lambda: MultiCropWrapper(backbone, head),
+        check,
+        "backbone",
+        "head",
+    )
+
+
+view_specs = st.lists(
+    st.tuples(
+        st.integers(0, 3),  # batch
+        st.sampled_from([1, 3]),  # channels
+        st.sampled_from([8, 16, 6]),  # height
+        st.sampled_from([8, 16]),  # width
+        dtypes,
+        kinds,
+    ),
+    min_size=0,
+    max_size=4,
+)
+
+
+@SETTINGS
+@given(specs=view_specs, container=st.sampled_from([list, tuple, "tensor"]))
+def test_wrapper_views(specs, container):
+    model = MultiCropWrapper(
+        tiny_vit(), DINOHead(16, 8, hidden_dim=8, bottleneck_dim=4)
+    )
+    views = [
+        tensor((b, c, h, w), dtype, kind) for b, c, h, w, dtype, kind in specs
+    ]
+    given_views = (
+        torch.rand(2, 3, 16, 16) if container == "tensor" else container(views)
+    )
+
+    def check(out):
+        assert container != "tensor" and specs
+        assert all(
+            kind == "dense" and dtype == torch.float32 and c == 3 and h != 6
+            for _, c, h, _, dtype, kind in specs
+        )
+        batch = specs[0][0]
+        assert all(s[0] == batch for s in specs)
+        assert out.shape == (batch * len(specs), 8)
+
+    expect(lambda: model(given_views), check, "views", "Image size")
+
+
+@pytest.mark.slow
+def test_wrapper_groups_views_by_height_and_width():
+    """Views of one width but another height go through the backbone in
+    their own batch (a raw torch.cat error before)."""
+    torch.manual_seed(0)
+    model = MultiCropWrapper(
+        tiny_vit(), DINOHead(16, 8, hidden_dim=8, bottleneck_dim=4)
+    ).eval()
+    views = [torch.rand(2, 3, 16, 16), torch.rand(2, 3, 8, 16)]
+    out = model(views)
+    each = torch.cat([model.head(model.backbone(v)) for v in views])
+    torch.testing.assert_close(out, each)
+    with pytest.raises(ValueError, match="num_classes=0, got num_classes=3"):
+        MultiCropWrapper(tiny_vit(num_classes=3), DINOHead(16, 8))

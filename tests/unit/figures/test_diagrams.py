@@ -1,0 +1,156 @@
+"""``vitlesson.figures.diagrams``: every diagram reads its shapes and numbers from the code it explains."""
+
+import matplotlib
+import numpy as np
+import pytest
+
+from vitlesson.figures.diagrams import dino_step_figure
+from vitlesson.figures.plots import (
+    smallest_font_size,
+)
+
+
+@pytest.mark.slow
+def test_pipeline_diagram_reads_its_shapes_from_the_model():
+    from vitlesson.figures.diagrams import vit_pipeline_figure
+    from vitlesson.vit import vit_small
+
+    texts = {
+        t.get_text()
+        for t in vit_pipeline_figure(vit_small(patch_size=8)).axes[0].texts
+    }
+    assert {
+        "(B, 3, 224, 224)",
+        "(B, 784, 192)",
+        "(B, 785, 384)",
+        "(B, 384)",
+    } <= texts
+    assert (
+        "12 encoder blocks (6 heads)" in texts and "(B, classes | K)" in texts
+    )
+
+
+def test_patchify_diagram_shows_what_patchify_returns():
+    from vitlesson.figures.diagrams import patchify_axes_figure
+
+    texts = [t.get_text() for t in patchify_axes_figure(2).axes[0].texts]
+    # the first token of a 3x4x4 image whose pixels hold their own index
+    assert texts[-13:-1] == [
+        "0",
+        "1",
+        "4",
+        "5",
+        "16",
+        "17",
+        "20",
+        "21",
+        "32",
+        "33",
+        "36",
+        "37",
+    ]
+
+
+def test_attention_matrix_diagram_draws_real_softmax_rows():
+    from vitlesson.figures.diagrams import attention_matrix_figure
+
+    fig = attention_matrix_figure(grid=3)
+    weights = fig.axes[0].images[0].get_array()
+    assert weights.shape == (10, 10)
+    assert np.allclose(weights.sum(axis=1), 1.0, atol=1e-6)
+    counts = [t.get_text() for t in fig.axes[1].texts]
+    assert counts == ["2,500", "38,809", "332,929", "616,225"]
+
+
+def test_encoder_block_second_skip_starts_at_z_prime():
+    from vitlesson.figures.diagrams import encoder_block_figure
+
+    lines = encoder_block_figure().axes[0].lines
+    first, second = [
+        (line.get_xdata(), line.get_ydata())
+        for line in lines
+        if len(line.get_xdata()) == 3
+    ]
+    # Eq. 2's skip on one side of the stack, Eq. 3's on the other, and
+    # Eq. 3's starts below the first sum (at z'), not where Eq. 2's ends.
+    assert first[0][1] < first[0][0] < second[0][1]
+    assert second[1][0] < min(first[1])
+
+
+matplotlib.use("Agg")
+
+
+def _texts(fig):
+    return " ".join(t.get_text() for t in fig.axes[0].texts)
+
+
+def test_every_part_of_the_step_is_drawn():
+    text = _texts(dino_step_figure())
+    for part in (
+        "student",
+        "teacher",
+        "EMA",
+        "centering",
+        "sharpening",
+        "stop-gradient",
+        "loss",
+        "cross-entropy",
+        "gradients",
+        "batch mean",
+    ):
+        assert part in text, part
+
+
+def test_numbers_come_from_the_arguments():
+    text = _texts(
+        dino_step_figure(
+            student_temp=0.2,
+            teacher_temp=0.07,
+            momentum=0.99,
+            center_momentum=0.8,
+        )
+    )
+    for drawn in ("τs = 0.2", "τt = 0.07", "m = 0.99", r"\lambda = 0.8"):
+        assert drawn in text, drawn
+    assert "0.04" not in text and "0.996" not in text
+
+
+def test_text_is_readable_at_column_width():
+    # the figure is shown 688 CSS px wide: one point of it is
+    # 688 / (width in inches x 72) CSS px
+    fig = dino_step_figure()
+    css_px = smallest_font_size(fig) * 688 / (fig.get_figwidth() * 72)
+    assert css_px >= 10
+
+
+@pytest.mark.parametrize(
+    "kwargs,error,message",
+    [
+        (
+            {"teacher_temp": 0},
+            ValueError,
+            r"teacher_temp must be in \(0, 1\], "
+            "got 0",
+        ),
+        ({"momentum": 1.5}, ValueError, "momentum must be in"),
+        (
+            {"student_temp": "0.1"},
+            TypeError,
+            "student_temp must be a number, got str",
+        ),
+        ({"center_momentum": True}, TypeError, "got bool"),
+    ],
+)
+def test_bad_numbers_are_named(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        dino_step_figure(**kwargs)
+
+
+def test_the_site_builds_it_and_part_6_shows_it():
+    from pathlib import Path
+
+    from sitebuild import figures
+
+    assert figures.registered()["figures/dino-step.png"].recipe == "dino_step"
+    page = Path(figures.ROOT, "docs", "lessons", "dino-connection.md")
+    assert "(../figures/dino-step.png)" in page.read_text(encoding="utf-8")

@@ -1,0 +1,131 @@
+"""``vitlesson.figures.plots``: the lesson's figures show what they say (mosaic gaps, the patch grid, one colour scale for every similarity map)."""
+
+import pytest
+import torch
+
+from vitlesson.data.images import (
+    sample_image,
+)
+from vitlesson.figures.plots import (
+    figure_bytes,
+    patch_mosaic,
+    patch_sizes_figure,
+    patches_figure,
+    position_embedding_figure,
+)
+from vitlesson.position import sincos_2d_position_embedding
+
+
+def test_mosaic_has_gaps_between_patches():
+    mosaic = patch_mosaic(torch.zeros(3, 32, 32), patch_size=16, gap=2)
+    assert mosaic.shape == (34, 34, 3)
+    assert (
+        (mosaic[16:18] == 1).all()
+        and (mosaic[:, 16:18] == 1).all()
+        and (mosaic[:16, :16] == 0).all()
+    )
+
+
+def test_patches_figure_panels():
+    fig = patches_figure(sample_image(224), patch_size=16, n_tokens=14)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert len(fig.axes) == 3 + 14
+    assert "16×16 patches:\n14×14 = 196 tokens" in titles
+    assert [ax.get_xlabel() for ax in fig.axes[3:]] == [
+        str(i) for i in range(14)
+    ]
+
+
+def test_patch_sizes_figure_counts():
+    fig = patch_sizes_figure()
+    counts = [ax.get_title().rsplit("= ", 1)[1] for ax in fig.axes]
+    assert counts == ["784 tokens", "196 tokens", "49 tokens", "576 tokens"]
+
+
+def test_position_figure_takes_any_number_of_embeddings():
+    fig = position_embedding_figure(
+        {
+            "a": torch.randn(16, 8),
+            "b": sincos_2d_position_embedding(4, 8),
+            "c": torch.randn(16, 8),
+        },
+        4,
+    )
+    assert len(fig.axes) == 3 * 6 + 1  # one colour bar shared by every row
+    assert [
+        ax.get_ylabel()
+        for ax in fig.axes
+        if ax.get_ylabel() in "abc" and ax.get_ylabel()
+    ] == ["a", "b", "c"]
+
+
+def test_figure_bytes_rejects_unknown_format():
+    with pytest.raises(
+        ValueError, match="format must be 'png' or 'webp', got 'gif'"
+    ):
+        figure_bytes(patch_sizes_figure(configs=((32, 8),)), "gif")
+
+
+def _grid_lines(ax):
+    """Positions of the horizontal and vertical grid lines drawn on an image axis."""
+    rows = sorted(
+        {
+            line.get_ydata()[0]
+            for line in ax.lines
+            if line.get_ydata()[0] == line.get_ydata()[1]
+        }
+    )
+    cols = sorted(
+        {
+            line.get_xdata()[0]
+            for line in ax.lines
+            if line.get_xdata()[0] == line.get_xdata()[1]
+        }
+    )
+    return rows, cols
+
+
+@pytest.mark.parametrize(
+    "img_size,patch_size", [(224, 8), (224, 32), (384, 16)]
+)
+def test_patch_grid_is_drawn_every_patch_size_pixels(img_size, patch_size):
+    ax = patch_sizes_figure(configs=((img_size, patch_size),)).axes[0]
+    rows, cols = _grid_lines(ax)
+    expected = [
+        y - 0.5 for y in range(0, img_size + 1, patch_size)
+    ]  # pixel edges
+    assert rows == expected and cols == expected
+
+
+def test_patches_figure_outlines_the_first_row_of_tokens():
+    ax = patches_figure(sample_image(224), patch_size=16, n_tokens=14).axes[1]
+    (outline,) = ax.patches
+    assert (
+        outline.get_x(),
+        outline.get_y(),
+        outline.get_width(),
+        outline.get_height(),
+    ) == (-0.5, -0.5, 224, 16)
+    labels = sorted(int(t.get_text()) for t in ax.texts)
+    assert labels == [
+        0,
+        13,
+        182,
+        195,
+    ]  # the four corner tokens, in raster order
+
+
+def test_position_figure_puts_every_similarity_map_on_one_scale():
+    tables = {
+        "random": torch.randn(16, 8),
+        "sin-cos": sincos_2d_position_embedding(4, 8),
+    }
+    fig = position_embedding_figure(tables, 4)
+    maps = [
+        ax.images[0] for ax in fig.axes if ax.get_title().startswith("vs ")
+    ]
+    assert len(maps) == 6 and {m.get_clim() for m in maps} == {(-1, 1)}
+    # the cell of the reference position is exactly 1: the map is that position's own similarity
+    for ax in fig.axes:
+        if ax.get_title() == "vs (2, 2)":
+            assert ax.images[0].get_array()[2, 2] == pytest.approx(1.0)

@@ -1,0 +1,321 @@
+"""``vitlesson.probes``: the k-NN classifier, DINO's attention masks and their IoU, and the probes of a backbone."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.support.dino_inputs import (
+    SETTINGS,
+    dtypes,
+    expect,
+    is_int,
+    kinds,
+    numbers,
+    tensor,
+    tiny_vit,
+)
+from tests.support.examples import examples
+from vitlesson.probes import (
+    attention_iou,
+    attention_masks,
+    cls_features,
+    knn_accuracy,
+    mask_iou,
+)
+
+# --- probes ------------------------------------------------------------------------------
+
+
+def test_knn_votes_by_weighted_cosine_neighbours():
+    bank = F.normalize(
+        torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]]), dim=1
+    )
+    labels = torch.tensor([0, 0, 1, 1])
+    queries = F.normalize(torch.tensor([[1.0, 0.05], [0.05, 1.0]]), dim=1)
+    assert (
+        knn_accuracy(bank, labels, queries, torch.tensor([0, 1]), k=3) == 1.0
+    )
+    assert (
+        knn_accuracy(bank, labels, queries, torch.tensor([1, 1]), k=3) == 0.5
+    )
+    with pytest.raises(
+        ValueError,
+        match="k must be at most the number of training features \\(4\\), got 20",
+    ):
+        knn_accuracy(bank, labels, queries, labels[:2])
+
+
+def dino_threshold(attentions, threshold):
+    """visualize_attention.py: the patches that keep ``threshold`` of each head's mass."""
+    val, idx = torch.sort(attentions)
+    val /= torch.sum(val, dim=1, keepdim=True)
+    cumval = torch.cumsum(val, dim=1)
+    th_attn = cumval > (1 - threshold)
+    idx2 = torch.argsort(idx)
+    return torch.stack([th_attn[h][idx2[h]] for h in range(len(attentions))])
+
+
+def test_attention_masks_are_dinos_threshold():
+    torch.manual_seed(0)
+    attention = torch.rand(2, 3, 10, 10).softmax(dim=-1) ** 3
+    masks = attention_masks(attention, 0.6)
+    for b in range(2):
+        assert torch.equal(
+            masks[b], dino_threshold(attention[b, :, 0, 1:].clone(), 0.6)
+        )
+    example = torch.zeros(1, 1, 5, 5)
+    example[0, 0, 0, 1:] = torch.tensor([0.1, 0.5, 0.1, 0.3])
+    assert attention_masks(example, 0.6).tolist() == [
+        [[False, True, False, True]]
+    ]
+
+
+def test_mask_iou_counts_pixels():
+    truth = torch.zeros(1, 4, 4, dtype=torch.bool)
+    truth[0, :2, :2] = True  # the top-left patch of a 2x2 grid
+    patches = torch.tensor(
+        [[[True, False, False, False], [True, True, False, False]]]
+    )
+    assert mask_iou(patches, truth, (2, 2)).tolist() == [[1.0, 0.5]]
+
+
+# --- the probes -------------------------------------------------------------
+
+
+def unit(n, d, dtype=torch.float32):
+    return F.normalize(torch.randn(n, d), dim=1).to(dtype)
+
+
+@SETTINGS
+@given(
+    n_train=st.integers(0, 6),
+    n_test=st.integers(0, 4),
+    train_width=st.sampled_from([4, 4, 3]),
+    test_width=st.sampled_from([4, 4, 0]),
+    train_label_shape=st.sampled_from(["right", "right", "short", "2d"]),
+    label_dtype=st.sampled_from(
+        [torch.int64, torch.int64, torch.int32, torch.bool, torch.float32]
+    ),
+    negative=st.booleans(),
+    normalised=st.sampled_from([True, True, False]),
+    test_dtype=st.sampled_from([torch.float32, torch.float32, torch.float64]),
+    kind=kinds,
+    k=st.one_of(st.integers(-1, 8), st.sampled_from([2.0, "3", True])),
+    temperature=numbers,
+)
+def test_knn_accuracy(
+    n_train,
+    n_test,
+    train_width,
+    test_width,
+    train_label_shape,
+    label_dtype,
+    negative,
+    normalised,
+    test_dtype,
+    kind,
+    k,
+    temperature,
+):
+    train = unit(n_train, train_width)
+    test = unit(n_test, test_width, test_dtype)
+    if kind != "dense":
+        test = tensor(test.shape, test_dtype, kind)
+    if not normalised:
+        train = train * 3
+    labels = torch.randint(0, 3, (n_train,)).to(label_dtype)
+    if negative and n_train:
+        labels[0] = -1
+    train_labels = {
+        "right": labels,
+        "short": labels[:-1],
+        "2d": labels[:, None],
+    }[train_label_shape]
+    test_labels = torch.randint(0, 3, (n_test,))
+
+    def check(accuracy):
+        assert n_train and n_test and normalised and kind == "dense"
+        assert train_width == test_width and test_dtype == torch.float32
+        assert train_label_shape == "right"
+        assert label_dtype in (torch.int64, torch.int32) and not negative
+        assert is_int(k) and k <= n_train
+        assert type(temperature) in (int, float) and temperature > 0
+        assert 0 <= accuracy <= 1 and math.isfinite(accuracy)
+
+    expect(
+        lambda: knn_accuracy(
+            train, train_labels, test, test_labels, k, temperature
+        ),
+        check,
+        "train_features",
+        "test_features",
+        "train_labels",
+        "test_labels",
+        "k",
+        "temperature",
+    )
+
+
+def test_knn_with_a_tiny_temperature_is_the_nearest_neighbour():
+    """exp(s / T) overflows for a small T; the vote is then the nearest
+    neighbour's label, not a tie between infinities."""
+    bank = F.normalize(
+        torch.tensor([[1.0, 0.0], [0.8, 0.6], [0.6, 0.8]]), dim=1
+    )
+    labels = torch.tensor([1, 0, 0])
+    query = F.normalize(torch.tensor([[1.0, 0.1]]), dim=1)
+    assert knn_accuracy(bank, labels, query, torch.tensor([1]), 3, 1e-4) == 1
+    assert knn_accuracy(bank, labels, query, torch.tensor([0]), 3, 10.0) == 1
+
+
+def test_knn_messages():
+    bank, labels = unit(4, 2), torch.tensor([0, 1, 0, 1])
+    with pytest.raises(ValueError, match="test_features must have shape"):
+        knn_accuracy(bank, labels, unit(0, 2), torch.zeros(0, dtype=int))
+    with pytest.raises(ValueError, match=r"temperature must be in \(0, inf"):
+        knn_accuracy(bank, labels, bank, labels, 2, 0)
+    with pytest.raises(ValueError, match=r"shape \(4,\), one label per"):
+        knn_accuracy(bank, labels[:3], bank, labels, 2)
+    with pytest.raises(ValueError, match="must be finite and ℓ2-normalised"):
+        knn_accuracy(bank * 2, labels, bank, labels, 2)
+
+
+@SETTINGS
+@given(
+    shape=st.lists(st.integers(0, 5), min_size=2, max_size=5),
+    dtype=dtypes,
+    kind=kinds,
+    values=st.sampled_from(["softmax", "zeros", "negative", "nan"]),
+    mass=numbers,
+)
+def test_attention_masks(shape, dtype, kind, values, mass):
+    x = torch.rand(shape)
+    x = {
+        "softmax": x.softmax(dim=-1) if x.numel() else x,
+        "zeros": torch.zeros(shape),
+        "negative": -x - 0.1,
+        "nan": x * float("nan"),
+    }[values]
+    attention = tensor(shape, dtype, kind)
+    if kind == "dense" and dtype.is_floating_point:
+        attention = x.to(dtype)
+
+    def check(masks):
+        assert kind == "dense" and dtype.is_floating_point
+        assert len(shape) == 4 and shape[-1] == shape[-2] >= 2
+        assert values == "softmax" or 0 in shape[:2]
+        assert type(mass) in (int, float) and 0 < mass <= 1
+        assert masks.dtype == torch.bool
+        assert masks.shape == (*shape[:2], shape[-1] - 1)
+        if masks.numel():
+            assert masks.any(dim=-1).all()  # some patch holds the mass
+
+    expect(
+        lambda: attention_masks(attention, mass), check, "attention", "mass"
+    )
+
+
+@SETTINGS
+@given(
+    batch=st.integers(0, 3),
+    mask_batch=st.integers(0, 3),
+    heads=st.integers(1, 2),
+    patches=st.sampled_from([4, 4, 3]),
+    size=st.sampled_from([(4, 4), (4, 4), (3, 4), (1, 1)]),
+    grid=st.sampled_from([(2, 2), (2, 2), 2, (0, 2), "2", (2, 2, 2)]),
+    patch_dtype=st.sampled_from([torch.bool, torch.bool, torch.float32]),
+    object_dtype=st.sampled_from([torch.bool, torch.bool, torch.int64]),
+    empty_object=st.booleans(),
+)
+def test_mask_iou(
+    batch,
+    mask_batch,
+    heads,
+    patches,
+    size,
+    grid,
+    patch_dtype,
+    object_dtype,
+    empty_object,
+):
+    patch_masks = (torch.rand(batch, heads, patches) > 0.5).to(patch_dtype)
+    object_masks = torch.rand(mask_batch, *size) > 0.3
+    object_masks[..., 0, 0] = True
+    if empty_object and mask_batch:
+        object_masks[0] = False
+    object_masks = object_masks.to(object_dtype)
+
+    def check(iou):
+        assert patch_dtype == object_dtype == torch.bool
+        assert grid in ((2, 2), 2) and patches == 4
+        assert size == (4, 4) and batch == mask_batch
+        assert not (empty_object and mask_batch)
+        assert iou.shape == (batch, heads)
+        assert ((0 <= iou) & (iou <= 1)).all()  # never nan
+
+    expect(
+        lambda: mask_iou(patch_masks, object_masks, grid),
+        check,
+        "patch_masks",
+        "object_masks",
+        "grid",
+    )
+
+
+@settings(SETTINGS, max_examples=examples(25))
+@given(
+    n=st.integers(0, 3),
+    size=st.sampled_from([16, 16, 8, 6]),
+    channels=st.sampled_from([3, 3, 1]),
+    dtype=st.sampled_from([torch.float32, torch.float32, torch.float64]),
+    batch=st.one_of(st.integers(-1, 3), st.sampled_from([2.0, None])),
+    mask_size=st.sampled_from(["same", "same", "other"]),
+    mass=st.sampled_from([0.6, 0.6, 0.0, 1.5]),
+    model_kind=st.sampled_from(["vit", "vit", "vit", "linear"]),
+)
+def test_probes_of_a_backbone(
+    n, size, channels, dtype, batch, mask_size, mass, model_kind
+):
+    model = tiny_vit() if model_kind == "vit" else torch.nn.Linear(3, 3)
+    images = torch.rand(n, channels, size, size, dtype=dtype)
+    side = size if mask_size == "same" else 2 * size
+    masks = torch.ones(n, side, side, dtype=torch.bool)
+
+    def features_ok(features):
+        assert model_kind == "vit" and n and size != 6 and channels == 3
+        assert dtype == torch.float32 and is_int(batch)
+        assert features.shape == (n, 16)
+
+    def iou_ok(iou):
+        features_ok(torch.zeros(n, 16))
+        assert mask_size == "same" and 0 < mass <= 1
+        assert iou.shape == (2,) and ((0 <= iou) & (iou <= 1)).all()
+
+    names = ("model", "images", "batch", "object_masks", "mass")
+    names += ("Input image size", "channels", "patch")
+    model.train()
+    expect(lambda: cls_features(model, images, batch), features_ok, *names)
+    expect(
+        lambda: attention_iou(model, images, masks, mass, batch),
+        iou_ok,
+        *names,
+    )
+    assert model.training  # the probes leave the model's mode as it was
+
+
+def test_attention_iou_uses_the_grid_of_the_images():
+    """A dynamic-size model measured on images of another size: the
+    patch grid is the images' (the model's grid_size raised a raw
+    reshape error before)."""
+    model = tiny_vit(img_size=32)
+    images = torch.rand(2, 3, 16, 16)
+    masks = torch.zeros(2, 16, 16, dtype=torch.bool)
+    masks[:, :8, :8] = True
+    iou = attention_iou(model, images, masks)
+    assert iou.shape == (2,) and ((0 < iou) & (iou <= 1)).all()
