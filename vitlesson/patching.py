@@ -28,17 +28,6 @@ def patch_config(
     return H // patch_size, W // patch_size
 
 
-def check_images(images, in_channels=None, img_size=None, dtype=None):
-    """Refuse anything but a float (B, C, H, W) batch of the expected size.
-
-    ``in_channels``, ``img_size`` ((H, W)) and ``dtype`` are checked when
-    given; every message names what was expected and what was given.
-    """
-    return check.image_batch(
-        images, in_channels=in_channels, img_size=img_size, dtype=dtype
-    )
-
-
 # --8<-- [start:patchify]
 def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
     """(B, C, H, W) -> (B, N, C*P*P): patches in raster order.

@@ -320,6 +320,20 @@ MIN_PHONE_LIGHTBOX_PX = (
 )
 
 
+INSTANT_LIGHTBOX = (
+    ".glightbox-container, .glightbox-container * "
+    "{ animation-duration: 1ms !important; transition-duration: 1ms !important; }"
+)
+# The opened figure keeps its width from one frame to the next.
+SETTLED = """() => new Promise((done) => {
+    const image = document.querySelector('.gslide.current .gslide-image img');
+    const width = image.getBoundingClientRect().width;
+    requestAnimationFrame(() => requestAnimationFrame(() => done(
+        !document.querySelector('.glightbox-container .gzoomIn')
+        && image.getBoundingClientRect().width === width)));
+})"""
+
+
 def test_figure_text_is_readable_in_the_lightbox_on_a_phone(
     browser, base_url, site
 ):
@@ -336,6 +350,9 @@ def test_figure_text_is_readable_in_the_lightbox_on_a_phone(
     measured = {}
     for path in PAGES:
         page.goto(base_url + path, wait_until="load")
+        # The lightbox's zoom in and out take a moment per figure; what is
+        # measured is where they end, so they end at once here.
+        page.add_style_tag(content=INSTANT_LIGHTBOX)
         links = page.locator("article a.glightbox:has(img[src*='/figures/'])")
         for index in range(links.count()):
             link = links.nth(index)
@@ -354,7 +371,7 @@ def test_figure_text_is_readable_in_the_lightbox_on_a_phone(
                 "() => { const i = document.querySelector('.gslide.current .gslide-image img');"
                 " return i && i.complete && i.naturalWidth > 0; }"
             )
-            page.wait_for_timeout(400)  # the opening animation
+            page.wait_for_function(SETTLED)  # the opening animation ended
             shown = image.evaluate("img => img.getBoundingClientRect().width")
             pans = image.evaluate(
                 "img => { const box = img.closest('.gslide-image');"

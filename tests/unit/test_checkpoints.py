@@ -1,8 +1,10 @@
 """``vitlesson.checkpoints``: every checkpoint format the package reads (its own, DINO's, timm's, Hugging Face's), ``load_vit`` on broken files and bad arguments, and the Hugging Face reference model."""
 
 import argparse
+import datetime
 import json
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -15,6 +17,7 @@ from vitlesson.attention import cls_attention, main, read_image
 from vitlesson.checkpoints import (
     HEADS_BY_WIDTH,
     architecture,
+    backbone_state_dict,
     from_hf_vit_state_dict,
     hf_vit_reference,
     load_vit,
@@ -721,3 +724,418 @@ def test_state_dict_saves_with_safetensors(tmp_path):
     assert all(
         torch.equal(loaded[k], v) for k, v in model.state_dict().items()
     )
+
+
+# --- every refusal in full ----------------------------------------------------
+# Each message is compared whole (``{d}`` stands for the test's folder): a
+# refusal must keep naming the file, the setting and what was expected.
+
+
+def tiny_weights(img_size=16, width=16, **kwargs):
+    torch.manual_seed(0)
+    return VisionTransformer(
+        img_size=img_size,
+        patch_size=4,
+        embed_dim=width,
+        depth=1,
+        num_heads=2,
+        **kwargs,
+    ).state_dict()
+
+
+def non_square_weights():
+    return tiny_weights(img_size=(16, 8), dynamic_img_size=True)
+
+
+def saved(d, name, state):
+    torch.save(state, d / name)
+    return d / name
+
+
+def hf_model_folder(d, config=None, state=None, weights="pytorch_model.bin"):
+    """A save_pretrained folder: config.json (text or a dict) and weights."""
+    (d / "f").mkdir()
+    if config is not None:
+        text = config if isinstance(config, str) else json.dumps(config)
+        (d / "f" / "config.json").write_text(text)
+    if weights:
+        state = (
+            to_hf_vit_state_dict(tiny_weights()) if state is None else state
+        )
+        torch.save(state, d / "f" / weights)
+    return d / "f"
+
+
+def some_keys(count, required=True):
+    """A state dict of ``count`` keys, with or without the four a ViT needs."""
+    base = tiny_weights()
+    names = [
+        "cls_token",
+        "pos_embed",
+        "patch_embed.proj.weight",
+        "norm.weight",
+    ]
+    state = {k: base[k] for k in names} if required else {}
+    state |= {f"extra.{i}": torch.zeros(1) for i in range(count - len(state))}
+    return state
+
+
+def empty_file(d):
+    (d / "e.pt").write_bytes(b"")
+    return d / "e.pt"
+
+
+def text_file(d, name, content):
+    (d / name).write_bytes(content)
+    return d / name
+
+
+def safetensors_file(d, **metadata):
+    safetensors.save_file(
+        tiny_weights(), str(d / "w.safetensors"), metadata=metadata
+    )
+    return d / "w.safetensors"
+
+
+NOT_ZIP = "Could not read {d}/%s as a PyTorch checkpoint (expected a file "
+NOT_ZIP += (
+    "written by torch.save, a .safetensors file or a Hugging Face model "
+)
+NOT_ZIP += "folder): "
+NOT_A_MODEL = (
+    "{d}/f is a folder but not a Hugging Face model: expected config.json "
+    "and model.safetensors or pytorch_model.bin in it"
+)
+POSITIVE = "must be a positive whole number, got"
+REFUSALS = {
+    "path_not_a_path": (
+        lambda d: load_vit(3),
+        "path must name a checkpoint file or Hugging Face folder (str or "
+        "Path), got int",
+    ),
+    "path_empty": (
+        lambda d: load_vit("  "),
+        "path is empty: name a checkpoint file or folder",
+    ),
+    "folder_without_weights": (
+        lambda d: load_vit(hf_model_folder(d, {}, weights=None)),
+        NOT_A_MODEL,
+    ),
+    "folder_without_config": (
+        lambda d: load_vit(hf_model_folder(d)),
+        NOT_A_MODEL,
+    ),
+    "config_not_json": (
+        lambda d: load_vit(hf_model_folder(d, "{heads: 2")),
+        "{d}/f/config.json is not valid JSON (Expecting property name "
+        "enclosed in double quotes: line 1 column 2 (char 1)): expected a "
+        "Hugging Face model config",
+    ),
+    "config_a_list": (
+        lambda d: load_vit(hf_model_folder(d, "[2]")),
+        "{d}/f/config.json holds a list, expected a JSON object (a model "
+        "config)",
+    ),
+    "config_image_size_zero": (
+        lambda d: load_vit(hf_model_folder(d, {"image_size": 0})),
+        f"{{d}}/f/config.json: image_size {POSITIVE} 0",
+    ),
+    "empty_file": (
+        lambda d: load_vit(empty_file(d)),
+        "{d}/e.pt is empty (0 bytes): expected a file written by torch.save "
+        "or safetensors",
+    ),
+    "safetensors_heads": (
+        lambda d: load_vit(safetensors_file(d, num_heads="two")),
+        f"{{d}}/w.safetensors: metadata num_heads {POSITIVE} 'two'",
+    ),
+    "safetensors_img_size": (
+        lambda d: load_vit(safetensors_file(d, img_size="16x0")),
+        f"{{d}}/w.safetensors: metadata img_size[1] {POSITIVE} 0",
+    ),
+    "text_file": (
+        lambda d: load_vit(text_file(d, "t.pt", b"hello world")),
+        "Could not read {d}/t.pt as a PyTorch checkpoint: it starts with "
+        "b'hello wo', not like a file written by torch.save (a zip archive) "
+        "or a .safetensors file; expected weights",
+    ),
+    "a_pickle_that_is_not_torchs": (
+        lambda d: load_vit(text_file(d, "p.pt", b"\x80\x02K\x01.")),
+        NOT_ZIP % "p.pt" + "RuntimeError: Invalid magic number; corrupt file?",
+    ),
+    "not_a_dict": (
+        lambda d: load_vit(saved(d, "l.pt", [torch.zeros(1)])),
+        "{d}/l.pt holds a list, expected a dictionary of tensors (a state "
+        "dict)",
+    ),
+    "config_img_size": (
+        lambda d: load_vit(
+            saved(d, "c.pt", {**tiny_weights(), "config": {"img_size": "big"}})
+        ),
+        f"{{d}}/c.pt: config['img_size'] {POSITIVE} 'big'",
+    ),
+    "img_size_entry": (
+        lambda d: load_vit(
+            saved(d, "c.pt", {**tiny_weights(), "img_size": [16, 0]})
+        ),
+        f"{{d}}/c.pt: img_size[1] {POSITIVE} 0",
+    ),
+    "no_tensors": (
+        lambda d: backbone_state_dict({f"k{i}": i for i in range(10)}),
+        "No tensors and no 'teacher' entry in the checkpoint: found entries "
+        "['k0', 'k1', 'k2', 'k3', 'k4', 'k5', 'k6', 'k7']",
+    ),
+    "no_teacher": (
+        lambda d: backbone_state_dict({"student": tiny_weights()}),
+        "No 'teacher' entry in the checkpoint; it has ['student']",
+    ),
+    "missing_keys_of_seven": (
+        lambda d: architecture(some_keys(7, required=False)),
+        "Not a ViT backbone: missing ['cls_token', 'pos_embed', "
+        "'patch_embed.proj.weight', 'norm.weight'] (expected DINO/timm keys "
+        "such as 'blocks.0.attn.qkv.weight'; found ['extra.0', 'extra.1', "
+        "'extra.2', 'extra.3', 'extra.4', 'extra.5'] …)",
+    ),
+    "missing_keys_of_six": (
+        lambda d: architecture(some_keys(6, required=False)),
+        "Not a ViT backbone: missing ['cls_token', 'pos_embed', "
+        "'patch_embed.proj.weight', 'norm.weight'] (expected DINO/timm keys "
+        "such as 'blocks.0.attn.qkv.weight'; found ['extra.0', 'extra.1', "
+        "'extra.2', 'extra.3', 'extra.4', 'extra.5'])",
+    ),
+    "no_blocks_in_seven_keys": (
+        lambda d: architecture(some_keys(7)),
+        "Not a ViT backbone: no transformer blocks (expected keys "
+        "blocks.0.attn.qkv.weight, blocks.0.mlp.fc1.weight, …; found only "
+        "['cls_token', 'extra.0', 'extra.1', 'extra.2', 'norm.weight', "
+        "'patch_embed.proj.weight'] …)",
+    ),
+    "no_blocks_in_six_keys": (
+        lambda d: architecture(some_keys(6)),
+        "Not a ViT backbone: no transformer blocks (expected keys "
+        "blocks.0.attn.qkv.weight, blocks.0.mlp.fc1.weight, …; found only "
+        "['cls_token', 'extra.0', 'extra.1', 'norm.weight', "
+        "'patch_embed.proj.weight', 'pos_embed'])",
+    ),
+    "pos_embed_shape": (
+        lambda d: architecture(
+            {**tiny_weights(), "pos_embed": torch.zeros(2, 17, 16)}
+        ),
+        "pos_embed must have shape (1, 'N+1', 16) for a 16-wide patch "
+        "embedding, got (2, 17, 16)",
+    ),
+    "img_size_zero": (
+        lambda d: architecture(tiny_weights(), img_size=0),
+        f"img_size {POSITIVE} 0",
+    ),
+    "img_size_height_zero": (
+        lambda d: architecture(tiny_weights(), img_size=(0, 8)),
+        f"img_size[0] {POSITIVE} 0",
+    ),
+    "img_size_of_three": (
+        lambda d: architecture(tiny_weights(), img_size=[1, 2, 3]),
+        "img_size must be a size or (height, width), got [1, 2, 3]",
+    ),
+    "img_size_indivisible": (
+        lambda d: architecture(non_square_weights(), img_size=(16, 10)),
+        "img_size=(16, 10) does not fit the checkpoint: its position table "
+        "holds 8 patches of 4 pixels",
+    ),
+    "non_square_table": (
+        lambda d: architecture(non_square_weights()),
+        "pos_embed holds 8 patch positions, not a square grid: pass the "
+        "training size, img_size=(height, width) (--img-size HEIGHT WIDTH)",
+    ),
+    "unknown_width": (
+        lambda d: architecture(tiny_weights(width=20)),
+        "Cannot tell the number of heads of a 20-wide ViT from its weights; "
+        "known widths: [64, 192, 384, 768, 1024]. Pass num_heads "
+        "(--num-heads)",
+    ),
+    "num_heads_text": (
+        lambda d: architecture(tiny_weights(), num_heads="x"),
+        f"num_heads {POSITIVE} 'x'",
+    ),
+    "checkpoint_key": (
+        lambda d: load_vit(saved(d, "w.pt", tiny_weights()), checkpoint_key=3),
+        "checkpoint_key must be a string such as 'teacher', got int",
+    ),
+    "a_size_hint_without_patch_weights": (
+        lambda d: load_vit(
+            hf_model_folder(
+                d,
+                {"image_size": 16},
+                state={
+                    "embeddings.cls_token": torch.zeros(1, 1, 16),
+                    "embeddings.position_embeddings": torch.zeros(1, 17, 16),
+                },
+            )
+        ),
+        "{d}/f: Not a ViT backbone: missing ['patch_embed.proj.weight', "
+        "'norm.weight'] (expected DINO/timm keys such as "
+        "'blocks.0.attn.qkv.weight'; found ['cls_token', 'pos_embed'])",
+    ),
+    "a_size_hint_of_indivisible_height": (
+        lambda d: load_vit(
+            hf_model_folder(
+                d,
+                {"image_size": [18, 8], "num_attention_heads": 2},
+                state=to_hf_vit_state_dict(non_square_weights()),
+            )
+        ),
+        "{d}/f: img_size=(18, 8) does not fit the checkpoint: its position "
+        "table holds 8 patches of 4 pixels",
+    ),
+    "a_size_hint_of_indivisible_width": (
+        lambda d: load_vit(
+            hf_model_folder(
+                d,
+                {"image_size": [16, 10], "num_attention_heads": 2},
+                state=to_hf_vit_state_dict(non_square_weights()),
+            )
+        ),
+        "{d}/f: img_size=(16, 10) does not fit the checkpoint: its position "
+        "table holds 8 patches of 4 pixels",
+    ),
+    "unknown_hf_key": (
+        lambda d: from_hf_vit_state_dict(
+            {"encoder.mystery.weight": torch.zeros(1)}
+        ),
+        "Unknown Hugging Face ViT key 'encoder.mystery.weight': expected a "
+        "ViTModel checkpoint",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", REFUSALS)
+def test_every_refusal_in_full(tmp_path, case):
+    call, message = REFUSALS[case]
+    with pytest.raises((ValueError, TypeError)) as refused:
+        call(tmp_path)
+    assert str(refused.value) == message.format(d=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "content, first_line",
+    [
+        (b"PK\x03\x04broken", "RuntimeError: PytorchStreamReader failed"),
+        (b"\x08\x00\x00\x00\x00\x00\x00\x00{}", None),
+    ],
+    ids=["zip", "safetensors"],
+)
+def test_a_library_error_is_cut_to_its_first_line(
+    tmp_path, content, first_line
+):
+    name = "z.pt" if first_line else "z.safetensors"
+    with pytest.raises(ValueError) as refused:
+        load_vit(text_file(tmp_path, name, content))
+    message = str(refused.value)
+    assert "\n" not in message
+    if first_line:
+        assert message.startswith(
+            NOT_ZIP.format(d=tmp_path) % name + first_line
+        ), message
+    else:
+        assert message.startswith(
+            f"Could not read {tmp_path}/{name} as a safetensors file: "
+            "SafetensorError: "
+        ), message
+
+
+def test_only_weights_are_unpickled(tmp_path):
+    """torch.load runs with weights_only=True: a pickled object of another
+    kind is refused, never executed or loaded."""
+    path = saved(tmp_path, "o.pt", {"day": datetime.date.today()})
+    with pytest.raises(ValueError) as refused:
+        load_vit(path)
+    assert str(refused.value).startswith(
+        NOT_ZIP.format(d=tmp_path) % "o.pt" + "UnpicklingError: Weights only"
+    )
+
+
+def test_safetensors_without_the_package(tmp_path, monkeypatch):
+    path = safetensors_file(tmp_path)
+    monkeypatch.setitem(sys.modules, "safetensors", None)
+    with pytest.raises(ImportError) as refused:
+        load_vit(path)
+    assert str(refused.value) == (
+        "Reading .safetensors files needs the safetensors package: pip "
+        "install safetensors"
+    )
+
+
+def test_where_a_non_square_training_size_is_read_from(tmp_path):
+    """A 16×8 model's size comes from a Hugging Face config, safetensors
+    metadata, or the checkpoint's own ``img_size`` or ``config`` entry."""
+    state = non_square_weights()
+    sources = {
+        "config.json": hf_model_folder(
+            tmp_path,
+            {"image_size": [16, 8], "num_attention_heads": 2},
+            state=to_hf_vit_state_dict(state),
+        ),
+        "entry": saved(tmp_path, "e.pt", {**state, "img_size": [16, 8]}),
+        "config entry": saved(
+            tmp_path, "c.pt", {**state, "config": {"img_size": "16x8"}}
+        ),
+    }
+    safetensors.save_file(
+        state, str(tmp_path / "m.safetensors"), {"img_size": "16,8"}
+    )
+    sources["metadata"] = tmp_path / "m.safetensors"
+    for source, path in sources.items():
+        _, config = load_vit(path, num_heads=2)
+        assert config["img_size"] == (16, 8), source
+
+
+def test_a_hugging_face_folder_with_pytorch_model_bin(tmp_path):
+    model, config = load_vit(hf_model_folder(tmp_path, {}), num_heads=2)
+    expected = tiny_weights()
+    assert config["img_size"] == 16
+    assert all(
+        torch.equal(model.state_dict()[k], expected[k]) for k in expected
+    )
+
+
+def test_which_entry_of_a_full_checkpoint_is_read():
+    teacher, student = (
+        tiny_weights(),
+        {k: v + 1 for k, v in tiny_weights().items()},
+    )
+    first = next(iter(teacher))
+    picks = [
+        ({"teacher": teacher, "student": student}, "teacher", teacher),
+        ({"model": teacher}, "teacher", teacher),
+        ({"student": student}, "model", student),
+        ({"teacher": teacher}, "model", teacher),
+    ]
+    for state, key, expected in picks:
+        found = backbone_state_dict(state, key)
+        assert torch.equal(found[first], expected[first]), (list(state), key)
+    assert torch.equal(
+        backbone_state_dict({"teacher": teacher, "student": student})[first],
+        teacher[first],
+    )
+
+
+def test_a_pooler_anywhere_is_left_out():
+    hf = to_hf_vit_state_dict(tiny_weights())
+    with_pooler = {"pooler.dense.weight": torch.zeros(16, 16)} | hf
+    assert from_hf_vit_state_dict(with_pooler).keys() == (
+        from_hf_vit_state_dict(hf).keys()
+    )
+
+
+def test_sizes_and_heads_the_architecture_accepts():
+    state = tiny_weights()
+    assert architecture(state, num_heads=1)["num_heads"] == 1
+    for size in (16, "16", (16, 16)):
+        assert architecture(state, 2, size)["img_size"] == 16, size
+    wide = non_square_weights()
+    for size in ("(16, 8)", "16x8", "[16,8]", (16, 8)):
+        assert architecture(wide, 2, size)["img_size"] == (16, 8), size
+
+
+def test_a_library_error_without_a_message_is_named_by_its_type():
+    assert checkpoints._first_line(ValueError()) == "ValueError"
+    assert checkpoints._first_line(OSError("disk\nfull")) == "OSError: disk"

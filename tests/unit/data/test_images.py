@@ -1,5 +1,6 @@
 """``vitlesson.data.images``: the sample photograph, cropping, normalisation and ``read_image`` (every mode Pillow opens, EXIF orientation, anything else refused in one line)."""
 
+import re
 import struct
 import zlib
 
@@ -298,3 +299,266 @@ def test_normalize_divides_by_the_standard_deviation_and_round_trips():
     assert torch.allclose(
         normalize(image) * std + mean, image, atol=1e-6
     )  # the inverse gives it back
+
+
+# --- read_image: exact values, boundaries and whole messages ----------------
+
+
+def refusal(path) -> str:
+    """The one-line message ``read_image`` refuses ``path`` with."""
+    with pytest.raises(ValueError) as caught:
+        read_image(path)
+    return str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "mode,channels",
+    [
+        ("1", 1),
+        ("L", 1),
+        ("I;16", 1),
+        ("I;16B", 1),
+        ("I", 1),
+        ("F", 1),
+        ("P", 3),
+        ("RGB", 3),
+        ("CMYK", 3),
+        ("YCbCr", 3),
+        ("LA", 2),
+        ("La", 2),
+        ("RGBA", 4),
+        ("RGBa", 4),
+        ("PA", 4),
+    ],
+)
+def test_unit_pixels_are_float32_with_the_files_own_channels(mode, channels):
+    """The helper behind ``read_image`` keeps float32 (not twice the memory
+    in float64) and one channel for greyscale, two for grey with alpha, four
+    for colour with alpha: only ``read_image`` composites and copies."""
+    got = images._unit_pixels(Image.new(mode, (3, 2)), "x.tiff")
+    assert got.dtype == np.float32 and got.shape == (2, 3, channels)
+
+
+def test_a_palette_with_a_transparent_colour_keeps_its_alpha():
+    """Only a palette that names a transparent colour gains an alpha
+    channel; the colour stays exact and the transparent entry is clear."""
+    image = Image.new("P", (2, 1))
+    image.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)
+    image.putdata([0, 1])
+    opaque = images._unit_pixels(image, "palette.png")
+    np.testing.assert_array_equal(opaque[0], [[1, 0, 0], [0, 0, 1]])
+    image.info["transparency"] = 0
+    clear = images._unit_pixels(image, "clear.png")
+    np.testing.assert_array_equal(clear[0], [[1, 0, 0, 0], [0, 0, 1, 1]])
+
+
+@pytest.mark.parametrize("mode", ["I", "F"])
+def test_an_empty_image_has_no_range_to_check(mode):
+    """A 0×0 integer or float image gives an empty array, not numpy's
+    error about the minimum of an empty array."""
+    got = images._unit_pixels(Image.new(mode, (0, 0)), "empty.tiff")
+    assert got.shape == (0, 0, 1) and got.dtype == np.float32
+
+
+def test_32_bit_integers_within_16_bits_are_scaled_by_65535(tmp_path):
+    """An integer TIFF holding 0..65535 (what a 16-bit scan often becomes)
+    is read as 16-bit: 0 is black, 65535 exactly white, nothing refused."""
+    values = np.array([[0, 1, 32768, 65535]], dtype=np.int32)
+    Image.fromarray(values).save(tmp_path / "counts.tiff")
+    assert Image.open(tmp_path / "counts.tiff").mode == "I"
+    got = read(tmp_path / "counts.tiff")
+    expected = values[0].astype(np.float32) / np.float32(65535)
+    np.testing.assert_array_equal(got[0, :, 0], expected)
+    assert got[0, 0].tolist() == [0, 0, 0] and got[0, -1].tolist() == [1] * 3
+
+
+@pytest.mark.parametrize("low,high", [(0, 65536), (-1, 65535), (-5, 70000)])
+def test_32_bit_integers_outside_16_bits_are_refused_whole(
+    tmp_path, low, high
+):
+    """One step past 0..65535 at either end is refused, and the message
+    names the file, the range found and the range expected."""
+    path = tmp_path / "counts.tiff"
+    Image.fromarray(np.array([[low, high]], dtype=np.int32)).save(path)
+    assert refusal(path) == (
+        f"{path} holds 32-bit integers from {low} to {high}; "
+        "expected 0 to 65535 (16-bit)"
+    )
+
+
+def test_floats_from_0_to_1_are_kept_and_beyond_refused_whole(tmp_path):
+    """Floats exactly 0 and 1 are read as they are; 1.5 or -0.5 or NaN is
+    refused with the file's name and the range expected."""
+    ends = np.array([[0.0, 0.25, 1.0]], dtype=np.float32)
+    Image.fromarray(ends).save(tmp_path / "ends.tiff")
+    np.testing.assert_array_equal(
+        read(tmp_path / "ends.tiff")[0, :, 2], ends[0]
+    )
+    for name, low, high in [("over.tiff", 0, 1.5), ("under.tiff", -0.5, 1)]:
+        path = tmp_path / name
+        values = np.array([[low, high]], dtype=np.float32)
+        Image.fromarray(values).save(path)
+        assert refusal(path) == (
+            f"{path} holds floats from {low:g} to {high:g}; "
+            "expected values in [0, 1]"
+        )
+    path = tmp_path / "nan.tiff"
+    Image.fromarray(np.array([[0.5, np.nan]], dtype=np.float32)).save(path)
+    assert refusal(path) == (
+        f"{path} holds non-finite floats; expected values in [0, 1]"
+    )
+
+
+def test_bilevel_and_greyscale_keep_their_exact_levels(tmp_path):
+    """Mode "1" is black or white, mode "L" is its byte over 255, each
+    copied to the three channels."""
+    bits = Image.new("1", (2, 1))
+    bits.putpixel((1, 0), 1)
+    bits.save(tmp_path / "bits.png")
+    assert Image.open(tmp_path / "bits.png").mode == "1"
+    np.testing.assert_array_equal(
+        read(tmp_path / "bits.png")[0], [[0, 0, 0], [1, 1, 1]]
+    )
+    levels = np.array([[0, 51, 255]], dtype=np.uint8)
+    Image.fromarray(levels).save(tmp_path / "grey.png")
+    assert Image.open(tmp_path / "grey.png").mode == "L"
+    expected = levels[0].astype(np.float32) / 255
+    np.testing.assert_array_equal(
+        read(tmp_path / "grey.png")[0], np.repeat(expected[:, None], 3, 1)
+    )
+
+
+def test_a_palette_with_alpha_keeps_its_colours(tmp_path):
+    """A "PA" TIFF (palette plus alpha) is read in colour, composited over
+    white: red stays red, 20 % green becomes pale green, not grey."""
+    image = Image.new("PA", (2, 1))
+    image.putpalette([255, 0, 0, 0, 255, 0] + [0] * 762)
+    image.putdata([(0, 255), (1, 51)])
+    image.save(tmp_path / "palette-alpha.tiff")
+    assert Image.open(tmp_path / "palette-alpha.tiff").mode == "PA"
+    np.testing.assert_allclose(
+        read(tmp_path / "palette-alpha.tiff")[0],
+        [[1, 0, 0], [0.8, 1, 0.8]],
+        atol=1e-6,
+    )
+
+
+def test_premultiplied_alpha_is_undone_before_compositing():
+    """An "RGBa" image stores colour already multiplied by alpha; it is
+    un-multiplied, so 20 % opaque red stays pure red with alpha 0.2."""
+    image = Image.new("RGBa", (1, 1), (51, 0, 0, 51))
+    np.testing.assert_array_equal(
+        images._unit_pixels(image, "x.tiff")[0, 0],
+        np.array([255, 0, 0, 51], dtype=np.float32) / 255,
+    )
+
+
+def test_a_mode_pillow_cannot_convert_is_refused_naming_it(
+    tmp_path, monkeypatch
+):
+    """When Pillow cannot turn a colour mode into RGB (older releases, a
+    plugin's own mode), the message names the file, the mode and why."""
+    path = tmp_path / "lab.tiff"
+    Image.new("LAB", (2, 2)).save(path)
+    convert = Image.Image.convert
+
+    def refuse_lab(self, mode=None, *args, **kwargs):
+        if self.mode == "LAB":
+            raise ValueError("conversion from LAB to RGB not supported")
+        return convert(self, mode, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "convert", refuse_lab)
+    assert refusal(path) == (
+        f"{path} has the LAB colour mode, which cannot be read as RGB: "
+        "conversion from LAB to RGB not supported"
+    )
+
+
+def test_the_size_limit_itself_is_allowed(tmp_path, monkeypatch):
+    """An image of exactly ``MAX_PIXELS`` pixels is read; only more is
+    refused."""
+    Image.new("RGB", (30, 20), (255, 0, 0)).save(tmp_path / "photo.png")
+    monkeypatch.setattr(images, "MAX_PIXELS", 600)
+    assert read(tmp_path / "photo.png").shape == (20, 30, 3)
+    monkeypatch.setattr(images, "MAX_PIXELS", 599)
+    assert "more than the 0 megapixels" in refusal(tmp_path / "photo.png")
+
+
+def test_the_size_refusal_gives_both_sizes_in_megapixels(
+    tmp_path, monkeypatch
+):
+    """The message names the file, its width × height, and its size and the
+    limit rounded to whole megapixels (3.5 → 4, 1.5 → 2)."""
+    path = tmp_path / "scan.png"
+    Image.new("1", (3500, 1000)).save(path)
+    monkeypatch.setattr(images, "MAX_PIXELS", 1_500_000)
+    assert refusal(path) == (
+        f"{path} is 3500×1000 pixels (4 megapixels), more than the 2 "
+        "megapixels this reads; make it smaller first"
+    )
+
+
+def test_pillows_bomb_warning_is_a_one_line_refusal(tmp_path):
+    """Between Pillow's warning (89 megapixels) and its hard error (twice
+    that), the warning is turned into the same one-line ``ValueError``."""
+    path = tmp_path / "big.png"
+    Image.new("1", (10000, 9000)).save(path)
+    assert refusal(path) == (
+        f"Could not read {path} as an image: Image size (90000000 pixels) "
+        "exceeds limit of 89478485 pixels, could be decompression bomb DOS "
+        "attack."
+    )
+
+
+def test_other_pillow_warnings_do_not_stop_the_reading(tmp_path):
+    """A harmless warning (a PNG with a broken animation chunk) is passed
+    on as a warning; only the decompression bomb warning is an error."""
+    Image.new("RGB", (2, 1), (0, 0, 255)).save(tmp_path / "still.png")
+    data = (tmp_path / "still.png").read_bytes()
+    body = b"acTL" + struct.pack(">II", 0, 0)  # zero frames: invalid APNG
+    actl = struct.pack(">I", 8) + body + struct.pack(">I", zlib.crc32(body))
+    (tmp_path / "odd.png").write_bytes(data[:33] + actl + data[33:])
+    with pytest.warns(UserWarning, match="Invalid APNG"):
+        got = read(tmp_path / "odd.png")
+    np.testing.assert_array_equal(got[0], [[0, 0, 1], [0, 0, 1]])
+
+
+def test_every_refusal_message_is_whole(tmp_path):
+    """Each message names the file (or what was passed) and what was
+    expected, in one line a learner can act on."""
+    notes = tmp_path / "notes.png"
+    notes.write_text("not a picture")
+    assert refusal(notes) == (
+        f"Could not read {notes} as an image: "
+        f"cannot identify image file {str(notes)!r}"
+    )
+    assert (
+        refusal(tmp_path) == f"{tmp_path} is a folder, expected an image file"
+    )
+    assert refusal("") == "path is empty: name an image file"
+    with pytest.raises(FileNotFoundError) as missing:
+        read_image(tmp_path / "gone.png")
+    assert str(missing.value) == f"No image at {tmp_path / 'gone.png'}"
+    with pytest.raises(TypeError) as wrong:
+        read_image(np.zeros((3, 4, 4)))
+    assert str(wrong.value) == (
+        "path must be a file name (str or Path), got ndarray"
+    )
+
+
+def test_a_truncated_file_message_says_so_whole(tmp_path):
+    """The truncation message is Pillow's reason between the file's name
+    and the hint that the file is truncated or damaged."""
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(
+        tmp_path / "whole.jpg"
+    )
+    data = (tmp_path / "whole.jpg").read_bytes()
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(data[: len(data) // 2])
+    assert re.fullmatch(
+        f"Could not read {re.escape(str(path))} as an image: image file is "
+        r"truncated \(\d+ bytes not processed\) "
+        r"\(a truncated or damaged file\?\)",
+        refusal(path),
+    )
