@@ -1,0 +1,553 @@
+"""A maintainer's mistake stops ``mkdocs build --strict`` in one line.
+
+Each build test makes one typical mistake in a copy of the project
+(mkdocs.yml, docs/, hooks/, sitebuild/, vitlesson/ and overrides/ copied: the
+real files are never edited; the copy's own sitebuild and vitlesson are the
+ones imported, since the build runs in the copy with it first on sys.path,
+and each finds its files beside itself), builds the copy and checks that the
+build stops with
+exit status 1 and one error line on stderr naming the file and line (or the
+value), with no traceback. The mistakes the hooks check before anything is
+rendered (in on_config and on_files) build the whole copy, all at once, and
+leave nothing in its cache; the ones found only while rendering (a failing
+recipe, page block or notebook cell) build a copy cut down to what they
+need. How a failing cell's traceback is read is tested directly.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+import pytest
+from mkdocs.exceptions import PluginError
+from tests.support import ROOT
+
+COPIED = ["mkdocs.yml", "docs", "hooks", "sitebuild", "vitlesson", "overrides"]
+
+
+RECIPES = "sitebuild/figure_recipes.py"
+
+
+NOTEBOOK = "docs/notebooks/flexible-patch-embedding.py"
+
+
+# MkDocs' line before a page's error, which names the page only.
+PAGE_ERROR = re.compile(r"ERROR\s+-\s+Error (reading|building) page '[^']+':$")
+
+
+
+
+def project_copy(folder: Path, names=COPIED) -> Path:
+    for name in names:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(
+                source,
+                folder / name,
+                ignore=shutil.ignore_patterns("__pycache__"),
+            )
+        else:
+            shutil.copy2(source, folder / name)
+    return folder
+
+
+
+
+def build(root: Path, timeout: int = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "build",
+            "--strict",
+            "--site-dir",
+            str(root / "site"),
+        ],
+        cwd=root,
+        env=dict(os.environ, NO_MKDOCS_2_WARNING="1"),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} is not in {path}: update the test"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+
+
+def line_of(path: Path, pattern: str) -> tuple[int, str]:
+    """The first line of ``path`` matching ``pattern``: (number, text)."""
+    for number, line in enumerate(
+        path.read_text(encoding="utf-8").splitlines(), start=1
+    ):
+        if re.search(pattern, line):
+            return number, line
+    raise AssertionError(f"no line of {path} matches {pattern!r}")
+
+
+
+
+def stops_in_one_line(done: subprocess.CompletedProcess, *expected: str):
+    """The build failed (exit status 1) with one error line on stderr
+    holding every expected piece (beside MkDocs' "Error reading page 'x':"
+    and "Aborted with a BuildError!"), no traceback and no colours."""
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert "Traceback" not in output, output
+    assert "\x1b[" not in output, output  # no ANSI colours
+    errors = [
+        line
+        for line in done.stderr.splitlines()
+        if line.startswith("ERROR") and not PAGE_ERROR.match(line)
+    ]
+    assert len(errors) == 1, output
+    for piece in expected:
+        assert piece in errors[0], (piece, output)
+    assert "Aborted with a BuildError!" in output, output
+    return errors[0]
+
+
+
+
+def nothing_rendered(root: Path) -> None:
+    """No figure, explorer data, page output or notebook was made: each
+    would be in the copy's cache."""
+    cache = root / ".cache"
+    assert not cache.exists(), sorted(cache.rglob("*"))
+
+
+
+
+# --- mistakes found before anything is rendered -------------------------------
+
+
+def include_typo(root):
+    page = root / "docs/lessons/patches.md"
+    number, line = line_of(page, r'^\s*--8<-- "vitlesson/')
+    edit(page, line, line.replace(".py", "s.py", 1))
+    return f"docs/lessons/patches.md:{number}:", "there is no file"
+
+
+
+
+def include_section_typo(root):
+    page = root / "docs/lessons/attention.md"
+    number, line = line_of(page, r'^\s*--8<-- "vitlesson/[^"]+:')
+    edit(page, line, re.sub(r'"\s*$', 'x"', line))  # a section typo
+    return f"docs/lessons/attention.md:{number}:", "section"
+
+
+
+
+# A figure without a recipe cannot be written: its registration is the
+# recipe's decorator.
+
+
+def figure_registered_twice(root):
+    first, _ = line_of(root / RECIPES, r'^@figure\("figures/patches.webp"\)')
+    edit(
+        root / RECIPES,
+        '@figure("figures/patch-sizes.webp")',
+        '@figure("figures/patches.webp")',
+    )
+    number, _ = line_of(root / RECIPES, r"^def patch_sizes\(")
+    return (
+        f"{RECIPES}:{number - 1}:",
+        f"registered twice: by 'patch_sizes' and by 'patches' at line {first}",
+    )
+
+
+
+
+def figure_wrong_encoding(root):
+    edit(
+        root / RECIPES,
+        '@figure("figures/patches.webp")',
+        '@figure("figures/patches.jpg")',
+    )
+    number, _ = line_of(root / RECIPES, r'^@figure\("figures/patches.jpg"\)')
+    return f"{RECIPES}:{number}:", "must end in one of .png, .webp"
+
+
+
+
+def figure_name_not_written_out(root):
+    edit(
+        root / RECIPES,
+        '@figure("figures/patches.webp")',
+        '@figure(f"figures/{NAME}.webp")',
+    )
+    number, _ = line_of(root / RECIPES, r"^@figure\(f")
+    return f"{RECIPES}:{number}:", "its file name written out"
+
+
+
+
+def figure_not_registered(root):
+    page = root / "docs/lessons/vit-encoder.md"
+    number, line = line_of(page, r"\]\(\.\./figures/")
+    edit(page, line, re.sub(r"figures/[\w.-]+", "figures/missing.png", line))
+    return f"docs/lessons/vit-encoder.md:{number}:", "figures/missing.png"
+
+
+
+
+def figure_also_in_docs(root):
+    (root / "docs/figures").mkdir()
+    (root / "docs/figures/patches.webp").write_bytes(b"RIFF")
+    return "docs/figures/patches.webp", "remove one"
+
+
+
+
+def quiz_option_typo(root):
+    page = root / "docs/lessons/attention.md"
+    text = page.read_text(encoding="utf-8")
+    quiz = re.search(r"^```quiz\n.*?^```$", text, re.M | re.S)
+    option = text.index("\n- [ ] ", quiz.start()) + 1
+    number = text.count("\n", 0, option) + 1
+    edit(page, quiz[0], quiz[0].replace("\n- [ ] ", "\n- [] ", 1))
+    return f"docs/lessons/attention.md:{number}:", "cannot read the quiz line"
+
+
+
+
+def quiz_indented(root):
+    page = root / "docs/lessons/attention.md"
+    text = page.read_text(encoding="utf-8")
+    quiz = re.search(r"^```quiz\n.*?^```$", text, re.M | re.S).group(0)
+    fence, _ = line_of(page, r"^```quiz")
+    edit(page, quiz, "\n".join("    " + line for line in quiz.split("\n")))
+    return f"docs/lessons/attention.md:{fence}:", "quiz fence"
+
+
+
+
+def glossary_without_colon(root):
+    glossary = root / "docs/includes/glossary.md"
+    number, line = line_of(glossary, r"^\*\[ViT\]:")
+    edit(glossary, line, line.replace("]:", "]", 1))
+    return f"docs/includes/glossary.md:{number}:", "*[term]: definition"
+
+
+
+
+def glossary_twice(root):
+    glossary = root / "docs/includes/glossary.md"
+    number, line = line_of(glossary, r"^\*\[CLS\]:")
+    total = len(glossary.read_text(encoding="utf-8").splitlines())
+    with glossary.open("a", encoding="utf-8") as file:
+        file.write(line + "\n")
+    return f"docs/includes/glossary.md:{total + 1}:", "defined twice"
+
+
+
+
+def unknown_bench_value(root):
+    page = root / "docs/performance.md"
+    number, line = line_of(page, r"\{\{ bench\.\w+ \}\}")
+    name = re.search(r"\{\{ bench\.(\w+) \}\}", line)[1]
+    edit(page, f"{{{{ bench.{name} }}}}", f"{{{{ bench.{name}x }}}}")
+    return f"docs/performance.md:{number}:", f"bench.{name}x"
+
+
+
+
+def bench_results_cut_short(root):
+    results = root / "docs/data/bench.json"
+    results.write_text(results.read_text(encoding="utf-8")[:200])
+    return "docs/data/bench.json: not valid JSON"
+
+
+
+
+def nav_names_a_missing_file(root):
+    edit(
+        root / "mkdocs.yml",
+        ": notebooks/flexible-patch-embedding.py",
+        ": notebooks/flexible-patch-embeding.py",
+    )
+    return "mkdocs.yml", "notebooks/flexible-patch-embeding.py"
+
+
+
+
+MISTAKES = [
+    include_typo,
+    include_section_typo,
+    figure_registered_twice,
+    figure_wrong_encoding,
+    figure_name_not_written_out,
+    figure_not_registered,
+    figure_also_in_docs,
+    quiz_option_typo,
+    quiz_indented,
+    glossary_without_colon,
+    glossary_twice,
+    unknown_bench_value,
+    bench_results_cut_short,
+    nav_names_a_missing_file,
+]
+
+
+
+
+# Runs ``mkdocs build --strict`` in each copy named on its command line, as
+# the mkdocs command does, each in a child forked after the heavy imports
+# (mkdocs-jupyter, jupytext, and torch, which vitlesson.bench imports: most of
+# a build that stops early), so that a dozen builds cost about as much as two.
+# sitebuild and vitlesson are imported after the fork, in the copy: with
+# ``-c``, the current folder is first on sys.path. Each child's output goes to
+# build.out and build.err in its copy, its exit status to build.status.
+FORKED_BUILDS = """
+import os, sys, traceback
+import jupytext, mkdocs.__main__, mkdocs_jupyter.plugin, nbclient, nbformat
+import torch
+
+children = {}
+for root in sys.argv[1:]:
+    pid = os.fork()
+    if pid:
+        children[pid] = root
+        continue
+    os.chdir(root)
+    for fd, name in [(1, "build.out"), (2, "build.err")]:
+        os.dup2(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
+    try:
+        mkdocs.__main__.cli.main(
+            ["build", "--strict", "--site-dir", "site"], prog_name="mkdocs"
+        )
+        status = 0
+    except SystemExit as stop:
+        status = stop.code if isinstance(stop.code, int) else 1
+    except BaseException:
+        traceback.print_exc()
+        status = 1
+    sys.stdout.flush(), sys.stderr.flush()
+    os._exit(status)
+while children:
+    pid, status = os.wait()
+    with open(os.path.join(children.pop(pid), "build.status"), "w") as file:
+        file.write(str(os.waitstatus_to_exitcode(status)))
+"""
+
+
+
+
+@pytest.fixture(scope="module")
+def early_builds(tmp_path_factory):
+    """Every mistake of :data:`MISTAKES` in its own copy, all built at once:
+    name -> (the build, the copy, the pieces its error line has)."""
+    prepared = {}
+    for mistake in MISTAKES:
+        root = project_copy(tmp_path_factory.mktemp(mistake.__name__))
+        prepared[mistake.__name__] = (root, mistake(root))
+    roots = [str(root) for root, _ in prepared.values()]
+    subprocess.run(
+        [sys.executable, "-c", FORKED_BUILDS, *roots],
+        env=dict(os.environ, NO_MKDOCS_2_WARNING="1"),
+        check=True,
+        timeout=300,
+    )
+    builds = {}
+    for name, (root, expected) in prepared.items():
+        done = subprocess.CompletedProcess(
+            ["mkdocs", "build", "--strict"],
+            int((root / "build.status").read_text()),
+            (root / "build.out").read_text(),
+            (root / "build.err").read_text(),
+        )
+        builds[name] = (done, root, expected)
+    return builds
+
+
+
+
+@pytest.mark.site
+@pytest.mark.parametrize("mistake", MISTAKES, ids=lambda m: m.__name__)
+def test_a_mistake_stops_the_build_in_one_line_before_rendering(
+    early_builds, mistake
+):
+    done, root, expected = early_builds[mistake.__name__]
+    stops_in_one_line(done, *expected)
+    nothing_rendered(root)
+
+
+
+
+# --- mistakes found while rendering: copies cut down to what they need --------
+
+TINY = """\
+site_name: A maintainer's mistake
+nav: [{nav}]
+markdown_extensions:
+  - pymdownx.superfences
+  - pymdownx.snippets:
+      base_path: .
+      check_paths: true
+{plugins}hooks: [{hooks}]
+"""
+
+
+
+
+def tiny_copy(folder: Path, nav: str, hooks: str, plugins: str = "") -> Path:
+    """A project with only the page ``nav`` and the hooks it needs."""
+    project_copy(folder, ["hooks", "sitebuild", "vitlesson"])
+    (folder / "docs/data").mkdir(parents=True)
+    shutil.copy2(ROOT / "docs/data/bench.json", folder / "docs/data")
+    (folder / "mkdocs.yml").write_text(
+        TINY.format(nav=nav, hooks=hooks, plugins=plugins), encoding="utf-8"
+    )
+    return folder
+
+
+
+
+@pytest.mark.site
+def test_a_failing_page_block_names_its_line(tmp_path):
+    root = tiny_copy(tmp_path, "page.md", "hooks/page_outputs.py")
+    (root / "docs/page.md").write_text(
+        "# A page\n\n```python\nwidth = 16\nprint(width)\n```\n\n"
+        "Prose.\n\n```python\nheads = 0\nprint(width // heads)\n```\n",
+        encoding="utf-8",
+    )
+    stops_in_one_line(
+        build(root),
+        "docs/page.md:12: a python block failed",
+        "ZeroDivisionError: integer division or modulo by zero",
+    )
+
+
+
+
+@pytest.mark.site
+@pytest.mark.slow
+def test_a_failing_recipe_names_its_line(tmp_path):
+    root = project_copy(tmp_path)
+    number, line = line_of(root / RECIPES, r"return patches_figure\(")
+    edit(root / RECIPES, line, line.replace("patch_size=", "patch_sizes="))
+    stops_in_one_line(
+        build(root),
+        f"{RECIPES}:{number}: the recipe 'patches' of "
+        "figures/patches.webp failed: TypeError",
+        "patch_sizes",
+    )
+
+
+
+
+@pytest.mark.slow  # imports torch, matplotlib and the package's plots
+def test_a_recipe_that_returns_nothing_is_named(monkeypatch):
+    from sitebuild import figure_recipes, figures
+
+    path = "figures/patches.webp"
+    number, _ = line_of(ROOT / RECIPES, rf'^@figure\("{path}"\)')
+    monkeypatch.setitem(figure_recipes.FIGURES, path, lambda: None)
+    with pytest.raises(PluginError) as raised:
+        figures.render(path, figures.registered()[path])
+    assert str(raised.value) == (
+        f"{RECIPES}:{number}: the recipe 'patches' of "
+        "figures/patches.webp failed: TypeError: expected the recipe to "
+        "return a matplotlib Figure, got NoneType"
+    )
+
+
+
+
+@pytest.mark.site
+@pytest.mark.slow
+def test_a_failing_exercise_cell_names_the_notebook_line(tmp_path):
+    root = tiny_copy(
+        tmp_path,
+        "notebooks/flexible-patch-embedding.py",
+        "hooks/notebooks.py",
+        "plugins:\n  - mkdocs-jupyter:\n      include: ['notebooks/*.py']\n"
+        "      execute: true\n      allow_errors: false\n",
+    )
+    notebook = root / NOTEBOOK
+    notebook.parent.mkdir(parents=True)
+    shutil.copy2(ROOT / NOTEBOOK, notebook)
+    # The solution of task 1 permutes five axes of six.
+    number, line = line_of(notebook, r"x = x\.permute\(0, 2, 4, 1, 3, 5\)")
+    edit(notebook, line, line.replace(", 5)", ")"))
+    check, _ = line_of(notebook, r"^exercises\.check_manual_patching\(")
+    error = stops_in_one_line(
+        build(root, timeout=300),
+        f"{NOTEBOOK}:{check}: a cell failed while the build ran the notebook",
+        f"(raised at line {number})",
+    )
+    assert "manual_patching" in error, error
+
+
+
+
+# --- how a failing cell is read ----------------------------------------------
+
+
+def test_each_executed_cell_starts_on_the_line_after_its_marker():
+    import jupytext
+
+    from sitebuild import notebooks
+
+    path = ROOT / NOTEBOOK
+    source = path.read_text(encoding="utf-8").splitlines()
+    cells = [
+        cell
+        for cell in jupytext.read(path).cells
+        if cell.cell_type == "code" and cell.source.strip()
+    ]
+    starts = notebooks.executed_cell_lines(path)
+    assert len(starts) == len(cells) > 3
+    for start, cell in zip(starts, cells, strict=True):
+        assert source[start - 1].startswith("# %%")
+        for offset, line in enumerate(cell.source.splitlines(), start=1):
+            assert source[start - 1 + offset] in (line, f"# {line}")
+
+
+
+
+def test_a_chained_cell_error_names_the_failing_and_the_raising_line():
+    from nbclient.exceptions import CellExecutionError
+
+    from sitebuild import notebooks
+
+    path = ROOT / NOTEBOOK
+    starts = notebooks.executed_cell_lines(path)
+    red, green, reset = "\x1b[0;31m", "\x1b[0;32m", "\x1b[0m"
+    traceback = (
+        f"{red}RuntimeError{reset}  Traceback (most recent call last)\n"
+        f"Cell {green}In[4], line 1{reset}\n"
+        f"Cell {green}In[3], line 6{reset}, in manual_patching\n"
+        "RuntimeError: permute: wrong number of dims\n\n"
+        "The above exception was the direct cause of the following "
+        "exception:\n\n"
+        f"Cell {green}In[4], line 1{reset}\n"
+        "File vitlesson/exercises.py:85, in check_manual_patching\n"
+    )
+    error = CellExecutionError(
+        traceback, "ExerciseError", f"manual_patching raised\n{red}x{reset}"
+    )
+    assert notebooks.notebook_failure(path, "nb.py", error) == (
+        f"nb.py:{starts[3] + 1}: a cell failed while the build ran the "
+        f"notebook: ExerciseError: manual_patching raised x (raised at line "
+        f"{starts[2] + 6})"
+    )
+    bare = CellExecutionError("", "KeyboardInterrupt", "")
+    assert notebooks.notebook_failure(path, "nb.py", bare) == (
+        "nb.py: a cell failed while the build ran the notebook: "
+        "KeyboardInterrupt: "
+    )
+
+

@@ -1,0 +1,177 @@
+"""The outputs shown under the code blocks: placed right, escaped, and checked."""
+
+from tests.support import ROOT
+from pathlib import Path
+import pytest
+from conftest import DOCS_SYBIL
+from sitebuild import page_outputs
+from sitebuild.lesson_code import python_fences
+from tests.support.markdown_fences import (
+    OutputMismatch,
+    evaluate,
+    preprocessor,
+)
+
+
+
+PAGES = sorted((ROOT / "docs").rglob("*.md"))
+
+
+
+
+class FakePage:
+    class file:
+        src_uri = "lessons/example.md"
+
+
+
+
+@pytest.mark.slow
+def test_output_goes_under_its_block_with_the_block_indentation(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(page_outputs, "CACHE", tmp_path)
+    from mkdocs.config import load_config
+
+    config = load_config(str(ROOT / "mkdocs.yml"))
+    markdown = (
+        "Text\n\n```python\nprint('a < b')\n```\n\n"
+        "??? note\n    ```python\n    print(1)\n    print(2)\n    ```\n\n"
+        "```python\nx = 1\n```\n"
+    )
+    shown = page_outputs.on_page_markdown(markdown, FakePage, config, None)
+    assert (
+        '```\n\n<div class="result" markdown="0"><pre><code>a &lt; b</code></pre></div>\n'
+        in shown
+    )
+    # inside the admonition: indented like the fence, two lines joined by an HTML newline
+    assert (
+        '    <div class="result" markdown="0"><pre><code>1&#10;2</code></pre></div>'
+        in shown
+    )
+    assert (
+        shown.count('class="result"') == 2
+    )  # the block that prints nothing gets no box
+    assert page_outputs.cached(markdown) == ["a < b\n", "1\n2\n", ""]
+
+
+
+
+def test_a_block_that_prints_something_else_than_the_page_shows_fails(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(page_outputs, "CACHE", tmp_path)
+    text = "```python\nprint(6 * 7)\n```\n"
+    fence = python_fences(text, "page.md", ROOT, preprocessor())[0]
+
+    class Document:
+        pass
+
+    class Example:
+        parsed = (0, 1, fence)
+        namespace: dict = {}
+        document = Document()
+
+    Example.document.text = text
+    page_outputs.store(text, ["42\n"])
+    evaluate(Example)  # agrees with what the page shows
+    page_outputs.store(text, ["41\n"])
+    Example.namespace = {}
+    with pytest.raises(
+        OutputMismatch, match="block 1 printed:\n42\n\nbut the site shows:\n41"
+    ):
+        evaluate(Example)
+
+
+
+
+@pytest.mark.parametrize(
+    "page", PAGES, ids=lambda p: p.relative_to(ROOT / "docs").as_posix()
+)
+def test_every_page_block_asserts_or_has_its_output_checked(page):
+    """A block on a page either asserts what it shows, or prints it (and the Sybil run compares
+    the printout with the output the site shows), or is the package's own source."""
+    unchecked = []
+    for index, fence in enumerate(
+        python_fences(
+            page.read_text(encoding="utf-8"), str(page), ROOT, preprocessor()
+        )
+    ):
+        page_code = "".join(
+            s.source for s in fence.segments if s.module is None
+        )
+        if not page_code.strip():
+            continue  # package source shown verbatim: the unit tests run it
+        if "assert " not in page_code and "print(" not in page_code:
+            unchecked.append(
+                f"block {index + 1}: {page_code.strip().splitlines()[0]}"
+            )
+    assert unchecked == []
+
+
+
+
+def test_sybil_collects_every_page():
+    assert all(DOCS_SYBIL.should_parse(page) for page in PAGES)
+
+
+
+
+@pytest.fixture
+def snippet_file():
+    path = ROOT / ".cache" / "test-snippet.py"
+    path.parent.mkdir(exist_ok=True)
+    yield path
+    path.unlink(missing_ok=True)
+
+
+
+
+@pytest.mark.parametrize(
+    "source,target,message",
+    [
+        (
+            "# --8<-- [start:one]\nx = 1\n# --8<-- [end:onee]\n",
+            "one",
+            "docs/page.md:2: --8<-- \".cache/test-snippet.py:one\": section 'one' of .cache/test-snippet.py needs one "
+            "'# --8<-- [start:one]' line and one '# --8<-- [end:one]' line after it; found 1 start and 0 end marker(s). "
+            "Sections in .cache/test-snippet.py: one, onee",
+        ),
+        (
+            "# --8<-- [start:one]\nx = 1\n# --8<-- [end:one]\n",
+            "two",
+            "docs/page.md:2: --8<-- \".cache/test-snippet.py:two\": section 'two' of .cache/test-snippet.py needs one "
+            "'# --8<-- [start:two]' line and one '# --8<-- [end:two]' line after it; found 0 start and 0 end marker(s). "
+            "Sections in .cache/test-snippet.py: one",
+        ),
+    ],
+)
+def test_include_mistakes_name_the_page_line_section_and_file(
+    snippet_file, source, target, message
+):
+    from sitebuild.lesson_code import IncludeError
+
+    snippet_file.write_text(source, encoding="utf-8")
+    page = f'```python\n--8<-- ".cache/test-snippet.py:{target}"\n```\n'
+    with pytest.raises(IncludeError) as error:
+        python_fences(page, "docs/page.md", ROOT, preprocessor())
+    assert str(error.value) == message
+
+
+
+
+def test_include_of_a_missing_file_is_named():
+    from sitebuild.lesson_code import IncludeError
+
+    with pytest.raises(
+        IncludeError,
+        match='^docs/page.md:2: --8<-- "vitlesson/nope.py:x": there is no file',
+    ):
+        python_fences(
+            '```python\n--8<-- "vitlesson/nope.py:x"\n```\n',
+            "docs/page.md",
+            ROOT,
+            preprocessor(),
+        )
+
+
