@@ -22,8 +22,10 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+
 import pytest
 from mkdocs.exceptions import PluginError
+
 from tests.support import ROOT
 
 COPIED = ["mkdocs.yml", "docs", "hooks", "sitebuild", "vitlesson", "overrides"]
@@ -39,8 +41,6 @@ NOTEBOOK = "docs/notebooks/flexible-patch-embedding.py"
 PAGE_ERROR = re.compile(r"ERROR\s+-\s+Error (reading|building) page '[^']+':$")
 
 
-
-
 def project_copy(folder: Path, names=COPIED) -> Path:
     for name in names:
         source = ROOT / name
@@ -53,8 +53,6 @@ def project_copy(folder: Path, names=COPIED) -> Path:
         else:
             shutil.copy2(source, folder / name)
     return folder
-
-
 
 
 def build(root: Path, timeout: int = 120) -> subprocess.CompletedProcess:
@@ -76,14 +74,10 @@ def build(root: Path, timeout: int = 120) -> subprocess.CompletedProcess:
     )
 
 
-
-
 def edit(path: Path, old: str, new: str) -> None:
     text = path.read_text(encoding="utf-8")
     assert old in text, f"{old!r} is not in {path}: update the test"
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
-
-
 
 
 def line_of(path: Path, pattern: str) -> tuple[int, str]:
@@ -94,8 +88,6 @@ def line_of(path: Path, pattern: str) -> tuple[int, str]:
         if re.search(pattern, line):
             return number, line
     raise AssertionError(f"no line of {path} matches {pattern!r}")
-
-
 
 
 def stops_in_one_line(done: subprocess.CompletedProcess, *expected: str):
@@ -118,15 +110,11 @@ def stops_in_one_line(done: subprocess.CompletedProcess, *expected: str):
     return errors[0]
 
 
-
-
 def nothing_rendered(root: Path) -> None:
     """No figure, explorer data, page output or notebook was made: each
     would be in the copy's cache."""
     cache = root / ".cache"
     assert not cache.exists(), sorted(cache.rglob("*"))
-
-
 
 
 # --- mistakes found before anything is rendered -------------------------------
@@ -139,15 +127,11 @@ def include_typo(root):
     return f"docs/lessons/patches.md:{number}:", "there is no file"
 
 
-
-
 def include_section_typo(root):
     page = root / "docs/lessons/attention.md"
     number, line = line_of(page, r'^\s*--8<-- "vitlesson/[^"]+:')
     edit(page, line, re.sub(r'"\s*$', 'x"', line))  # a section typo
     return f"docs/lessons/attention.md:{number}:", "section"
-
-
 
 
 # A figure without a recipe cannot be written: its registration is the
@@ -168,8 +152,6 @@ def figure_registered_twice(root):
     )
 
 
-
-
 def figure_wrong_encoding(root):
     edit(
         root / RECIPES,
@@ -178,8 +160,6 @@ def figure_wrong_encoding(root):
     )
     number, _ = line_of(root / RECIPES, r'^@figure\("figures/patches.jpg"\)')
     return f"{RECIPES}:{number}:", "must end in one of .png, .webp"
-
-
 
 
 def figure_name_not_written_out(root):
@@ -192,8 +172,6 @@ def figure_name_not_written_out(root):
     return f"{RECIPES}:{number}:", "its file name written out"
 
 
-
-
 def figure_not_registered(root):
     page = root / "docs/lessons/vit-encoder.md"
     number, line = line_of(page, r"\]\(\.\./figures/")
@@ -201,14 +179,10 @@ def figure_not_registered(root):
     return f"docs/lessons/vit-encoder.md:{number}:", "figures/missing.png"
 
 
-
-
 def figure_also_in_docs(root):
     (root / "docs/figures").mkdir()
     (root / "docs/figures/patches.webp").write_bytes(b"RIFF")
     return "docs/figures/patches.webp", "remove one"
-
-
 
 
 def quiz_option_typo(root):
@@ -221,8 +195,6 @@ def quiz_option_typo(root):
     return f"docs/lessons/attention.md:{number}:", "cannot read the quiz line"
 
 
-
-
 def quiz_indented(root):
     page = root / "docs/lessons/attention.md"
     text = page.read_text(encoding="utf-8")
@@ -232,15 +204,11 @@ def quiz_indented(root):
     return f"docs/lessons/attention.md:{fence}:", "quiz fence"
 
 
-
-
 def glossary_without_colon(root):
     glossary = root / "docs/includes/glossary.md"
     number, line = line_of(glossary, r"^\*\[ViT\]:")
     edit(glossary, line, line.replace("]:", "]", 1))
     return f"docs/includes/glossary.md:{number}:", "*[term]: definition"
-
-
 
 
 def glossary_twice(root):
@@ -252,8 +220,6 @@ def glossary_twice(root):
     return f"docs/includes/glossary.md:{total + 1}:", "defined twice"
 
 
-
-
 def unknown_bench_value(root):
     page = root / "docs/performance.md"
     number, line = line_of(page, r"\{\{ bench\.\w+ \}\}")
@@ -262,14 +228,10 @@ def unknown_bench_value(root):
     return f"docs/performance.md:{number}:", f"bench.{name}x"
 
 
-
-
 def bench_results_cut_short(root):
     results = root / "docs/data/bench.json"
     results.write_text(results.read_text(encoding="utf-8")[:200])
     return "docs/data/bench.json: not valid JSON"
-
-
 
 
 def nav_names_a_missing_file(root):
@@ -279,8 +241,6 @@ def nav_names_a_missing_file(root):
         ": notebooks/flexible-patch-embeding.py",
     )
     return "mkdocs.yml", "notebooks/flexible-patch-embeding.py"
-
-
 
 
 MISTAKES = [
@@ -299,8 +259,6 @@ MISTAKES = [
     bench_results_cut_short,
     nav_names_a_missing_file,
 ]
-
-
 
 
 # Runs ``mkdocs build --strict`` in each copy named on its command line, as
@@ -343,8 +301,6 @@ while children:
 """
 
 
-
-
 @pytest.fixture(scope="module")
 def early_builds(tmp_path_factory):
     """Every mistake of :data:`MISTAKES` in its own copy, all built at once:
@@ -372,8 +328,6 @@ def early_builds(tmp_path_factory):
     return builds
 
 
-
-
 @pytest.mark.site
 @pytest.mark.parametrize("mistake", MISTAKES, ids=lambda m: m.__name__)
 def test_a_mistake_stops_the_build_in_one_line_before_rendering(
@@ -382,8 +336,6 @@ def test_a_mistake_stops_the_build_in_one_line_before_rendering(
     done, root, expected = early_builds[mistake.__name__]
     stops_in_one_line(done, *expected)
     nothing_rendered(root)
-
-
 
 
 # --- mistakes found while rendering: copies cut down to what they need --------
@@ -400,8 +352,6 @@ markdown_extensions:
 """
 
 
-
-
 def tiny_copy(folder: Path, nav: str, hooks: str, plugins: str = "") -> Path:
     """A project with only the page ``nav`` and the hooks it needs."""
     project_copy(folder, ["hooks", "sitebuild", "vitlesson"])
@@ -411,8 +361,6 @@ def tiny_copy(folder: Path, nav: str, hooks: str, plugins: str = "") -> Path:
         TINY.format(nav=nav, hooks=hooks, plugins=plugins), encoding="utf-8"
     )
     return folder
-
-
 
 
 @pytest.mark.site
@@ -430,8 +378,6 @@ def test_a_failing_page_block_names_its_line(tmp_path):
     )
 
 
-
-
 @pytest.mark.site
 @pytest.mark.slow
 def test_a_failing_recipe_names_its_line(tmp_path):
@@ -444,8 +390,6 @@ def test_a_failing_recipe_names_its_line(tmp_path):
         "figures/patches.webp failed: TypeError",
         "patch_sizes",
     )
-
-
 
 
 @pytest.mark.slow  # imports torch, matplotlib and the package's plots
@@ -462,8 +406,6 @@ def test_a_recipe_that_returns_nothing_is_named(monkeypatch):
         "figures/patches.webp failed: TypeError: expected the recipe to "
         "return a matplotlib Figure, got NoneType"
     )
-
-
 
 
 @pytest.mark.site
@@ -491,8 +433,6 @@ def test_a_failing_exercise_cell_names_the_notebook_line(tmp_path):
     assert "manual_patching" in error, error
 
 
-
-
 # --- how a failing cell is read ----------------------------------------------
 
 
@@ -514,8 +454,6 @@ def test_each_executed_cell_starts_on_the_line_after_its_marker():
         assert source[start - 1].startswith("# %%")
         for offset, line in enumerate(cell.source.splitlines(), start=1):
             assert source[start - 1 + offset] in (line, f"# {line}")
-
-
 
 
 def test_a_chained_cell_error_names_the_failing_and_the_raising_line():
@@ -549,5 +487,3 @@ def test_a_chained_cell_error_names_the_failing_and_the_raising_line():
         "nb.py: a cell failed while the build ran the notebook: "
         "KeyboardInterrupt: "
     )
-
-

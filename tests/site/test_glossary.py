@@ -1,6 +1,7 @@
 """The glossary: docs/includes/glossary.md read line by line, mistakes named, and the page made from it."""
 
 import pytest
+
 from sitebuild import glossary
 
 
@@ -10,8 +11,6 @@ def test_entries_are_read_in_order():
         "ViT": "Vision Transformer.",
         "k-NN": "k nearest neighbours: the k closest.",
     }
-
-
 
 
 @pytest.mark.parametrize(
@@ -30,8 +29,6 @@ def test_entries_are_read_in_order():
 def test_mistakes_are_named_with_their_line(text, message):
     with pytest.raises(glossary.GlossaryError, match=message):
         glossary.entries(text, "glossary.md")
-
-
 
 
 def test_the_page_lists_every_term_alphabetically_with_an_anchor():
@@ -58,8 +55,6 @@ def test_the_page_lists_every_term_alphabetically_with_an_anchor():
     )
 
 
-
-
 def test_the_shipped_glossary_reads_and_defines_what_the_pages_name():
     terms = glossary.entries(glossary.SOURCE.read_text(encoding="utf-8"))
     for term in (
@@ -78,5 +73,3 @@ def test_the_shipped_glossary_reads_and_defines_what_the_pages_name():
     assert len({glossary.anchor(term) for term in terms}) == len(
         terms
     )  # no two terms share an anchor
-
-

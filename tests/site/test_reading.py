@@ -13,10 +13,6 @@ def test_reading_time_follows_prose_code_and_figures():
     assert reading.reading_minutes(words + code) == 3  # 150 s, rounded up
 
 
-
-
 def test_printed_output_is_skimmed_not_read_as_code():
     output = '<div class="result"><pre><code>1\n2\n</code></pre></div>'
     assert reading.reading_seconds(output) == 2 * 2
-
-

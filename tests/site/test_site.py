@@ -1,31 +1,15 @@
 """The built site: strict build, every fence collected, figures present, nothing loaded from other hosts."""
 
-from tests.support import ROOT
-import numpy as np
-import pytest
-import torch
-from vitlesson.data.images import (
-    IMAGENET_MEAN,
-    load_photo,
-    normalize,
-    sample_image,
-    square_crop_resize,
-)
-from vitlesson.figures.plots import (
-    figure_bytes,
-    patch_mosaic,
-    patch_sizes_figure,
-    patches_figure,
-    position_embedding_figure,
-)
-from vitlesson.position import sincos_2d_position_embedding
 import logging
 import re
 import subprocess
 from html.parser import HTMLParser
-from pathlib import Path
 from urllib.parse import urljoin, urlparse
+
+import pytest
+
 from sitebuild.lesson_code import count_python_fences
+from tests.support import ROOT
 
 
 def test_built_figures_are_small_and_carry_no_metadata(site):
@@ -42,12 +26,7 @@ def test_built_figures_are_small_and_carry_no_metadata(site):
         print(f"{path}: {len(content) / 1024:.0f} KB")
 
 
-
-
-
 DOCS = ROOT / "docs"
-
-
 
 
 def test_every_python_fence_is_collected():
@@ -74,13 +53,9 @@ def test_every_python_fence_is_collected():
     )  # no fence is empty
 
 
-
-
 def test_fence_counter_sees_attributes_and_indentation():
     text = '```python title="x.py"\npass\n```\n\n    ```py\n    pass\n    ```\n```text\npython\n```\n'
     assert count_python_fences(text) == 2
-
-
 
 
 class Resources(HTMLParser):
@@ -125,12 +100,8 @@ class Resources(HTMLParser):
             )
 
 
-
-
 def external(url: str) -> bool:
     return urlparse(url).scheme in ("http", "https") or url.startswith("//")
-
-
 
 
 def test_site_loads_nothing_from_other_hosts(site):
@@ -176,8 +147,6 @@ def test_site_loads_nothing_from_other_hosts(site):
     assert offenders == []
 
 
-
-
 def test_every_image_resolves_and_has_alt_text(site):
     checked = 0
     for page in site.rglob("*.html"):
@@ -204,8 +173,6 @@ def test_every_image_resolves_and_has_alt_text(site):
     assert checked >= 3
 
 
-
-
 def test_maths_is_rendered_by_the_self_hosted_katex(site):
     lesson = (site / "lessons" / "patches" / "index.html").read_text(
         encoding="utf-8"
@@ -219,8 +186,6 @@ def test_maths_is_rendered_by_the_self_hosted_katex(site):
     assert {f.name for f in fonts} == set(
         re.findall(r"url\(fonts/([^)]+\.woff2)\)", css)
     )
-
-
 
 
 def test_package_code_is_included_not_copied(site):
@@ -238,8 +203,6 @@ def test_package_code_is_included_not_copied(site):
     )
     assert docstring_line.split(":")[0].replace("(", "").split()[0] in lesson
     assert "--8&lt;--" not in lesson and "[start:" not in lesson
-
-
 
 
 def test_figures_are_generated_not_committed(site):
@@ -262,8 +225,6 @@ def test_figures_are_generated_not_committed(site):
     ]
 
 
-
-
 def test_two_builds_give_identical_figures(site, second_site):
     """A build as `make build` makes it and one that renders every figure afresh agree byte for byte
     (in CI both render: the figure cache starts empty)."""
@@ -277,8 +238,6 @@ def test_two_builds_give_identical_figures(site, second_site):
         ).read_bytes(), name
 
 
-
-
 class Links(HTMLParser):
     def __init__(self):
         super().__init__()
@@ -288,8 +247,6 @@ class Links(HTMLParser):
         href = dict(attrs).get("href")
         if tag == "a" and href:
             self.hrefs.append(href)
-
-
 
 
 def test_external_links_are_listed_not_fetched(site):
@@ -318,8 +275,6 @@ def test_external_links_are_listed_not_fetched(site):
     )  # the ViT paper, from Further reading
 
 
-
-
 def test_link_and_anchor_checks_are_warnings_that_strict_turns_into_errors():
     from mkdocs.config import load_config
 
@@ -329,8 +284,6 @@ def test_link_and_anchor_checks_are_warnings_that_strict_turns_into_errors():
         == validation["links"]["not_found"]
         == logging.WARNING
     )  # --strict fails on it
-
-
 
 
 def test_reading_time_is_counted_from_the_page_and_changes_with_it():
@@ -362,8 +315,6 @@ def test_reading_time_is_counted_from_the_page_and_changes_with_it():
     )
     with pytest.raises(TypeError, match="content_html"):
         reading.reading_seconds(None)
-
-
 
 
 def test_each_page_states_its_place_and_reading_time(site):
@@ -414,8 +365,6 @@ def test_each_page_states_its_place_and_reading_time(site):
     ).read_text(encoding="utf-8")
 
 
-
-
 def test_every_snippet_include_on_a_page_is_intact():
     """A formatter once rewrote `--8<-- "file:section"` as `--8 < --"..."`,
     valid Python that a page would show instead of the package's code."""
@@ -426,5 +375,3 @@ def test_every_snippet_include_on_a_page_is_intact():
         if "--8" in line and not re.match(r'\s*(;)?--8<-- "[^"]+"\s*$', line)
     ]
     assert not broken, broken
-
-

@@ -3,30 +3,15 @@ registry written beside its recipes."""
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
-import torch
-from vitlesson.data.images import (
-    IMAGENET_MEAN,
-    load_photo,
-    normalize,
-    sample_image,
-    square_crop_resize,
-)
-from vitlesson.figures.plots import (
-    figure_bytes,
-    patch_mosaic,
-    patch_sizes_figure,
-    patches_figure,
-    position_embedding_figure,
-)
-from vitlesson.position import sincos_2d_position_embedding
 import ast
 import importlib
 import re
 from pathlib import Path
+
+import pytest
 from mkdocs.config import load_config
 from mkdocs.exceptions import PluginError
+
 from sitebuild import cache, figures
 from tests.support import ROOT
 
@@ -43,10 +28,7 @@ def test_every_figure_is_at_most_8_inches_wide_with_9_point_text():
         ), path
 
 
-
 HOOKS = sorted((ROOT / "hooks").glob("*.py"))
-
-
 
 
 def test_mkdocs_loads_the_hooks_and_calls_the_packages_own_functions():
@@ -62,8 +44,6 @@ def test_mkdocs_loads_the_hooks_and_calls_the_packages_own_functions():
         assert events, name
         for event in events:
             assert getattr(hook, event) is getattr(module, event), event
-
-
 
 
 @pytest.mark.parametrize("hook", HOOKS, ids=lambda p: p.stem)
@@ -90,15 +70,11 @@ def test_a_hook_imports_every_event_function_of_its_module_and_nothing_else(
     assert all(alias.asname is None for alias in statement.names)
 
 
-
-
 def test_nothing_of_the_build_edits_sys_path():
     sources = [*HOOKS, *sorted((ROOT / "sitebuild").glob("*.py"))]
     assert len(sources) > 8
     for source in sources:
         assert "sys.path" not in source.read_text(encoding="utf-8"), source
-
-
 
 
 # --- the cache key --------------------------------------------------------
@@ -130,16 +106,12 @@ def test_a_key_changes_with_each_input_and_only_with_it(tmp_path):
     assert len(keys) == 6  # every change made a new key
 
 
-
-
 def test_inputs_are_kept_apart_and_in_order(tmp_path):
     assert cache.key("ab", "c") != cache.key("a", "bc")
     assert cache.key("a", "b") != cache.key("b", "a")
     empty = tmp_path / "empty.txt"
     empty.write_text("")
     assert cache.key(empty) != cache.key("")
-
-
 
 
 def test_the_package_input_is_its_source_and_its_weights():
@@ -150,8 +122,6 @@ def test_the_package_input_is_its_source_and_its_weights():
     assert cache.versions("numpy")[0].startswith("numpy==")
 
 
-
-
 # --- the figure registry --------------------------------------------------
 
 
@@ -160,8 +130,6 @@ def registrations(tmp_path, monkeypatch, source: str):
     recipes.write_text(source, encoding="utf-8")
     monkeypatch.setattr(figures, "RECIPES", recipes)
     return figures.registered()
-
-
 
 
 def test_a_registration_is_read_from_the_source_with_its_line(
@@ -178,8 +146,6 @@ def test_a_registration_is_read_from_the_source_with_its_line(
         "figures/a.png": figures.Registration("a", 4),
         "figures/b.webp": figures.Registration("b", 14),
     }
-
-
 
 
 @pytest.mark.parametrize(
@@ -229,8 +195,6 @@ def test_a_registration_the_build_cannot_read_stops_it_naming_its_line(
     assert str(raised.value).startswith("sitebuild/figure_recipes.py:4: ")
 
 
-
-
 def test_the_registry_the_build_reads_is_the_one_the_recipes_fill():
     from sitebuild import figure_recipes
 
@@ -240,5 +204,3 @@ def test_the_registry_the_build_reads_is_the_one_the_recipes_fill():
     for path, recipe in figure_recipes.FIGURES.items():
         assert read[path].recipe == recipe.__name__, path
         assert Path(recipe.__code__.co_filename) == figures.RECIPES
-
-
