@@ -44,7 +44,7 @@ serve: $(if $(filter serve,$(MAKECMDGOALS)),$(if $(SERVE_PORT_PROBLEM),$(error $
 	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:$(PORT)
 
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 # The unit tests alone (tests/unit: no site build, no browser, no notebooks, no training;
 # property tests draw a tenth of their cases): seconds, for the edit-test loop. `make test`

@@ -1,45 +1,49 @@
 import functools
 import http.server
+import os
 import threading
 from pathlib import Path
 
 import pytest
 
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
-from tests.support.site_build import Build
+from tests.support.site_build import shared_build
 
 
 @pytest.fixture(scope="session")
-def builds(tmp_path_factory):
-    """Two builds of the site: the first as ``make build`` makes it (figures from the cache
-    when their inputs are unchanged), the second with every figure rendered afresh.
-
-    The second starts when the first is done (so it finds the executed notebooks cached,
-    as any rebuild does) and runs in the background while the browser tests, which wait
-    mostly on Chromium, use the first; only the reproducibility test waits for it."""
-    folder = tmp_path_factory.mktemp("builds")
-    first = Build(folder / "site").result()
-    rebuild = Build(folder / "site-again", VITLESSON_FIGURE_CACHE="off")
-    yield first, rebuild
-    rebuild.stop()
+def builds_folder(tmp_path_factory) -> Path:
+    """Where the site builds go: one folder for the whole run, shared by
+    the worker processes of ``pytest -n 2`` (``make test``)."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the run's folder, above each worker's own
+    return base / "builds"
 
 
 @pytest.fixture(scope="session")
-def site(builds) -> Path:
-    return builds[0]
+def site(builds_folder) -> Path:
+    """The site as ``make build`` makes it (figures from the cache when
+    their inputs are unchanged)."""
+    return shared_build(builds_folder, "site")
 
 
 @pytest.fixture(scope="session")
-def second_site(builds) -> Path:
-    return builds[1].result()
+def second_site(builds_folder, site) -> Path:
+    """A second build with every figure rendered afresh (after the first,
+    so it finds the executed notebooks cached, as any rebuild does)."""
+    return shared_build(
+        builds_folder, "site-again", VITLESSON_FIGURE_CACHE="off"
+    )
 
 
 @pytest.fixture(scope="session")
-def offline_site(tmp_path_factory, site) -> Path:
-    """The copy of the site built to be opened from disk, as `make build-offline` builds it
-    (after the first build, so the figures and outputs come from the cache)."""
-    destination = tmp_path_factory.mktemp("offline") / "site"
-    return Build(destination, OFFLINE="true", DIRECTORY_URLS="false").result()
+def offline_site(builds_folder, site) -> Path:
+    """The copy of the site built to be opened from disk, as `make
+    build-offline` builds it (after the first build, so the figures and
+    outputs come from the cache)."""
+    return shared_build(
+        builds_folder, "offline", OFFLINE="true", DIRECTORY_URLS="false"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +76,6 @@ def browser():
 
 
 SITE_FIXTURES = {
-    "builds",
     "site",
     "second_site",
     "offline_site",
@@ -80,10 +83,36 @@ SITE_FIXTURES = {
 }
 
 
+# The files that take longest under `make test`, longest first (measured
+# with two workers): they start first, so that no worker is left running
+# one of them alone at the end. Every other file follows in its usual order.
+LONGEST_FIRST = [
+    "tests/browser/test_pages.py",
+    "tests/unit/dino/test_distributed.py",
+    "tests/unit/test_train.py",
+    "docs/lessons/what-dino-learned.md",
+    "tests/notebooks/test_notebooks.py",
+    "tests/browser/test_explorers.py",
+    "tests/unit/dino/test_throughput.py",
+    "tests/unit/test_vit.py",
+    "tests/site/test_build_mistakes.py",
+    "tests/unit/test_attention.py",
+]
+
+
 def pytest_collection_modifyitems(items):
     """Mark what a test needs from the fixtures it uses: a built site
     (``site``), Chromium (``browser``), so that ``make test-fast`` (``-m "not
-    browser and not site and not slow"``) never builds the site by accident."""
+    browser and not site and not slow"``) never builds the site by accident.
+    Then put the files of :data:`LONGEST_FIRST` first."""
+
+    def rank(item) -> int:
+        path = item.nodeid.split("::")[0]
+        if path in LONGEST_FIRST:
+            return LONGEST_FIRST.index(path)
+        return len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the order within a file stays
     for item in items:
         used = set(getattr(item, "fixturenames", ()))
         if "browser" in used:

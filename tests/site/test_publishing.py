@@ -13,7 +13,7 @@ import yaml
 
 from tests.support import ROOT
 from tests.support.npm_packages import npm_package
-from tests.support.site_build import Build
+from tests.support.site_build import shared_build
 
 WORKFLOW = ROOT / ".github" / "workflows" / "publish.yml"
 
@@ -147,11 +147,12 @@ DOWNLOAD_LINK = re.compile(
 
 
 @pytest.fixture(scope="module")
-def published_site(tmp_path_factory, site) -> Path:
+def published_site(builds_folder, site) -> Path:
     """The site built as the publishing workflow builds it, for example addresses (after the
     first build, so the figures, outputs and executed notebooks come from the cache)."""
-    destination = tmp_path_factory.mktemp("published") / "site"
-    return Build(destination, SITE_URL=SITE_URL, REPO_URL=REPO_URL).result()
+    return shared_build(
+        builds_folder, "published", SITE_URL=SITE_URL, REPO_URL=REPO_URL
+    )
 
 
 def pages_offering_a_notebook(site: Path) -> dict[str, str]:

@@ -1,5 +1,5 @@
 """``mkdocs build --strict`` of the project, in a subprocess, with extra
-environment settings (``OFFLINE``, ``SITE_URL`` ...)."""
+environment settings (``OFFLINE``, ``SITE_URL`` ...), once per test run."""
 
 from __future__ import annotations
 
@@ -8,46 +8,54 @@ import subprocess
 import sys
 from pathlib import Path
 
+from filelock import FileLock
+
 from tests.support import ROOT
 
 
-class Build:
-    """``mkdocs build --strict`` into ``destination``, started at once.
+def build(destination: Path, **settings: str) -> Path:
+    """``mkdocs build --strict`` into ``destination``; fail on its exit
+    status or on any MkDocs warning.
 
     ``settings`` are added to the environment (``VITLESSON_FIGURE_CACHE="off"``
     renders every figure instead of reading the figure cache). The output
-    goes to a log file, not a pipe, so a build left running in the
-    background never blocks on a full pipe.
+    goes to ``destination.log``, shown when the build fails.
     """
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    log_path = destination.with_suffix(".log")
+    env = dict(os.environ, NO_MKDOCS_2_WARNING="1", **settings)
+    with log_path.open("w") as log:
+        done = subprocess.run(
+            [sys.executable, "-m", "mkdocs", "build", "--strict"]
+            + ["--site-dir", str(destination)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            timeout=600,
+        )
+    text = log_path.read_text()
+    assert done.returncode == 0, text
+    # MkDocs' own warnings (strict turns them into errors); the Jupyter
+    # kernel's TCP notice is not one.
+    assert not [
+        line for line in text.splitlines() if line.startswith("WARNING")
+    ], text
+    return destination
 
-    def __init__(self, destination: Path, **settings: str):
-        self.destination = destination
-        self.log_path = destination.with_suffix(".log")
-        env = dict(os.environ, NO_MKDOCS_2_WARNING="1", **settings)
-        with self.log_path.open("w") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "mkdocs", "build", "--strict"]
-                + ["--site-dir", str(destination)],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
 
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+def shared_build(folder: Path, name: str, **settings: str) -> Path:
+    """The build ``folder/name``, made once for the whole test run.
 
-    def result(self) -> Path:
-        """Wait for the build; fail on its exit status or on any MkDocs
-        warning."""
-        self.process.wait(timeout=600)
-        log = self.log_path.read_text()
-        assert self.process.returncode == 0, log
-        # MkDocs' own warnings (strict turns them into errors); the Jupyter
-        # kernel's TCP notice is not one.
-        assert not [
-            line for line in log.splitlines() if line.startswith("WARNING")
-        ], log
-        return self.destination
+    Under ``pytest -n`` every worker process has its own session fixtures;
+    ``folder`` is shared by all of them, and a file lock lets the first
+    worker that needs a build make it while the others wait and reuse it.
+    """
+    destination = folder / name
+    folder.mkdir(parents=True, exist_ok=True)
+    made = destination.with_suffix(".made")
+    with FileLock(destination.with_suffix(".lock")):
+        if not made.exists():
+            build(destination, **settings)
+            made.touch()
+    return destination

@@ -166,11 +166,42 @@ def test_it_never_writes_over_a_file_it_did_not_make(
     assert foreign.read_text(encoding="utf-8") == '{"mine": true}\n'
 
 
+def test_the_settings_take_turns_and_every_repeat_is_recorded(
+    tmp_path, monkeypatch, capsys
+):
+    """Each round measures every setting once, in order; the record keeps
+    every repeat's rate, and the command prints the table of that record."""
+    calls = []
+
+    def measure(processes, threads, args):
+        calls.append((processes, threads))
+        return float(len(calls))
+
+    monkeypatch.setattr(throughput, "measure", measure)
+    output = tmp_path / "throughput.json"
+    argv = ["--processes", "1", "2", "--threads", "1", "2"]
+    throughput.main([*argv, "--repeats", "2", "--output", str(output)])
+    settings = [(1, 1), (1, 2), (2, 1), (2, 2)]
+    assert calls == settings * 2
+    record = throughput.read(output)
+    assert [(r["processes"], r["threads"]) for r in record["runs"]] == settings
+    assert [r["steps_per_second"] for r in record["runs"]] == [
+        [1.0, 5.0],
+        [2.0, 6.0],
+        [3.0, 7.0],
+        [4.0, 8.0],
+    ]
+    assert record["repeats"] == 2 and record["steps"] == 20
+    assert capsys.readouterr().out.strip() == throughput.table(record)
+
+
+# One repeat of one step: the real measurements below start as few
+# processes as they can (each imports torch, a second or two).
 TINY = [
     "--steps",
     "1",
     "--repeats",
-    "2",
+    "1",
     "--threads",
     "1",
     "--batch-size",
@@ -198,7 +229,7 @@ def test_a_tiny_measurement_of_1_and_2_processes(tmp_path):
         (1, 1),
         (2, 1),
     ]
-    assert record["batch_size"] == 4 and record["repeats"] == 2
+    assert record["batch_size"] == 4 and record["repeats"] == 1
     assert done.stdout.strip() == throughput.table(record)
 
 
@@ -215,6 +246,7 @@ def running_workers() -> list[str]:
 def test_ctrl_c_stops_every_process_and_writes_nothing(tmp_path):
     output = tmp_path / "throughput.json"
     long = ["--steps", "200", "--processes", "2", "--output", str(output)]
+    long += ["--repeats", "2"]
     child = subprocess.Popen(
         command(*long),
         cwd=ROOT,
