@@ -228,25 +228,37 @@ def run_fence(fence: Fence, namespace: dict) -> str:
     failure points at the page. Included package code is compiled under the
     package file's name and lines and executed with that module's globals (its
     imports and helpers); the names it defines join the page's namespace.
+
+    Torch runs the fence on one thread, in the build and in the tests alike:
+    a sum split over threads adds its numbers in another order, so a page
+    that trains would print a loss that depends on the machine's cores
+    (measured: 0.245 on one thread, 0.240 on two, for the same seed).
     """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        for segment in fence.segments:
-            if not segment.runnable:
-                continue
-            # Pad with newlines so that line numbers in tracebacks are the real ones.
-            code = compile(
-                "\n" * (segment.first_line - 1) + segment.source,
-                segment.filename,
-                "exec",
-            )
-            if segment.module is None:
-                exec(code, namespace)
-            else:
-                module_globals = dict(
-                    vars(importlib.import_module(segment.module))
+    try:
+        with contextlib.redirect_stdout(printed):
+            for segment in fence.segments:
+                if not segment.runnable:
+                    continue
+                # Pad with newlines so that line numbers in tracebacks are the real ones.
+                code = compile(
+                    "\n" * (segment.first_line - 1) + segment.source,
+                    segment.filename,
+                    "exec",
                 )
-                exec(code, module_globals)
-                for name in bound_names(ast.parse(segment.source)):
-                    namespace[name] = module_globals[name]
+                if segment.module is None:
+                    exec(code, namespace)
+                else:
+                    module_globals = dict(
+                        vars(importlib.import_module(segment.module))
+                    )
+                    exec(code, module_globals)
+                    for name in bound_names(ast.parse(segment.source)):
+                        namespace[name] = module_globals[name]
+    finally:
+        torch.set_num_threads(threads)
     return printed.getvalue()

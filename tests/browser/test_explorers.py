@@ -42,16 +42,28 @@ EXPLORER_PAGES = {
 FIGURE_ORDER = ["random initialisation", "trained on shapes", "2-D sin-cos"]
 
 
-@pytest.fixture
-def page(browser, base_url):  # noqa: F811
+@pytest.fixture(scope="module")
+def tab(browser, base_url):  # noqa: F811
+    """One browser tab at 1280x900 for the tests of this module: a context
+    per test would start a renderer process each time (Chromium's CPU is
+    what the other test worker needs)."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.base = base_url
-    errors = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield page
+    tab = context.new_page()
+    tab.base = base_url
+    tab.errors = []
+    tab.on("pageerror", lambda error: tab.errors.append(str(error)))
+    yield tab
     context.close()
-    assert errors == []
+
+
+@pytest.fixture
+def page(tab):
+    """The tab, with no JavaScript error while the test used it; what a
+    test stored (quiz answers) is cleared after it."""
+    tab.errors.clear()
+    yield tab
+    tab.evaluate("localStorage.clear()")
+    assert tab.errors == []
 
 
 def open_explorer(page, path: str, name: str):

@@ -17,13 +17,14 @@ from sitebuild import cache, figures
 from tests.support import ROOT
 
 
-def test_every_figure_is_at_most_8_inches_wide_with_9_point_text(second_site):
-    """Read from the figures.json of the build that drew every figure afresh
-    (the width and the smallest text the recipe's own figure reported)."""
+def test_every_figure_is_at_most_8_inches_wide_with_9_point_text(site):
+    """Read from the build's figures.json: the width and the smallest text
+    the recipe's own figure reported (tests/site/test_site.py checks that a
+    build drawing every figure afresh writes the same file)."""
     from sitebuild.figure_recipes import FIGURES
 
     meta = json.loads(
-        (second_site / "figures" / "figures.json").read_text(encoding="utf-8")
+        (site / "figures" / "figures.json").read_text(encoding="utf-8")
     )
     assert set(meta) == set(FIGURES)
     for path, figure in meta.items():

@@ -35,7 +35,7 @@ def test_help_explains_every_flag(capsys):
 
 
 @pytest.mark.slow
-def test_command_writes_weights_and_a_record(tmp_path, capsys):
+def test_command_writes_weights_and_a_record(tmp_path, capsys, monkeypatch):
     tiny = [
         "--steps",
         "2",
@@ -70,6 +70,9 @@ def test_command_writes_weights_and_a_record(tmp_path, capsys):
     backbone.load_state_dict(
         torch.load(tmp_path / "run.pt", weights_only=True)
     )
+    # The evaluation's wiring is checked above; the ablation skips its work.
+    measured = {"knn_accuracy": 0.5}
+    monkeypatch.setattr(dino.command, "evaluate", lambda backbone: measured)
     dino.main(
         [*tiny, "--no-centering", "--output", str(tmp_path / "ablation.json")]
     )
@@ -77,4 +80,5 @@ def test_command_writes_weights_and_a_record(tmp_path, capsys):
     assert (
         list(ablation) == ["no-centering"]
         and ablation["no-centering"]["config"]["centering"] is False
+        and ablation["no-centering"]["metrics"] == measured
     )
