@@ -157,8 +157,8 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="a demonstration, not DINO: under torchrun "
         "each process centres with its own share of "
-        "the batch (the tests use it to show that the "
-        "center's all-reduce matters)",
+        "the batch, and the teacher no longer matches "
+        "a one-process run's",
     )
     kind = parser.add_mutually_exclusive_group()
     kind.add_argument(

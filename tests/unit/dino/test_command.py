@@ -82,3 +82,24 @@ def test_command_writes_weights_and_a_record(tmp_path, capsys, monkeypatch):
         and ablation["no-centering"]["config"]["centering"] is False
         and ablation["no-centering"]["metrics"] == measured
     )
+
+
+@pytest.mark.parametrize(
+    ("flags", "all_reduce_center"),
+    [([], True), (["--no-center-all-reduce"], False)],
+)
+def test_the_center_all_reduce_flag_reaches_training(
+    tmp_path, monkeypatch, flags, all_reduce_center
+):
+    """--no-center-all-reduce turns off the center's all-reduce, and only
+    it (tests/unit/dino/test_distributed.py shows what that changes)."""
+    asked = {}
+
+    def train(config, progress, device, all_reduce_center):
+        asked["all_reduce_center"] = all_reduce_center
+        return dino.tiny_backbone(), {"train_seconds": 0.0}
+
+    monkeypatch.setattr(dino.command, "train", train)
+    monkeypatch.setattr(dino.command, "evaluate", lambda backbone: {})
+    dino.main([*flags, "--quiet", "--output", str(tmp_path / "run.pt")])
+    assert asked == {"all_reduce_center": all_reduce_center}

@@ -1,4 +1,6 @@
-"""DINO across processes: torchrun on the CPU (gloo) equals one process.
+"""DINO across processes: the command under torchrun on the CPU (gloo)
+trains the teacher one process trains, and only with the center's
+all-reduce (two processes forked from the test's show it).
 
 Tolerance: 1e-6 on every teacher weight. Two processes sum the same
 numbers in another order (the gradient average of DDP, the center's
@@ -11,9 +13,12 @@ import os
 import subprocess
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
+import torch.distributed as dist
+from torch.multiprocessing import start_processes
 
 from tests.support import ROOT
 from vitlesson.dino import DINOConfig, train
@@ -92,13 +97,38 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+def train_without_center_all_reduce(rank: int, folder: Path) -> None:
+    """One of two processes forked from the test's (no interpreter or torch
+    to start): train CONFIG with each process centring on its own share of
+    the batch; process 0 saves the teacher."""
+    torch.set_num_threads(1)
+    dist.init_process_group(
+        "gloo",
+        init_method=(folder / "rendezvous").as_uri(),
+        rank=rank,
+        world_size=2,
+    )
+    teacher, _ = train(
+        CONFIG, progress=False, device="cpu", all_reduce_center=False
+    )
+    if rank == 0:
+        torch.save(teacher.state_dict(), folder / "local.pt")
+    dist.destroy_process_group()
+
+
 def test_two_processes_train_the_same_teacher_and_need_the_center_all_reduce(
     tmp_path, one_thread
 ):
     one = train(CONFIG, progress=False, device="cpu")[0].state_dict()
-    two = run(tmp_path, "two")
+    two = run(tmp_path, "two")  # the command, under torchrun
     assert difference(one, two) <= TOLERANCE
-    local = run(tmp_path, "local", "--no-center-all-reduce")
+    start_processes(
+        train_without_center_all_reduce,
+        args=(tmp_path,),
+        nprocs=2,
+        start_method="fork",
+    )
+    local = torch.load(tmp_path / "local.pt", weights_only=True)
     assert difference(one, local) > 10 * TOLERANCE
 
 
