@@ -21,6 +21,7 @@ matplotlib.use("Agg")
 
 import torch  # noqa: E402
 
+from sitebuild import one_torch_thread  # noqa: E402
 from vitlesson import dino  # noqa: E402
 from vitlesson.bench import RECORDED  # noqa: E402
 from vitlesson.data.images import normalize, sample_image  # noqa: E402
@@ -243,8 +244,10 @@ def dino_heads():
 def render(path: str) -> tuple[bytes, dict]:
     """The figure ``path`` encoded as its name ends, and what a reader's
     eye needs to know about it: its width in inches, resolution and smallest
-    text in points."""
-    drawn = FIGURES[path]()
+    text in points. The recipe runs on one torch thread, so the bytes are
+    the same on any machine."""
+    with one_torch_thread():
+        drawn = FIGURES[path]()
     if not isinstance(drawn, matplotlib.figure.Figure):
         raise TypeError(
             f"expected the recipe to return a matplotlib Figure, got "

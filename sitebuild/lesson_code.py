@@ -20,6 +20,8 @@ from pathlib import Path
 
 import markdown
 
+from sitebuild import one_torch_thread
+
 FENCE = re.compile(
     r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<lang>python|py)(?:[ \t]+(?P<attrs>[^\n]*))?\n"
     r"(?P<body>.*?)"
@@ -228,37 +230,26 @@ def run_fence(fence: Fence, namespace: dict) -> str:
     failure points at the page. Included package code is compiled under the
     package file's name and lines and executed with that module's globals (its
     imports and helpers); the names it defines join the page's namespace.
-
-    Torch runs the fence on one thread, in the build and in the tests alike:
-    a sum split over threads adds its numbers in another order, so a page
-    that trains would print a loss that depends on the machine's cores
-    (measured: 0.245 on one thread, 0.240 on two, for the same seed).
+    Torch runs it on one thread, in the build and in the tests alike.
     """
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     printed = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(printed):
-            for segment in fence.segments:
-                if not segment.runnable:
-                    continue
-                # Pad with newlines so that line numbers in tracebacks are the real ones.
-                code = compile(
-                    "\n" * (segment.first_line - 1) + segment.source,
-                    segment.filename,
-                    "exec",
+    with one_torch_thread(), contextlib.redirect_stdout(printed):
+        for segment in fence.segments:
+            if not segment.runnable:
+                continue
+            # Pad with newlines so that line numbers in tracebacks are the real ones.
+            code = compile(
+                "\n" * (segment.first_line - 1) + segment.source,
+                segment.filename,
+                "exec",
+            )
+            if segment.module is None:
+                exec(code, namespace)
+            else:
+                module_globals = dict(
+                    vars(importlib.import_module(segment.module))
                 )
-                if segment.module is None:
-                    exec(code, namespace)
-                else:
-                    module_globals = dict(
-                        vars(importlib.import_module(segment.module))
-                    )
-                    exec(code, module_globals)
-                    for name in bound_names(ast.parse(segment.source)):
-                        namespace[name] = module_globals[name]
-    finally:
-        torch.set_num_threads(threads)
+                exec(code, module_globals)
+                for name in bound_names(ast.parse(segment.source)):
+                    namespace[name] = module_globals[name]
     return printed.getvalue()

@@ -28,15 +28,6 @@ def site(builds_folder) -> Path:
 
 
 @pytest.fixture(scope="session")
-def second_site(builds_folder, site) -> Path:
-    """A second build with every figure rendered afresh (after the first,
-    so it finds the executed notebooks cached, as any rebuild does)."""
-    return shared_build(
-        builds_folder, "site-again", VITLESSON_FIGURE_CACHE="off"
-    )
-
-
-@pytest.fixture(scope="session")
 def offline_site(builds_folder, site) -> Path:
     """The copy of the site built to be opened from disk, as `make
     build-offline` builds it (after the first build, so the figures and
@@ -77,7 +68,6 @@ def browser():
 
 SITE_FIXTURES = {
     "site",
-    "second_site",
     "offline_site",
     "published_site",
 }

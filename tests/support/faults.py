@@ -1,22 +1,29 @@
 """Real faults for the command tests: a disk that fills up (the file-size
-limit ``ulimit -f`` sets) and Ctrl-C (SIGINT), each in a subprocess."""
+limit ``ulimit -f`` sets), in a forked copy of the test process, and Ctrl-C
+(SIGINT), in a subprocess."""
 
 from __future__ import annotations
 
+import io
 import os
 import resource
+import runpy
+import selectors
 import signal
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
+
+import torch
 
 from tests.support import ROOT
 
 
 def environment() -> dict:
     """The test's environment, with the checkout importable and no
-    bytecode written (a file-size limit would stop that too)."""
+    bytecode written into the folders the test checks."""
     return dict(
         os.environ,
         PYTHONPATH=str(ROOT),
@@ -37,15 +44,83 @@ def file_size_limit(limit: int):
     return apply
 
 
-def run(
-    args: list[str], cwd: Path, limit: int | None = None
+def run_forked(
+    args: list[str], cwd: Path, limit: int
 ) -> subprocess.CompletedProcess:
-    """``python args`` in ``cwd``, under a file-size limit."""
+    """``python args`` (``-m module ...`` or ``-c code ...``) in ``cwd``,
+    under a file-size limit, run in a fork of this process: what
+    :func:`run` gives, without starting Python and importing torch again
+    (about 1.5 s of CPU a command).
+
+    The child keeps torch on one thread, whatever the command asks: GNU
+    OpenMP cannot start threads in a forked child (it hangs).
+    """
+    (out_read, out_write), (err_read, err_write) = os.pipe(), os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        os.close(out_read), os.close(err_read)
+        os.dup2(out_write, 1), os.dup2(err_write, 2)
+        sys.stdout = io.TextIOWrapper(os.fdopen(1, "wb", closefd=False))
+        sys.stderr = io.TextIOWrapper(os.fdopen(2, "wb", closefd=False))
+        sys.dont_write_bytecode = True
+        status = 1
+        try:
+            os.chdir(cwd)
+            file_size_limit(limit)()
+            torch.set_num_threads(1)
+            torch.set_num_threads = lambda threads: None
+            if args[0] == "-m":
+                sys.argv = [args[1], *args[2:]]
+                runpy.run_module(args[1], run_name="__main__", alter_sys=True)
+            else:
+                sys.argv = ["-c", *args[2:]]
+                exec(
+                    compile(args[1], "<string>", "exec"),
+                    {"__name__": "__main__"},
+                )
+            status = 0
+        except SystemExit as stop:
+            if isinstance(stop.code, int) or stop.code is None:
+                status = stop.code or 0
+            else:  # a message, as Python prints it
+                print(stop.code, file=sys.stderr)
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush(), sys.stderr.flush()
+            os._exit(status)
+    os.close(out_write), os.close(err_write)
+    output = {out_read: b"", err_read: b""}
+    with selectors.DefaultSelector() as pipes:
+        for fd in output:
+            pipes.register(fd, selectors.EVENT_READ)
+        deadline = time.monotonic() + 120
+        while pipes.get_map():
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                raise TimeoutError(f"python {' '.join(args)} did not end")
+            for key, _ in pipes.select(timeout=1):
+                chunk = os.read(key.fd, 65536)
+                if chunk:
+                    output[key.fd] += chunk
+                else:
+                    pipes.unregister(key.fd)
+                    os.close(key.fd)
+    status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    return subprocess.CompletedProcess(
+        args,
+        status,
+        output[out_read].decode(),
+        output[err_read].decode(),
+    )
+
+
+def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """``python args`` in ``cwd``, in a new process."""
     return subprocess.run(
         [sys.executable, *args],
         cwd=cwd,
         env=environment(),
-        preexec_fn=None if limit is None else file_size_limit(limit),
         capture_output=True,
         text=True,
         timeout=120,

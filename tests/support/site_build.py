@@ -17,9 +17,9 @@ def build(destination: Path, **settings: str) -> Path:
     """``mkdocs build --strict`` into ``destination``; fail on its exit
     status or on any MkDocs warning.
 
-    ``settings`` are added to the environment (``VITLESSON_FIGURE_CACHE="off"``
-    renders every figure instead of reading the figure cache). The output
-    goes to ``destination.log``, shown when the build fails.
+    ``settings`` are added to the environment (``OFFLINE="true"`` builds
+    the copy that opens from disk). The output goes to ``destination.log``,
+    shown when the build fails.
     """
     destination.parent.mkdir(parents=True, exist_ok=True)
     log_path = destination.with_suffix(".log")

@@ -261,7 +261,7 @@ def test_a_full_disk_leaves_complete_folders_only(work):
     (work / "maps" / "old").mkdir(parents=True)
     (work / "maps" / "old" / "keep.txt").write_text("from before")
     limit = 8000
-    result = faults.run(
+    result = faults.run_forked(
         ["-m", "vitlesson.attention"]
         + command("small.png", "large.png", "--output-dir", "maps"),
         work,

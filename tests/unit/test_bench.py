@@ -204,7 +204,7 @@ CANNED = [
 def test_a_full_disk_leaves_the_previous_results(tmp_path):
     earlier = '{"machine": {}, "mode": "quick"}\n'  # an earlier run's
     (tmp_path / "bench.json").write_text(earlier)
-    result = faults.run(
+    result = faults.run_forked(
         [*CANNED, "--quick", "--output", "bench.json"], tmp_path, limit=2000
     )
     assert result.returncode == 1, result.stderr

@@ -168,7 +168,7 @@ def test_a_full_disk_leaves_the_previous_pair(work, limit):
     """300 bytes: the record fails; 100 kB: the record fits, the weights
     (about 850 kB) do not."""
     before = previous_pair(work)
-    result = faults.run(
+    result = faults.run_forked(
         [*COMMAND, *QUICK, "--output", "run.pt"], work, limit=limit
     )
     assert result.returncode == 1, result.stderr

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import json
-import resource
 import signal
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import time
 
 import pytest
 
-from tests.support import ROOT
+from tests.support import ROOT, faults
 from vitlesson.dino import throughput
 
 RECORD = {
@@ -269,9 +268,12 @@ def test_ctrl_c_stops_every_process_and_writes_nothing(tmp_path):
     assert running_workers() == []  # none is left behind
 
 
-def _small_files():  # runs in the child: a file may grow to 200 bytes
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (200, 200))
+# The command, measuring nothing: what a full disk stops is the writing.
+UNMEASURED = [
+    "-c",
+    "import sys, vitlesson.dino.throughput as t; "
+    "t.measure = lambda processes, threads, args: 1.0; t.main(sys.argv[1:])",
+]
 
 
 @pytest.mark.slow
@@ -279,13 +281,10 @@ def test_a_full_disk_leaves_the_previous_record(tmp_path):
     output = tmp_path / "throughput.json"
     previous = json.dumps(RECORD)  # under 1 KiB, written before the limit
     output.write_text(previous, encoding="utf-8")
-    done = subprocess.run(
-        command("--processes", "1", "--output", str(output)),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        preexec_fn=_small_files,
+    done = faults.run_forked(
+        [*UNMEASURED, "--processes", "1", "--output", str(output)],
+        tmp_path,
+        limit=200,  # bytes a file may grow to
     )
     assert done.returncode == 1, done.stderr
     assert "could not write" in done.stderr
