@@ -9,6 +9,7 @@ all-reduce), which changes float32 results in the last bits (measured:
 by 1.8e-5, far above it.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -122,6 +123,13 @@ def test_two_processes_train_the_same_teacher_and_need_the_center_all_reduce(
     one = train(CONFIG, progress=False, device="cpu")[0].state_dict()
     two = run(tmp_path, "two")  # the command, under torchrun
     assert difference(one, two) <= TOLERANCE
+    record = json.loads((tmp_path / "two.json").read_text(encoding="utf-8"))
+    assert record["processes"] == 2 and set(record["metrics"]) == {
+        "knn_accuracy",
+        "iou_per_head",
+        "iou_best_head",
+        "iou_mean",
+    }  # process 0 evaluated the teacher
     start_processes(
         train_without_center_all_reduce,
         args=(tmp_path,),

@@ -213,23 +213,17 @@ def command(*argv) -> list[str]:
 
 
 @pytest.mark.slow
-def test_a_tiny_measurement_of_1_and_2_processes(tmp_path):
+def test_a_tiny_measurement_of_1_and_2_processes(tmp_path, capsys):
+    """The command here, its measurements in real worker processes."""
     output = tmp_path / "throughput.json"
-    done = subprocess.run(
-        command("--processes", "1", "2", "--output", str(output)),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr
+    throughput.main([*TINY, "--processes", "1", "2", "--output", str(output)])
     record = throughput.read(output)
     assert [(r["processes"], r["threads"]) for r in record["runs"]] == [
         (1, 1),
         (2, 1),
     ]
     assert record["batch_size"] == 4 and record["repeats"] == 1
-    assert done.stdout.strip() == throughput.table(record)
+    assert capsys.readouterr().out.strip() == throughput.table(record)
 
 
 WORKERS = "throughput --worker --threads=1 --steps=200 "  # in command lines
