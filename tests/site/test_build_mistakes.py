@@ -55,25 +55,6 @@ def project_copy(folder: Path, names=COPIED) -> Path:
     return folder
 
 
-def build(root: Path, timeout: int = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mkdocs",
-            "build",
-            "--strict",
-            "--site-dir",
-            str(root / "site"),
-        ],
-        cwd=root,
-        env=dict(os.environ, NO_MKDOCS_2_WARNING="1"),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
 def edit(path: Path, old: str, new: str) -> None:
     text = path.read_text(encoding="utf-8")
     assert old in text, f"{old!r} is not in {path}: update the test"
@@ -301,14 +282,10 @@ while children:
 """
 
 
-@pytest.fixture(scope="module")
-def early_builds(tmp_path_factory):
-    """Every mistake of :data:`MISTAKES` in its own copy, all built at once:
-    name -> (the build, the copy, the pieces its error line has)."""
-    prepared = {}
-    for mistake in MISTAKES:
-        root = project_copy(tmp_path_factory.mktemp(mistake.__name__))
-        prepared[mistake.__name__] = (root, mistake(root))
+def forked_builds(prepared: dict) -> dict:
+    """Build every copy of ``prepared`` (name -> (copy, expected pieces of
+    its error line)) at once with :data:`FORKED_BUILDS`: name -> (the build,
+    the copy, the expected pieces)."""
     roots = [str(root) for root, _ in prepared.values()]
     subprocess.run(
         [sys.executable, "-c", FORKED_BUILDS, *roots],
@@ -326,6 +303,23 @@ def early_builds(tmp_path_factory):
         )
         builds[name] = (done, root, expected)
     return builds
+
+
+@pytest.fixture(scope="module")
+def early_builds(tmp_path_factory):
+    """Every mistake of :data:`MISTAKES` in its own copy, all built at once:
+    name -> (the build, the copy, the pieces its error line has)."""
+    return forked_builds(
+        {
+            mistake.__name__: (
+                root := project_copy(
+                    tmp_path_factory.mktemp(mistake.__name__)
+                ),
+                mistake(root),
+            )
+            for mistake in MISTAKES
+        }
+    )
 
 
 @pytest.mark.site
@@ -363,33 +357,79 @@ def tiny_copy(folder: Path, nav: str, hooks: str, plugins: str = "") -> Path:
     return folder
 
 
-@pytest.mark.site
-def test_a_failing_page_block_names_its_line(tmp_path):
-    root = tiny_copy(tmp_path, "page.md", "hooks/page_outputs.py")
+def page_block_fails(folder: Path):
+    root = tiny_copy(folder, "page.md", "hooks/page_outputs.py")
     (root / "docs/page.md").write_text(
         "# A page\n\n```python\nwidth = 16\nprint(width)\n```\n\n"
         "Prose.\n\n```python\nheads = 0\nprint(width // heads)\n```\n",
         encoding="utf-8",
     )
-    stops_in_one_line(
-        build(root),
+    return root, (
         "docs/page.md:12: a python block failed",
         "ZeroDivisionError: integer division or modulo by zero",
     )
 
 
-@pytest.mark.site
-@pytest.mark.slow
-def test_a_failing_recipe_names_its_line(tmp_path):
-    root = project_copy(tmp_path)
+def recipe_fails(folder: Path):
+    root = project_copy(folder)
     number, line = line_of(root / RECIPES, r"return patches_figure\(")
     edit(root / RECIPES, line, line.replace("patch_size=", "patch_sizes="))
-    stops_in_one_line(
-        build(root),
+    return root, (
         f"{RECIPES}:{number}: the recipe 'patches' of "
         "figures/patches.webp failed: TypeError",
         "patch_sizes",
     )
+
+
+def exercise_cell_fails(folder: Path):
+    root = tiny_copy(
+        folder,
+        "notebooks/flexible-patch-embedding.py",
+        "hooks/notebooks.py",
+        "plugins:\n  - mkdocs-jupyter:\n      include: ['notebooks/*.py']\n"
+        "      execute: true\n      allow_errors: false\n",
+    )
+    notebook = root / NOTEBOOK
+    notebook.parent.mkdir(parents=True)
+    shutil.copy2(ROOT / NOTEBOOK, notebook)
+    # The solution of task 1 permutes five axes of six.
+    number, line = line_of(notebook, r"x = x\.permute\(0, 2, 4, 1, 3, 5\)")
+    edit(notebook, line, line.replace(", 5)", ")"))
+    check, _ = line_of(notebook, r"^exercises\.check_manual_patching\(")
+    return root, (
+        f"{NOTEBOOK}:{check}: a cell failed while the build ran the notebook",
+        f"(raised at line {number})",
+        "manual_patching",
+    )
+
+
+RENDERING_MISTAKES = [page_block_fails, recipe_fails, exercise_cell_fails]
+
+
+@pytest.fixture(scope="module")
+def rendering_builds(tmp_path_factory):
+    """Every mistake of :data:`RENDERING_MISTAKES` in its own copy (cut down
+    to what it needs where it can be), all built at once."""
+    return forked_builds(
+        {
+            mistake.__name__: mistake(
+                tmp_path_factory.mktemp(mistake.__name__)
+            )
+            for mistake in RENDERING_MISTAKES
+        }
+    )
+
+
+@pytest.mark.site
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "mistake", RENDERING_MISTAKES, ids=lambda m: m.__name__
+)
+def test_a_mistake_found_while_rendering_names_its_line(
+    rendering_builds, mistake
+):
+    done, _, expected = rendering_builds[mistake.__name__]
+    stops_in_one_line(done, *expected)
 
 
 @pytest.mark.slow  # imports torch, matplotlib and the package's plots
@@ -406,31 +446,6 @@ def test_a_recipe_that_returns_nothing_is_named(monkeypatch):
         "figures/patches.webp failed: TypeError: expected the recipe to "
         "return a matplotlib Figure, got NoneType"
     )
-
-
-@pytest.mark.site
-@pytest.mark.slow
-def test_a_failing_exercise_cell_names_the_notebook_line(tmp_path):
-    root = tiny_copy(
-        tmp_path,
-        "notebooks/flexible-patch-embedding.py",
-        "hooks/notebooks.py",
-        "plugins:\n  - mkdocs-jupyter:\n      include: ['notebooks/*.py']\n"
-        "      execute: true\n      allow_errors: false\n",
-    )
-    notebook = root / NOTEBOOK
-    notebook.parent.mkdir(parents=True)
-    shutil.copy2(ROOT / NOTEBOOK, notebook)
-    # The solution of task 1 permutes five axes of six.
-    number, line = line_of(notebook, r"x = x\.permute\(0, 2, 4, 1, 3, 5\)")
-    edit(notebook, line, line.replace(", 5)", ")"))
-    check, _ = line_of(notebook, r"^exercises\.check_manual_patching\(")
-    error = stops_in_one_line(
-        build(root, timeout=300),
-        f"{NOTEBOOK}:{check}: a cell failed while the build ran the notebook",
-        f"(raised at line {number})",
-    )
-    assert "manual_patching" in error, error
 
 
 # --- how a failing cell is read ----------------------------------------------

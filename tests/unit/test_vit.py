@@ -499,7 +499,7 @@ def test_compile_fullgraph_of_a_dynamic_img_size_model():
         model, fullgraph=True, dynamic=True, backend="eager"
     )
     with torch.no_grad():
-        for shape in [(2, 3, 16, 16), (1, 3, 24, 16), (3, 3, 32, 40)]:
+        for shape in [(2, 3, 16, 16), (3, 3, 32, 40)]:  # native, another
             x = torch.randn(shape)
             assert torch.allclose(compiled(x), model(x), atol=1e-5)
 
