@@ -2,7 +2,8 @@
 
 Needs /usr/bin/chromium (``apt-get install chromium``; ``.ci/run`` installs it) and never
 downloads a browser. axe-core comes from the npm registry (``npm pack``), cached in .cache/.
-Screenshots of every page, in light and dark mode, go to test-artifacts/screenshots/.
+With VITLESSON_SCREENSHOTS=first (or full), screenshots of every page, in
+light and dark mode, go to test-artifacts/screenshots/.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from tests.support.page_layout import MEASURE
 AXE_VERSION = "4.14.1"
 
 
-# Screenshots for a reader of the test run (nothing asserts on them): the
-# first screen of every page in both schemes; the whole page in light mode
-# with VITLESSON_FULL_SCREENSHOTS=1 (about 6 s more on two cores).
+# Screenshots for a reader of the test run, on request (nothing asserts on
+# them; 26 first screens cost about 1 s of CPU, the full pages 6 s more):
+# VITLESSON_SCREENSHOTS=first, every page's first screen in both schemes;
+# VITLESSON_SCREENSHOTS=full, the whole page in light mode as well.
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
-FULL_SCREENSHOTS = os.environ.get("VITLESSON_FULL_SCREENSHOTS") == "1"
+SCREENSHOT_MODE = os.environ.get("VITLESSON_SCREENSHOTS", "")
 
 
 require_chromium()
@@ -182,11 +184,9 @@ def visits(browser, base_url, axe_script) -> dict[str, dict]:
 
     The pages open one after another in one tab, as a reader browses: a tab
     per page costs Chromium twice the CPU (measured: 18 s against 8 s for
-    the 13 pages), which the other test worker needs. Screenshots (JPEG):
-    the first screen in both schemes (the full page in light mode with
-    VITLESSON_FULL_SCREENSHOTS=1).
+    the 13 pages), which the other test worker needs. Screenshots (JPEG)
+    as :data:`SCREENSHOT_MODE` asks.
     """
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     visit = Visit(browser, base_url, PAGES[0])
     page, results = visit.page, {}
     for path in PAGES:
@@ -230,13 +230,15 @@ def visits(browser, base_url, axe_script) -> dict[str, dict]:
             result["axe"][scheme] = axe(
                 page, DARK_MODE_RULES if scheme == "dark" else None
             )
-            name = path.strip("/").replace("/", "-") or "home"
-            page.screenshot(
-                path=str(SCREENSHOTS / f"{name}-{scheme}.jpg"),
-                type="jpeg",
-                quality=80,
-                full_page=FULL_SCREENSHOTS and scheme == "light",
-            )
+            if SCREENSHOT_MODE in ("first", "full"):
+                name = path.strip("/").replace("/", "-") or "home"
+                SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+                page.screenshot(
+                    path=str(SCREENSHOTS / f"{name}-{scheme}.jpg"),
+                    type="jpeg",
+                    quality=80,
+                    full_page=SCREENSHOT_MODE == "full" and scheme == "light",
+                )
         result |= {
             "requests": len(visit.requests),
             "external": visit.external,

@@ -45,12 +45,15 @@ def file_size_limit(limit: int):
 
 
 def run_forked(
-    args: list[str], cwd: Path, limit: int
+    args: list[str],
+    cwd: Path,
+    limit: int | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
     """``python args`` (``-m module ...`` or ``-c code ...``) in ``cwd``,
-    under a file-size limit, run in a fork of this process: what
-    :func:`run` gives, without starting Python and importing torch again
-    (about 1.5 s of CPU a command).
+    under a file-size limit and with ``env`` added to the environment, run
+    in a fork of this process: what :func:`run` gives, without starting
+    Python and importing torch again (about 1.5 s of CPU a command).
 
     The child keeps torch on one thread, whatever the command asks: GNU
     OpenMP cannot start threads in a forked child (it hangs).
@@ -66,7 +69,9 @@ def run_forked(
         status = 1
         try:
             os.chdir(cwd)
-            file_size_limit(limit)()
+            os.environ.update(env or {})
+            if limit is not None:
+                file_size_limit(limit)()
             torch.set_num_threads(1)
             torch.set_num_threads = lambda threads: None
             if args[0] == "-m":

@@ -10,7 +10,6 @@ by 1.8e-5, far above it.
 """
 
 import json
-import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -21,7 +20,7 @@ import torch
 import torch.distributed as dist
 from torch.multiprocessing import start_processes
 
-from tests.support import ROOT
+from tests.support import ROOT, faults
 from vitlesson.dino import DINOConfig, train
 
 # torchrun with two processes: tens of seconds on two cores
@@ -141,29 +140,18 @@ def test_two_processes_train_the_same_teacher_and_need_the_center_all_reduce(
 
 
 def test_a_process_that_never_arrives_stops_the_other_in_one_line(tmp_path):
-    env = os.environ | {
+    alone = {
         "WORLD_SIZE": "2",
         "RANK": "0",
         "LOCAL_RANK": "0",
         "MASTER_ADDR": "127.0.0.1",
         "MASTER_PORT": "29533",
     }
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "vitlesson.dino",
-            *FLAGS,
-            "--dist-timeout",
-            "1",
-            "--output",
-            str(tmp_path / "x.pt"),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    done = faults.run_forked(
+        ["-m", "vitlesson.dino", *FLAGS, "--dist-timeout", "1"]
+        + ["--output", str(tmp_path / "x.pt")],
+        tmp_path,
+        env=alone,
     )
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
