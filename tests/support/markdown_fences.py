@@ -33,7 +33,11 @@ from tests.support import ROOT
 
 @functools.cache
 def preprocessor():
-    return snippet_preprocessor(load_config(str(ROOT / "mkdocs.yml")))
+    # The Markdown settings of mkdocs.yml; its plugins (mkdocs-jupyter and
+    # nbconvert: a second of imports in each test worker) play no part.
+    return snippet_preprocessor(
+        load_config(str(ROOT / "mkdocs.yml"), plugins=[])
+    )
 
 
 class OutputMismatch(AssertionError):
