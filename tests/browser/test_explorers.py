@@ -624,7 +624,7 @@ def test_glossary_terms_open_by_keyboard_and_touch(browser, base_url):  # noqa: 
     context.close()
 
 
-def test_the_glossary_page_lists_every_term(browser, base_url):  # noqa: F811
+def test_the_glossary_page_lists_every_term(page):
     terms = glossary_terms()
     for term in (
         "BERT",
@@ -638,9 +638,7 @@ def test_the_glossary_page_lists_every_term(browser, base_url):  # noqa: F811
         "translation" in terms["equivariance"]
         and "shift" in terms["translation equivariance"]
     )
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.goto(base_url + "glossary/", wait_until="load")
+    page.goto(page.base + "glossary/", wait_until="load")
     shown = dict(
         zip(
             page.locator(".vl-glossary dt").all_inner_texts(),
@@ -655,7 +653,6 @@ def test_the_glossary_page_lists_every_term(browser, base_url):  # noqa: F811
     assert (
         page.locator("nav.md-nav--primary a", has_text="Glossary").count() >= 1
     )
-    context.close()
 
 
 def test_each_explorer_adds_at_most_300_kb(site):

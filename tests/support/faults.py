@@ -1,6 +1,6 @@
 """Real faults for the command tests: a disk that fills up (the file-size
-limit ``ulimit -f`` sets), in a forked copy of the test process, and Ctrl-C
-(SIGINT), in a subprocess."""
+limit ``ulimit -f`` sets) and Ctrl-C (SIGINT), each sent to the command
+running in a forked copy of the test process."""
 
 from __future__ import annotations
 
@@ -44,79 +44,92 @@ def file_size_limit(limit: int):
     return apply
 
 
-def run_forked(
+def fork(
     args: list[str],
     cwd: Path,
     limit: int | None = None,
     env: dict[str, str] | None = None,
-) -> subprocess.CompletedProcess:
-    """``python args`` (``-m module ...`` or ``-c code ...``) in ``cwd``,
-    under a file-size limit and with ``env`` added to the environment, run
-    in a fork of this process: what :func:`run` gives, without starting
-    Python and importing torch again (about 1.5 s of CPU a command).
+) -> tuple[int, int, int]:
+    """Start ``python args`` (``-m module ...`` or ``-c code ...``) in
+    ``cwd``, under a file-size limit and with ``env`` added to the
+    environment, in a fork of this process: without starting Python and
+    importing torch again (about 1.5 s of CPU a command). Returns the
+    child's pid and the pipes of its stdout and stderr (unbuffered).
 
     The child keeps torch on one thread, whatever the command asks: GNU
     OpenMP cannot start threads in a forked child (it hangs).
     """
     (out_read, out_write), (err_read, err_write) = os.pipe(), os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child: never returns
-        os.close(out_read), os.close(err_read)
-        os.dup2(out_write, 1), os.dup2(err_write, 2)
-        sys.stdout = io.TextIOWrapper(os.fdopen(1, "wb", closefd=False))
-        sys.stderr = io.TextIOWrapper(os.fdopen(2, "wb", closefd=False))
-        sys.dont_write_bytecode = True
-        status = 1
-        try:
-            os.chdir(cwd)
-            os.environ.update(env or {})
-            if limit is not None:
-                file_size_limit(limit)()
-            torch.set_num_threads(1)
-            torch.set_num_threads = lambda threads: None
-            if args[0] == "-m":
-                sys.argv = [args[1], *args[2:]]
-                runpy.run_module(args[1], run_name="__main__", alter_sys=True)
-            else:
-                sys.argv = ["-c", *args[2:]]
-                exec(
-                    compile(args[1], "<string>", "exec"),
-                    {"__name__": "__main__"},
-                )
-            status = 0
-        except SystemExit as stop:
-            if isinstance(stop.code, int) or stop.code is None:
-                status = stop.code or 0
-            else:  # a message, as Python prints it
-                print(stop.code, file=sys.stderr)
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            sys.stdout.flush(), sys.stderr.flush()
-            os._exit(status)
-    os.close(out_write), os.close(err_write)
-    output = {out_read: b"", err_read: b""}
-    with selectors.DefaultSelector() as pipes:
-        for fd in output:
-            pipes.register(fd, selectors.EVENT_READ)
+    if pid:
+        os.close(out_write), os.close(err_write)
+        return pid, out_read, err_read
+    os.close(out_read), os.close(err_read)  # the child: never returns
+    os.dup2(out_write, 1), os.dup2(err_write, 2)
+    for name, fd in [("stdout", 1), ("stderr", 2)]:
+        stream = os.fdopen(fd, "wb", closefd=False)
+        setattr(sys, name, io.TextIOWrapper(stream, write_through=True))
+    sys.dont_write_bytecode = True
+    status = 1
+    try:
+        os.chdir(cwd)
+        os.environ.update(env or {})
+        if limit is not None:
+            file_size_limit(limit)()
+        torch.set_num_threads(1)
+        torch.set_num_threads = lambda threads: None
+        if args[0] == "-m":
+            sys.argv = [args[1], *args[2:]]
+            runpy.run_module(args[1], run_name="__main__", alter_sys=True)
+        else:
+            sys.argv = ["-c", *args[2:]]
+            code = compile(args[1], "<string>", "exec")
+            exec(code, {"__name__": "__main__"})
+        status = 0
+    except SystemExit as stop:
+        if isinstance(stop.code, int) or stop.code is None:
+            status = stop.code or 0
+        else:  # a message, as Python prints it
+            print(stop.code, file=sys.stderr)
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush(), sys.stderr.flush()
+        os._exit(status)
+
+
+def finish(pid: int, pipes: dict[int, bytes]) -> tuple[int, dict[int, bytes]]:
+    """Read a forked command's ``pipes`` (fd -> what was read already) to
+    their end and wait for it: (exit status, fd -> everything read)."""
+    with selectors.DefaultSelector() as waiting:
+        for fd in pipes:
+            waiting.register(fd, selectors.EVENT_READ)
         deadline = time.monotonic() + 120
-        while pipes.get_map():
+        while waiting.get_map():
             if time.monotonic() > deadline:
                 os.kill(pid, signal.SIGKILL)
-                raise TimeoutError(f"python {' '.join(args)} did not end")
-            for key, _ in pipes.select(timeout=1):
+                raise TimeoutError(f"process {pid} did not end")
+            for key, _ in waiting.select(timeout=1):
                 chunk = os.read(key.fd, 65536)
                 if chunk:
-                    output[key.fd] += chunk
+                    pipes[key.fd] += chunk
                 else:
-                    pipes.unregister(key.fd)
+                    waiting.unregister(key.fd)
                     os.close(key.fd)
-    status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), pipes
+
+
+def run_forked(
+    args: list[str],
+    cwd: Path,
+    limit: int | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess:
+    """What :func:`run` gives, from a :func:`fork` of this process."""
+    pid, out, err = fork(args, cwd, limit, env)
+    status, read = finish(pid, {out: b"", err: b""})
     return subprocess.CompletedProcess(
-        args,
-        status,
-        output[out_read].decode(),
-        output[err_read].decode(),
+        args, status, read[out].decode(), read[err].decode()
     )
 
 
@@ -135,31 +148,21 @@ def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 def interrupt(
     args: list[str], cwd: Path, when: str, stream="stderr"
 ) -> tuple[int, str, str]:
-    """Start ``python args``, press Ctrl-C once ``when`` appears on its
-    ``stream``, and return (exit status, stdout, stderr)."""
-    child = subprocess.Popen(
-        [sys.executable, *args],
-        cwd=cwd,
-        env=environment(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        bufsize=0,  # unbuffered: nothing read ahead is lost to communicate
-    )
-    watched = child.stderr if stream == "stderr" else child.stdout
+    """Start ``python args`` (a :func:`fork` of this process), press Ctrl-C
+    once ``when`` appears on its ``stream``, and return (exit status,
+    stdout, stderr)."""
+    pid, out, err = fork(args, cwd)
+    watched = err if stream == "stderr" else out
     seen = b""
     deadline = time.monotonic() + 120
     while when.encode() not in seen and time.monotonic() < deadline:
-        byte = watched.read(1)
+        byte = os.read(watched, 1)
         if not byte:
             break  # the command ended before it got there
         seen += byte
-    child.send_signal(signal.SIGINT)
-    out, err = child.communicate(timeout=60)
-    if stream == "stderr":
-        err = seen + err
-    else:
-        out = seen + out
-    return child.returncode, out.decode(), err.decode()
+    os.kill(pid, signal.SIGINT)
+    status, read = finish(pid, {out: b"", err: b""} | {watched: seen})
+    return status, read[out].decode(), read[err].decode()
 
 
 def last_line(text: str) -> str:
