@@ -4,7 +4,7 @@ import pytest
 
 from conftest import DOCS_SYBIL
 from sitebuild import page_outputs
-from sitebuild.lesson_code import python_fences
+from sitebuild.lesson_code import python_fences, run_fence
 from tests.support import ROOT
 from tests.support.markdown_fences import (
     OutputMismatch,
@@ -155,3 +155,26 @@ def test_include_of_a_missing_file_is_named():
             ROOT,
             preprocessor(),
         )
+
+
+def test_page_code_runs_on_one_torch_thread_and_gives_the_count_back():
+    """The build and the tests print the same numbers on any machine: a
+    sum split over threads adds in another order (a trained loss printed
+    0.245 on one thread and 0.240 on two)."""
+    import torch
+
+    text = "```python\nimport torch\nprint(torch.get_num_threads())\n```\n"
+    fence = python_fences(text, "page.md", ROOT, preprocessor())[0]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert run_fence(fence, {}) == "1\n"
+        assert torch.get_num_threads() == 2
+        failing = "```python\nraise ValueError('the page')\n```\n"
+        with pytest.raises(ValueError, match="the page"):
+            run_fence(
+                python_fences(failing, "p.md", ROOT, preprocessor())[0], {}
+            )
+        assert torch.get_num_threads() == 2  # given back after a failure too
+    finally:
+        torch.set_num_threads(threads)

@@ -208,3 +208,29 @@ def test_the_registry_the_build_reads_is_the_one_the_recipes_fill():
     for path, recipe in figure_recipes.FIGURES.items():
         assert read[path].recipe == recipe.__name__, path
         assert Path(recipe.__code__.co_filename) == figures.RECIPES
+
+
+@pytest.mark.slow  # imports torch, matplotlib and the package's plots
+def test_a_figure_recipe_runs_on_one_torch_thread(monkeypatch):
+    """Figure bytes do not depend on the machine's cores."""
+    import matplotlib.figure
+    import torch
+
+    from sitebuild import figure_recipes
+
+    seen = []
+
+    def recipe():
+        seen.append(torch.get_num_threads())
+        figure = matplotlib.figure.Figure(figsize=(2, 1))
+        figure.text(0.5, 0.5, "one thread", fontsize=10)
+        return figure
+
+    monkeypatch.setitem(figure_recipes.FIGURES, "figures/patches.webp", recipe)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        figure_recipes.render("figures/patches.webp")
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
