@@ -6,6 +6,11 @@ so, with the file's machine, thread count, torch version and date. Placeholders
 ``{{ bench.NAME }}`` in a page are replaced by values computed from that file; an
 unknown name, or a result file the values cannot be computed from, stops the build
 before anything is rendered, in one line naming the page's line (or the file).
+
+Why not mkdocs-macros: the values (tables, ratios) would still be computed here,
+as its variables; what it would replace is one regular expression, at the price
+of making every page a Jinja template (a ``{{`` or ``{%`` in a future code block
+would need escaping) and of an undefined name reported without the page's line.
 """
 
 from __future__ import annotations

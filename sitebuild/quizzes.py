@@ -20,6 +20,14 @@ clears every answer of the page.
 
 Every quiz of every page is read before anything is rendered (in ``on_files``): a
 malformed one stops the build in one line naming its page and line.
+
+Why not mkdocs-quiz (1.7.1, read 2026-12): it has per-option feedback, a score and
+a reset too, but its ``<quiz>`` blocks are parsed while a page renders (a mistake
+surfaces page by page, as a ValueError with a traceback, not one line before any
+work), the notebooks' plain-text copy of each quiz (``notebooks.quiz_as_text``)
+and the tests that balance answer positions and lengths would need a second
+parser of its syntax, and it brings a terminal quiz runner's dependencies
+(rich, rich-click, questionary, requests, polib) into the site build.
 """
 
 from __future__ import annotations
