@@ -32,9 +32,7 @@ def offline_site(builds_folder, site) -> Path:
     """The copy of the site built to be opened from disk, as `make
     build-offline` builds it (after the first build, so the figures and
     outputs come from the cache)."""
-    return shared_build(
-        builds_folder, "offline", OFFLINE="true", DIRECTORY_URLS="false"
-    )
+    return shared_build(builds_folder, "offline")
 
 
 @pytest.fixture(scope="module")

@@ -16,17 +16,16 @@ need. How a failing cell's traceback is read is tested directly.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from mkdocs.exceptions import PluginError
 
 from tests.support import ROOT
+from tests.support.site_build import forked_builds
 
 COPIED = ["mkdocs.yml", "docs", "hooks", "sitebuild", "vitlesson", "overrides"]
 
@@ -242,74 +241,29 @@ MISTAKES = [
 ]
 
 
-# Runs ``mkdocs build --strict`` in each copy named on its command line, as
-# the mkdocs command does, each in a child forked after the heavy imports
-# (mkdocs-jupyter, jupytext, and torch, which vitlesson.bench imports: most of
-# a build that stops early), so that a dozen builds cost about as much as two.
-# sitebuild and vitlesson are imported after the fork, in the copy: with
-# ``-c``, the current folder is first on sys.path. Each child's output goes to
-# build.out and build.err in its copy, its exit status to build.status.
-FORKED_BUILDS = """
-import os, sys, traceback
-import jupytext, mkdocs.__main__, mkdocs_jupyter.plugin, nbclient, nbformat
-import torch
-
-children = {}
-for root in sys.argv[1:]:
-    pid = os.fork()
-    if pid:
-        children[pid] = root
-        continue
-    os.chdir(root)
-    for fd, name in [(1, "build.out"), (2, "build.err")]:
-        os.dup2(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
-    try:
-        mkdocs.__main__.cli.main(
-            ["build", "--strict", "--site-dir", "site"], prog_name="mkdocs"
-        )
-        status = 0
-    except SystemExit as stop:
-        status = stop.code if isinstance(stop.code, int) else 1
-    except BaseException:
-        traceback.print_exc()
-        status = 1
-    sys.stdout.flush(), sys.stderr.flush()
-    os._exit(status)
-while children:
-    pid, status = os.wait()
-    with open(os.path.join(children.pop(pid), "build.status"), "w") as file:
-        file.write(str(os.waitstatus_to_exitcode(status)))
-"""
-
-
-def forked_builds(prepared: dict) -> dict:
+def built(prepared: dict) -> dict:
     """Build every copy of ``prepared`` (name -> (copy, expected pieces of
-    its error line)) at once with :data:`FORKED_BUILDS`: name -> (the build,
+    its error line)), one forked build after another: name -> (the build,
     the copy, the expected pieces)."""
-    roots = [str(root) for root, _ in prepared.values()]
-    subprocess.run(
-        [sys.executable, "-c", FORKED_BUILDS, *roots],
-        env=dict(os.environ, NO_MKDOCS_2_WARNING="1"),
-        check=True,
-        timeout=300,
+    done = forked_builds(
+        [
+            (root, root / "site", {}, root / "build")
+            for root, _ in prepared.values()
+        ]
     )
-    builds = {}
-    for name, (root, expected) in prepared.items():
-        done = subprocess.CompletedProcess(
-            ["mkdocs", "build", "--strict"],
-            int((root / "build.status").read_text()),
-            (root / "build.out").read_text(),
-            (root / "build.err").read_text(),
+    return {
+        name: (build, root, expected)
+        for (name, (root, expected)), build in zip(
+            prepared.items(), done, strict=True
         )
-        builds[name] = (done, root, expected)
-    return builds
+    }
 
 
 @pytest.fixture(scope="module")
 def early_builds(tmp_path_factory):
     """Every mistake of :data:`MISTAKES` in its own copy, all built at once:
     name -> (the build, the copy, the pieces its error line has)."""
-    return forked_builds(
+    return built(
         {
             mistake.__name__: (
                 root := project_copy(
@@ -410,7 +364,7 @@ RENDERING_MISTAKES = [page_block_fails, recipe_fails, exercise_cell_fails]
 def rendering_builds(tmp_path_factory):
     """Every mistake of :data:`RENDERING_MISTAKES` in its own copy (cut down
     to what it needs where it can be), all built at once."""
-    return forked_builds(
+    return built(
         {
             mistake.__name__: mistake(
                 tmp_path_factory.mktemp(mistake.__name__)

@@ -13,7 +13,7 @@ import yaml
 
 from tests.support import ROOT
 from tests.support.npm_packages import npm_package
-from tests.support.site_build import shared_build
+from tests.support.site_build import REPO_URL, SITE_URL, shared_build
 
 WORKFLOW = ROOT / ".github" / "workflows" / "publish.yml"
 
@@ -132,12 +132,6 @@ def test_the_workflow_pushes_the_notebooks_where_the_colab_links_point():
 
 # --- The site as published: SITE_URL and REPO_URL set ----------------------------------------
 
-SITE_URL = "https://example.org/vitlesson/"
-
-
-REPO_URL = "https://github.com/example-owner/vitlesson-course"
-
-
 COLAB_LINK = re.compile(r'<a class="md-button vl-colab" href="([^"]+)"')
 
 
@@ -150,9 +144,7 @@ DOWNLOAD_LINK = re.compile(
 def published_site(builds_folder, site) -> Path:
     """The site built as the publishing workflow builds it, for example addresses (after the
     first build, so the figures, outputs and executed notebooks come from the cache)."""
-    return shared_build(
-        builds_folder, "published", SITE_URL=SITE_URL, REPO_URL=REPO_URL
-    )
+    return shared_build(builds_folder, "published")
 
 
 def pages_offering_a_notebook(site: Path) -> dict[str, str]:
