@@ -21,27 +21,11 @@ import torch
 from tests.support import ROOT
 
 
-def environment() -> dict:
-    """The test's environment, with the checkout importable and no
-    bytecode written into the folders the test checks."""
-    return dict(
-        os.environ,
-        PYTHONPATH=str(ROOT),
-        PYTHONDONTWRITEBYTECODE="1",
-        MPLBACKEND="Agg",
-    )
-
-
-def file_size_limit(limit: int):
-    """A ``preexec_fn`` that lets no file grow past ``limit`` bytes, as a
-    full disk does: the write fails with EFBIG instead of SIGXFSZ killing
-    the process."""
-
-    def apply() -> None:
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-
-    return apply
+def limit_file_size(limit: int) -> None:
+    """Let no file of this process grow past ``limit`` bytes, as a full disk
+    does: a write fails with EFBIG instead of SIGXFSZ killing the process."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
 
 def fork(
@@ -75,7 +59,7 @@ def fork(
         os.chdir(cwd)
         os.environ.update(env or {})
         if limit is not None:
-            file_size_limit(limit)()
+            limit_file_size(limit)
         torch.set_num_threads(1)
         torch.set_num_threads = lambda threads: None
         if args[0] == "-m":
@@ -134,11 +118,17 @@ def run_forked(
 
 
 def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    """``python args`` in ``cwd``, in a new process."""
+    """``python args`` in ``cwd``, in a new process (the checkout importable,
+    no bytecode written into the folders the test checks)."""
     return subprocess.run(
         [sys.executable, *args],
         cwd=cwd,
-        env=environment(),
+        env=dict(
+            os.environ,
+            PYTHONPATH=str(ROOT),
+            PYTHONDONTWRITEBYTECODE="1",
+            MPLBACKEND="Agg",
+        ),
         capture_output=True,
         text=True,
         timeout=120,
