@@ -1,7 +1,7 @@
 """The recorded benchmark numbers, put into the Performance page.
 
 The page never runs the benchmark (a full run takes minutes); it shows the result
-file that ``python -m vitlesson.bench`` wrote (``docs/data/bench.json``), and says
+file that ``python -m vitlesson.tools.bench`` wrote (``docs/data/bench.json``), and says
 so, with the file's machine, thread count, torch version and date. Placeholders
 ``{{ bench.NAME }}`` in a page are replaced by values computed from that file; an
 unknown name, or a result file the values cannot be computed from, stops the build
@@ -23,7 +23,7 @@ import statistics
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
 
-from vitlesson.bench import RECORDED
+from vitlesson.tools.bench import RECORDED
 
 PLACEHOLDER = re.compile(r"\{\{\s*bench\.(?P<name>[^{}\n]*?)\s*\}\}")
 OPENING = re.compile(r"\{\{\s*bench\b")
@@ -139,7 +139,7 @@ def known_values() -> dict[str, str]:
     except (KeyError, TypeError, ValueError, IndexError) as error:
         raise PluginError(
             f"{where}: the benchmark values cannot be computed from it "
-            f"(as python -m vitlesson.bench writes it): "
+            f"(as python -m vitlesson.tools.bench writes it): "
             f"{type(error).__name__}: {error}"
         ) from None
 

@@ -29,11 +29,11 @@ import torch  # noqa: E402
 
 from vitlesson.data.images import sample_image  # noqa: E402
 from vitlesson.data.shapes import make_shapes, normalize_shapes  # noqa: E402
+from vitlesson.lab.train import TEST_SEED, TEST_SIZE, load_trained, tiny_vit  # noqa: E402
 from vitlesson.position import (
     cosine_similarity_maps,
     sincos_2d_position_embedding,
 )  # noqa: E402
-from vitlesson.train import TEST_SEED, TEST_SIZE, load_trained, tiny_vit  # noqa: E402
 
 SCALE = 65535
 # The attention explorer shows the first test image of each class the model gets right, in this order.

@@ -22,8 +22,6 @@ matplotlib.use("Agg")
 import torch  # noqa: E402
 
 from sitebuild import one_torch_thread  # noqa: E402
-from vitlesson import dino  # noqa: E402
-from vitlesson.bench import RECORDED  # noqa: E402
 from vitlesson.data.images import normalize, sample_image  # noqa: E402
 from vitlesson.data.multicrop import multi_crop  # noqa: E402
 from vitlesson.data.objects import make_objects  # noqa: E402
@@ -41,12 +39,14 @@ from vitlesson.figures.plots import (  # noqa: E402
     smallest_font_size,
     training_curves_figure,
 )
+from vitlesson.lab import dino  # noqa: E402
+from vitlesson.lab.probes import attention_iou, attention_masks  # noqa: E402
+from vitlesson.lab.train import TEST_SEED, load_trained, tiny_vit  # noqa: E402
 from vitlesson.position import (
     PositionalEmbedding,
     sincos_2d_position_embedding,
 )  # noqa: E402
-from vitlesson.probes import attention_iou, attention_masks  # noqa: E402
-from vitlesson.train import TEST_SEED, load_trained, tiny_vit  # noqa: E402
+from vitlesson.tools.bench import RECORDED  # noqa: E402
 from vitlesson.vit import vit_base, vit_small  # noqa: E402
 
 DPI = 150

@@ -39,7 +39,7 @@ from mkdocs.structure.files import File
 
 from sitebuild import ROOT, cache
 from vitlesson._io import write_bytes, write_text
-from vitlesson.bench import RECORDED
+from vitlesson.tools.bench import RECORDED
 
 log = logging.getLogger("mkdocs.hooks.figures")
 RECIPES = Path(__file__).resolve().with_name("figure_recipes.py")

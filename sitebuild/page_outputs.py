@@ -32,7 +32,7 @@ from mkdocs.plugins import event_priority
 
 from sitebuild import ROOT, cache, lesson_code
 from vitlesson._io import write_text
-from vitlesson.bench import RECORDED
+from vitlesson.tools.bench import RECORDED
 
 CACHE = ROOT / ".cache" / "outputs"
 log = logging.getLogger("mkdocs.hooks.page_outputs")

@@ -76,15 +76,15 @@ SITE_FIXTURES = {
 # one of them alone at the end. Every other file follows in its usual order.
 LONGEST_FIRST = [
     "tests/browser/test_pages.py",
-    "tests/unit/dino/test_distributed.py",
-    "tests/unit/test_train.py",
+    "tests/unit/lab/dino/test_distributed.py",
+    "tests/unit/lab/test_train.py",
     "docs/lessons/what-dino-learned.md",
     "tests/notebooks/test_notebooks.py",
     "tests/browser/test_explorers.py",
-    "tests/unit/dino/test_throughput.py",
+    "tests/unit/lab/dino/test_throughput.py",
     "tests/unit/test_vit.py",
     "tests/site/test_build_mistakes.py",
-    "tests/unit/test_attention.py",
+    "tests/unit/tools/test_attention.py",
 ]
 
 

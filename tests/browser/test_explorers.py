@@ -17,11 +17,11 @@ import torch
 from sitebuild import glossary
 from vitlesson import costs
 from vitlesson.data.shapes import make_shapes, normalize_shapes
+from vitlesson.lab.train import TEST_SEED, TEST_SIZE, load_trained, tiny_vit
 from vitlesson.position import (
     cosine_similarity_maps,
     sincos_2d_position_embedding,
 )
-from vitlesson.train import TEST_SEED, TEST_SIZE, load_trained, tiny_vit
 from vitlesson.vit import attention_rollout
 
 EXPLORER_FILES = {

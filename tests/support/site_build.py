@@ -35,7 +35,7 @@ BUILDS = {
 # command line ([folder, site dir, environment settings, output prefix]), as
 # the mkdocs command does, one after another, each in a child forked after
 # the heavy imports (mkdocs-jupyter, jupytext, and torch, which
-# vitlesson.bench imports: most of a build that stops early or finds its
+# vitlesson.tools.bench imports: most of a build that stops early or finds its
 # work cached). sitebuild and vitlesson are imported after the fork, from
 # the folder built: with ``-c``, the current folder is first on sys.path.
 # Each child's output goes to <prefix>.out and <prefix>.err, its exit status

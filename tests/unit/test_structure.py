@@ -13,9 +13,9 @@ import torch.nn as nn
 
 import vitlesson
 from vitlesson import _validation as check
-from vitlesson.dino.head import DINOHead, MultiCropWrapper
-from vitlesson.dino.loss import DINOLoss
 from vitlesson.embedding import VisionTransformerEmbedding
+from vitlesson.lab.dino.head import DINOHead, MultiCropWrapper
+from vitlesson.lab.dino.loss import DINOLoss
 from vitlesson.patching import FlexiblePatchEmbedding
 
 PACKAGE = Path(vitlesson.__file__).parent
@@ -90,8 +90,8 @@ def test_every_layer_class_is_covered():
             vitlesson.patching,
             vitlesson.position,
             vitlesson.embedding,
-            vitlesson.dino.head,
-            vitlesson.dino.loss,
+            vitlesson.lab.dino.head,
+            vitlesson.lab.dino.loss,
         )
         for obj in vars(module).values()
         if isinstance(obj, type)
@@ -226,7 +226,7 @@ TESTED_ELSEWHERE = {
 
 
 def test_every_module_has_a_unit_test_file_named_after_it():
-    """vitlesson/dino/loss.py is tested in tests/unit/dino/test_loss.py."""
+    """vitlesson/lab/dino/loss.py is tested in tests/unit/lab/dino/test_loss.py."""
     missing = []
     for module in sorted(PACKAGE.rglob("*.py")):
         relative = module.relative_to(PACKAGE)

@@ -25,13 +25,13 @@ from tests.support.layer_inputs import (
     tiny_vit,
 )
 from vitlesson import _validation as check
-from vitlesson.checkpoints import hf_vit_reference, to_hf_vit_state_dict
 from vitlesson.data.images import (
     sample_image,
 )
 from vitlesson.position import (
     resample_position_embedding,
 )
+from vitlesson.tools.checkpoints import hf_vit_reference, to_hf_vit_state_dict
 from vitlesson.vit import (
     Attention,
     Block,

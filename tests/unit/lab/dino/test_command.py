@@ -1,11 +1,11 @@
-"""``python -m vitlesson.dino``: flags refused before any work, a help text for every flag, weights and a record written."""
+"""``python -m vitlesson.lab.dino``: flags refused before any work, a help text for every flag, weights and a record written."""
 
 import json
 
 import pytest
 import torch
 
-from vitlesson import dino
+from vitlesson.lab import dino
 
 # --- the command and the shipped run -------------------------------------------------------------
 
@@ -60,7 +60,9 @@ def test_command_writes_weights_and_a_record(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(dino.command, "evaluate", evaluate)
     dino.main([*tiny, "--output", str(tmp_path / "run.pt")])
     record = json.loads((tmp_path / "run.json").read_text())
-    assert record["command"].startswith("python -m vitlesson.dino --steps 2")
+    assert record["command"].startswith(
+        "python -m vitlesson.lab.dino --steps 2"
+    )
     assert (
         record["config"]["steps"] == 2
         and record["config"]["crops"]["local_crops"] == 2
@@ -93,7 +95,7 @@ def test_the_center_all_reduce_flag_reaches_training(
     tmp_path, monkeypatch, flags, all_reduce_center
 ):
     """--no-center-all-reduce turns off the center's all-reduce, and only
-    it (tests/unit/dino/test_distributed.py shows what that changes)."""
+    it (tests/unit/lab/dino/test_distributed.py shows what that changes)."""
     asked = {}
 
     def train(config, progress, device, all_reduce_center):

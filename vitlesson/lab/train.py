@@ -1,4 +1,4 @@
-"""Train a tiny ViT on the shapes task, on a CPU, in about two minutes: ``python -m vitlesson.train``.
+"""Train a tiny ViT on the shapes task, on a CPU, in about two minutes: ``python -m vitlesson.lab.train``.
 
 The point is not the accuracy but what the position embeddings become: they start
 as noise (Lesson 1.2's figure) and, because the task is about *where* things are,
@@ -32,10 +32,10 @@ from vitlesson.data.shapes import make_shapes, normalize_shapes
 from vitlesson.position import neighbour_similarity
 from vitlesson.vit import VisionTransformer
 
-WEIGHTS = Path(__file__).resolve().parent / "weights" / "tiny-shapes.pt"
+WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "tiny-shapes.pt"
 TRAIN_SEED, TEST_SEED = 0, 1
 TEST_SIZE = 2000
-PROG = "python -m vitlesson.train"
+PROG = "python -m vitlesson.lab.train"
 
 
 # --8<-- [start:tiny_vit]

@@ -1,4 +1,4 @@
-"""``python -m vitlesson.dino.throughput``: its record, its table, its
+"""``python -m vitlesson.lab.dino.throughput``: its record, its table, its
 argument errors (fast), and a real measurement, Ctrl-C and a full disk with
 tiny settings (slow)."""
 
@@ -14,7 +14,7 @@ import time
 import pytest
 
 from tests.support import ROOT, faults
-from vitlesson.dino import throughput
+from vitlesson.lab.dino import throughput
 
 RECORD = {
     "machine": {"cores": 2, "torch": "2.x"},
@@ -209,7 +209,13 @@ TINY = [
 
 
 def command(*argv) -> list[str]:
-    return [sys.executable, "-m", "vitlesson.dino.throughput", *TINY, *argv]
+    return [
+        sys.executable,
+        "-m",
+        "vitlesson.lab.dino.throughput",
+        *TINY,
+        *argv,
+    ]
 
 
 @pytest.mark.slow
@@ -265,7 +271,7 @@ def test_ctrl_c_stops_every_process_and_writes_nothing(tmp_path):
 # The command, measuring nothing: what a full disk stops is the writing.
 UNMEASURED = [
     "-c",
-    "import sys, vitlesson.dino.throughput as t; "
+    "import sys, vitlesson.lab.dino.throughput as t; "
     "t.measure = lambda processes, threads, args: 1.0; t.main(sys.argv[1:])",
 ]
 

@@ -1,4 +1,4 @@
-"""The command ``python -m vitlesson.dino``: train DINO (or a baseline or
+"""The command ``python -m vitlesson.lab.dino``: train DINO (or a baseline or
 an ablation) and record the run, or ``--evaluate`` the shipped weights.
 
 On one process it runs as is; under ``torchrun --nproc_per_node=N`` each
@@ -22,16 +22,16 @@ import torch.distributed as dist
 from vitlesson import _arguments
 from vitlesson._arguments import non_negative_int, number_in, positive_int
 from vitlesson._runs import interrupted, outputs, state_bytes, write_pair
-from vitlesson.dino.evaluation import (
+from vitlesson.lab.dino.evaluation import (
     ABLATIONS,
     DINO_WEIGHTS,
     SUPERVISED_WEIGHTS,
     evaluate,
     evaluate_shipped,
 )
-from vitlesson.dino.training import DINOConfig, train, train_supervised
+from vitlesson.lab.dino.training import DINOConfig, train, train_supervised
 
-PROG = "python -m vitlesson.dino"
+PROG = "python -m vitlesson.lab.dino"
 DESCRIPTION = (
     "DINO in miniature: self-distillation with no labels, on a CPU in minutes."
 )
@@ -54,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog="The defaults are the recipe of the shipped weights. "
         "--no-centering and --no-sharpening are the collapse "
         "ablations; --supervised trains the labelled baseline. "
-        "Under torchrun --nproc_per_node=N -m vitlesson.dino the "
+        "Under torchrun --nproc_per_node=N -m vitlesson.lab.dino the "
         "batch is split over N processes.",
     )
     parser.add_argument(

@@ -1,4 +1,4 @@
-"""``vitlesson.dino.training``: the config derives its schedule from the steps, a short run is seeded and recorded, and a training run writes its weights and record."""
+"""``vitlesson.lab.dino.training``: the config derives its schedule from the steps, a short run is seeded and recorded, and a training run writes its weights and record."""
 
 import math
 
@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from tests.support import ROOT
-from vitlesson import dino
 from vitlesson.data.multicrop import (
     MultiCropConfig,
 )
-from vitlesson.dino import (
+from vitlesson.lab import dino
+from vitlesson.lab.dino import (
     DINOConfig,
     cosine_schedule,
     update_teacher,

@@ -1,4 +1,4 @@
-"""Measured answers to the lesson's analysis questions: ``python -m vitlesson.bench``.
+"""Measured answers to the lesson's analysis questions: ``python -m vitlesson.tools.bench``.
 
 Every timing here is a median from ``torch.utils.benchmark`` (warm-up, then
 repeated blocks until the measurement is stable) at a fixed number of threads,
@@ -32,8 +32,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from vitlesson._arguments import Parser, positive_int
 from vitlesson._arguments import path as path_type
 from vitlesson._io import writable_output, write_text
-from vitlesson.checkpoints import hf_vit_reference
 from vitlesson.patching import FlexiblePatchEmbedding, PatchEmbedding
+from vitlesson.tools.checkpoints import hf_vit_reference
 from vitlesson.vit import vit_small
 
 PATCH_CONFIGS = [(224, 8), (224, 16), (224, 32), (384, 16)]
@@ -42,10 +42,8 @@ EMBED_DIM = 768
 ATTENTION_TOKENS = [50, 101, 197, 401, 577, 785]
 # The results the site shows: in a checkout of the repository only (an
 # installed package has no docs/). sitebuild/benchmarks.py reads this path.
-RECORDED = (
-    Path(__file__).resolve().parent.parent / "docs" / "data" / "bench.json"
-)
-PROG = "python -m vitlesson.bench"
+RECORDED = Path(__file__).resolve().parents[2] / "docs" / "data" / "bench.json"
+PROG = "python -m vitlesson.tools.bench"
 
 
 def cpu_model() -> str:

@@ -179,7 +179,7 @@ def from_hf_vit_state_dict(
 # the package's one such table (vitlesson.vit's factories agree with it; a
 # DINO checkpoint's --arch, vit_small or deit_small, names the same width).
 HEADS_BY_WIDTH = {
-    64: 4,  # this course's tiny ViT (vitlesson.dino.tiny_backbone)
+    64: 4,  # this course's tiny ViT (vitlesson.lab.dino.tiny_backbone)
     192: 3,  # ViT-Ti / DeiT-Tiny
     384: 6,  # ViT-S: dino_vits16, dino_vits8
     768: 12,  # ViT-B: dino_vitb16, dino_vitb8

@@ -1,4 +1,4 @@
-"""``python -m vitlesson.train`` and the shipped tiny ViT: usage errors, outputs written whole and only where asked, Ctrl-C and a full disk, and the recorded accuracy."""
+"""``python -m vitlesson.lab.train`` and the shipped tiny ViT: usage errors, outputs written whole and only where asked, Ctrl-C and a full disk, and the recorded accuracy."""
 
 import hashlib
 import json
@@ -8,10 +8,9 @@ import pytest
 import torch
 
 from tests.support import faults
-from vitlesson import train as train_module
 from vitlesson.data.shapes import make_shapes
-from vitlesson.position import neighbour_similarity
-from vitlesson.train import (
+from vitlesson.lab import train as train_module
+from vitlesson.lab.train import (
     TEST_SEED,
     TEST_SIZE,
     WEIGHTS,
@@ -20,8 +19,9 @@ from vitlesson.train import (
     main,
     tiny_vit,
 )
+from vitlesson.position import neighbour_similarity
 
-PROG = "python -m vitlesson.train"
+PROG = "python -m vitlesson.lab.train"
 
 
 QUICK = ["--steps", "1", "--batch-size", "4", "--device", "cpu"]
@@ -30,7 +30,7 @@ QUICK = ["--steps", "1", "--batch-size", "4", "--device", "cpu"]
 # the command, with a 16-image test split instead of 2000 (seconds saved)
 COMMAND = [
     "-c",
-    "import sys, vitlesson.train as t; t.TEST_SIZE = 16; t.main(sys.argv[1:])",
+    "import sys, vitlesson.lab.train as t; t.TEST_SIZE = 16; t.main(sys.argv[1:])",
 ]
 
 
@@ -82,7 +82,7 @@ def test_unwritable_outputs_are_refused_before_training(
     assert sorted(os.listdir(work)) == ["folder", "notes.txt"]
 
 
-OTHER = '{"command": "python -m vitlesson.dino"}'  # another command's
+OTHER = '{"command": "python -m vitlesson.lab.dino"}'  # another command's
 
 
 @pytest.mark.parametrize(
@@ -262,7 +262,7 @@ def test_learned_position_embeddings_know_the_grid():
     ],
 )
 def test_bad_training_flags_are_usage_errors(flags, message, capsys):
-    from vitlesson.train import main
+    from vitlesson.lab.train import main
 
     with pytest.raises(SystemExit) as exit_:
         main(flags)
@@ -273,7 +273,7 @@ def test_bad_training_flags_are_usage_errors(flags, message, capsys):
 def test_training_writes_to_the_working_directory_not_the_package(
     tmp_path, monkeypatch, capsys
 ):
-    from vitlesson.train import main
+    from vitlesson.lab.train import main
 
     shipped = WEIGHTS.read_bytes()
     monkeypatch.chdir(tmp_path)
@@ -286,7 +286,7 @@ def test_training_writes_to_the_working_directory_not_the_package(
 
 @pytest.mark.slow
 def test_a_diverging_run_stops_with_a_message(monkeypatch, capsys):
-    import vitlesson.train as train_module
+    import vitlesson.lab.train as train_module
 
     monkeypatch.setattr(
         train_module.F,

@@ -1,4 +1,4 @@
-"""``python -m vitlesson.attention``: one distinct new folder per image
+"""``python -m vitlesson.tools.attention``: one distinct new folder per image
 inside ``--output-dir``, nothing there before replaced, every mistake one
 line before any work, and a full disk or Ctrl-C leaving only complete
 folders."""
@@ -11,11 +11,11 @@ import torch
 from PIL import Image
 
 from tests.support import faults
-from vitlesson import attention
-from vitlesson.attention import main
+from vitlesson.tools import attention
+from vitlesson.tools.attention import main
 from vitlesson.vit import VisionTransformer
 
-PROG = "python -m vitlesson.attention"
+PROG = "python -m vitlesson.tools.attention"
 
 
 FILES = sorted(
@@ -262,7 +262,7 @@ def test_a_full_disk_leaves_complete_folders_only(work):
     (work / "maps" / "old" / "keep.txt").write_text("from before")
     limit = 8000
     result = faults.run_forked(
-        ["-m", "vitlesson.attention"]
+        ["-m", "vitlesson.tools.attention"]
         + command("small.png", "large.png", "--output-dir", "maps"),
         work,
         limit=limit,
@@ -283,7 +283,7 @@ def test_ctrl_c_leaves_complete_folders_only(work):
     for i, name in enumerate(names):
         picture(work / name, 128, 128, seed=i)
     code, out, err = faults.interrupt(
-        ["-m", "vitlesson.attention"]
+        ["-m", "vitlesson.tools.attention"]
         + command(*names, "--output-dir", "maps"),
         work,
         when="files in maps/p00",
@@ -300,7 +300,7 @@ def test_ctrl_c_leaves_complete_folders_only(work):
 
 PEAK = """
 import ctypes, torch
-from vitlesson.attention import attention_peak_bytes, cls_attention
+from vitlesson.tools.attention import attention_peak_bytes, cls_attention
 from vitlesson.vit import VisionTransformer
 torch.set_num_threads(1)
 

@@ -1,4 +1,4 @@
-"""``vitlesson.dino.loss``: the cross-entropy between sharpened teacher and student outputs, the center, the teacher's moving average and the cosine schedule, compared with DINO's own code."""
+"""``vitlesson.lab.dino.loss``: the cross-entropy between sharpened teacher and student outputs, the center, the teacher's moving average and the cosine schedule, compared with DINO's own code."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from tests.support.dino_inputs import (
     tensor,
     widths,
 )
-from vitlesson.dino import (
+from vitlesson.lab.dino import (
     DINOLoss,
     cosine_schedule,
     update_teacher,

@@ -13,11 +13,11 @@ import torch
 from vitlesson.data.objects import make_objects
 from vitlesson.data.shapes import _seed
 from vitlesson.data.shapes import normalize_shapes as normalize
-from vitlesson.dino.training import TRAIN_SEED, tiny_backbone
-from vitlesson.probes import attention_iou, cls_features, knn_accuracy
+from vitlesson.lab.dino.training import TRAIN_SEED, tiny_backbone
+from vitlesson.lab.probes import attention_iou, cls_features, knn_accuracy
 from vitlesson.vit import VisionTransformer
 
-WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
+WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
 DINO_WEIGHTS = WEIGHTS / "dino-tiny.pt"
 SUPERVISED_WEIGHTS = WEIGHTS / "dino-supervised.pt"
 ABLATIONS = WEIGHTS / "dino-ablations.json"
@@ -102,7 +102,7 @@ def load_backbone(path: Path = DINO_WEIGHTS) -> VisionTransformer:
         reason = " ".join(str(error).split()) or type(error).__name__
         raise ValueError(
             f"{path} does not hold the weights of the tiny DINO backbone "
-            f"(a state dict written by python -m vitlesson.dino): "
+            f"(a state dict written by python -m vitlesson.lab.dino): "
             f"{reason[:300]}"
         ) from None
     return backbone.eval()

@@ -1,4 +1,4 @@
-"""Look at a trained ViT's attention: ``python -m vitlesson.attention``.
+"""Look at a trained ViT's attention: ``python -m vitlesson.tools.attention``.
 
 For each image, the last block's CLS attention of every head, and the mask
 of the patches that hold 60% of it, as DINO's ``visualize_attention.py``
@@ -31,10 +31,10 @@ from vitlesson import _arguments, _io
 from vitlesson import _validation as check
 from vitlesson._arguments import Parser, number_in, positive_int
 from vitlesson._arguments import path as path_type
-from vitlesson.checkpoints import load_vit
 from vitlesson.data.images import IMAGENET_MEAN, IMAGENET_STD, normalize
 from vitlesson.data.images import read_image as read_rgb
-from vitlesson.probes import attention_masks
+from vitlesson.lab.probes import attention_masks
+from vitlesson.tools.checkpoints import load_vit
 from vitlesson.vit import attention_weights
 
 
@@ -299,9 +299,9 @@ def writable_folder(path: Path, what: str = "--output-dir") -> Path:
 
 def main(argv=None) -> None:
     parser = Parser(
-        prog="python -m vitlesson.attention",
+        prog="python -m vitlesson.tools.attention",
         description=__doc__.split("\n\n")[0].split(": ")[0] + ".",
-        epilog="Example: python -m vitlesson.attention --checkpoint "
+        epilog="Example: python -m vitlesson.tools.attention --checkpoint "
         "dino_deitsmall8_pretrain.pth photo.jpg",
     )
     parser.add_argument(

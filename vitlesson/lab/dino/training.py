@@ -3,7 +3,7 @@
 
 Under ``torchrun`` every process trains the same student on its share of
 each batch: ``DistributedDataParallel`` averages the gradients, and
-:meth:`~vitlesson.dino.loss.DINOLoss.update_center` averages the center
+:meth:`~vitlesson.lab.dino.loss.DINOLoss.update_center` averages the center
 over every process, so the run equals the single-process run with the same
 flags, up to the order of float sums. Every image's crops come from its
 own generator, seeded by the run's seed, the step and the image's index in
@@ -30,9 +30,9 @@ from vitlesson import _validation as check
 from vitlesson.data.multicrop import MultiCropConfig, multi_crop
 from vitlesson.data.objects import CLASSES, make_objects
 from vitlesson.data.shapes import normalize_shapes as normalize
-from vitlesson.dino.head import DINOHead, MultiCropWrapper
-from vitlesson.dino.loss import DINOLoss, cosine_schedule, update_teacher
-from vitlesson.train import tiny_vit
+from vitlesson.lab.dino.head import DINOHead, MultiCropWrapper
+from vitlesson.lab.dino.loss import DINOLoss, cosine_schedule, update_teacher
+from vitlesson.lab.train import tiny_vit
 from vitlesson.vit import VisionTransformer
 
 TRAIN_SEED = 0
@@ -326,7 +326,7 @@ def train(
     of every batch; the returned teacher is the same on every process.
 
     ``all_reduce_center=False`` exists only to show what the center's
-    all-reduce is for (``tests/unit/dino/test_distributed.py``): it is not DINO.
+    all-reduce is for (``tests/unit/lab/dino/test_distributed.py``): it is not DINO.
     """
     config, device, rank, world, amp = _start(config, device)
     with _seeded(config.seed, device):

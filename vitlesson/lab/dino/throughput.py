@@ -1,5 +1,5 @@
 """Steps per second of DINO in miniature on 1 and 2 processes:
-``python -m vitlesson.dino.throughput --output FILE``.
+``python -m vitlesson.lab.dino.throughput --output FILE``.
 
 Each repeat starts the training in fresh processes, as a learner does: one
 Python process, or ``torchrun --standalone --nproc_per_node=N`` for N. Every
@@ -36,10 +36,10 @@ from vitlesson._arguments import number_in, positive_int
 from vitlesson._io import writable_output, write_text
 from vitlesson._runs import interrupted
 
-PROG = "python -m vitlesson.dino.throughput"
+PROG = "python -m vitlesson.lab.dino.throughput"
 # shipped with the package, so a downloaded notebook (Colab) can read it
 RECORDED = (
-    Path(__file__).resolve().parents[1] / "weights" / "dino-throughput.json"
+    Path(__file__).resolve().parents[2] / "weights" / "dino-throughput.json"
 )
 WARMUP_STEPS = 2
 RUN_KEYS = ("processes", "threads", "steps_per_second")
@@ -154,7 +154,7 @@ def table(record: dict) -> str:
 def _worker_command(processes: int, threads: int, args) -> list[str]:
     worker = [
         "-m",
-        "vitlesson.dino.throughput",
+        "vitlesson.lab.dino.throughput",
         "--worker",
         f"--threads={threads}",
         f"--steps={args.steps}",
@@ -213,7 +213,7 @@ def _worker(args) -> None:
     import torch
     import torch.distributed as dist
 
-    from vitlesson.dino.training import DINOConfig, process, train
+    from vitlesson.lab.dino.training import DINOConfig, process, train
 
     torch.set_num_threads(args.threads[0])
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
@@ -345,7 +345,7 @@ def main(argv=None) -> None:
 def _measure_all(args, argv) -> dict:
     import torch
 
-    from vitlesson.bench import cpu_model
+    from vitlesson.tools.bench import cpu_model
 
     before = os.getloadavg()
     runs = [

@@ -1,4 +1,4 @@
-"""``vitlesson.checkpoints``: every checkpoint format the package reads (its own, DINO's, timm's, Hugging Face's), ``load_vit`` on broken files and bad arguments, and the Hugging Face reference model."""
+"""``vitlesson.tools.checkpoints``: every checkpoint format the package reads (its own, DINO's, timm's, Hugging Face's), ``load_vit`` on broken files and bad arguments, and the Hugging Face reference model."""
 
 import argparse
 import datetime
@@ -12,9 +12,13 @@ import torch
 from PIL import Image
 
 import vitlesson
-from vitlesson import checkpoints, vit
-from vitlesson.attention import cls_attention, main, read_image
-from vitlesson.checkpoints import (
+from vitlesson import vit
+from vitlesson.data.images import (
+    normalize,
+)
+from vitlesson.tools import checkpoints
+from vitlesson.tools.attention import cls_attention, main, read_image
+from vitlesson.tools.checkpoints import (
     HEADS_BY_WIDTH,
     architecture,
     backbone_state_dict,
@@ -22,9 +26,6 @@ from vitlesson.checkpoints import (
     hf_vit_reference,
     load_vit,
     to_hf_vit_state_dict,
-)
-from vitlesson.data.images import (
-    normalize,
 )
 from vitlesson.vit import VisionTransformer
 
@@ -594,7 +595,7 @@ def test_hf_reference_follows_the_model_and_loads_strictly(monkeypatch):
     pytest.importorskip(
         "transformers", reason="the reference is Hugging Face transformers"
     )
-    from vitlesson import checkpoints
+    from vitlesson.tools import checkpoints
 
     model = vitlesson.VisionTransformer(
         img_size=16,
@@ -634,7 +635,7 @@ def test_hf_reference_follows_the_model_and_loads_strictly(monkeypatch):
 
 
 def test_to_hf_refuses_a_head_in_full():
-    from vitlesson.checkpoints import to_hf_vit_state_dict
+    from vitlesson.tools.checkpoints import to_hf_vit_state_dict
 
     with pytest.raises(ValueError) as error:
         to_hf_vit_state_dict({"head.weight": torch.zeros(2, 2)})
@@ -695,7 +696,7 @@ def test_hf_parity_of_the_shipped_trained_model():
         reason="the parity reference is Hugging Face transformers",
     )
     from vitlesson.data.shapes import make_shapes, normalize_shapes
-    from vitlesson.train import TEST_SEED, load_trained
+    from vitlesson.lab.train import TEST_SEED, load_trained
 
     trained, _ = load_trained()
     backbone = vitlesson.VisionTransformer(

@@ -8,7 +8,7 @@ import pytest
 
 from sitebuild import benchmarks as bench_hook
 from tests.support import faults
-from vitlesson import bench
+from vitlesson.tools import bench
 from vitlesson.vit import VisionTransformer
 
 
@@ -137,7 +137,7 @@ def test_an_unknown_placeholder_stops_the_build_naming_its_line():
 
 
 def test_bench_never_overwrites_the_recorded_results_unless_asked(capsys):
-    from vitlesson import bench
+    from vitlesson.tools import bench
 
     for flags, message in [
         (["--record", "--quick"], "--record needs a full run: drop --quick"),
@@ -195,7 +195,7 @@ def test_an_unwritable_output_is_refused_before_measuring(
 # the command with canned results, so that only the writing is under test
 CANNED = [
     "-c",
-    "import sys, vitlesson.bench as b; "
+    "import sys, vitlesson.tools.bench as b; "
     "b.run = lambda **k: {'rows': ['x' * 100] * 100}; b.main(sys.argv[1:])",
 ]
 
@@ -209,7 +209,7 @@ def test_a_full_disk_leaves_the_previous_results(tmp_path):
     )
     assert result.returncode == 1, result.stderr
     assert faults.last_line(result.stderr) == (
-        "python -m vitlesson.bench: could not write bench.json (File too "
+        "python -m vitlesson.tools.bench: could not write bench.json (File too "
         "large); any previous file is unchanged"
     )
     assert "Traceback" not in result.stderr
@@ -220,13 +220,13 @@ def test_a_full_disk_leaves_the_previous_results(tmp_path):
 @pytest.mark.slow
 def test_ctrl_c_while_measuring_writes_nothing(tmp_path):
     code, _, err = faults.interrupt(
-        ["-m", "vitlesson.bench", "--quick", "--output", "bench.json"],
+        ["-m", "vitlesson.tools.bench", "--quick", "--output", "bench.json"],
         tmp_path,
         when="batch 1\n",  # the whole first line
     )
     assert code == 130, err
     assert faults.last_line(err) == (
-        "python -m vitlesson.bench: interrupted; bench.json was not written"
+        "python -m vitlesson.tools.bench: interrupted; bench.json was not written"
     )
     assert "Traceback" not in err and list(tmp_path.iterdir()) == []
 

@@ -1,4 +1,4 @@
-"""``vitlesson.probes``: the k-NN classifier, DINO's attention masks and their IoU, and the probes of a backbone."""
+"""``vitlesson.lab.probes``: the k-NN classifier, DINO's attention masks and their IoU, and the probes of a backbone."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from tests.support.dino_inputs import (
     tiny_vit,
 )
 from tests.support.examples import examples
-from vitlesson.probes import (
+from vitlesson.lab.probes import (
     attention_iou,
     attention_masks,
     cls_features,

@@ -21,7 +21,7 @@ import torch.distributed as dist
 from torch.multiprocessing import start_processes
 
 from tests.support import ROOT, faults
-from vitlesson.dino import DINOConfig, train
+from vitlesson.lab.dino import DINOConfig, train
 
 # torchrun with two processes: tens of seconds on two cores
 pytestmark = pytest.mark.slow
@@ -59,7 +59,7 @@ def run(tmp_path, name, *extra):
             "--standalone",
             "--nproc_per_node=2",
             "-m",
-            "vitlesson.dino",
+            "vitlesson.lab.dino",
             *FLAGS,
             *extra,
             "--output",
@@ -148,7 +148,7 @@ def test_a_process_that_never_arrives_stops_the_other_in_one_line(tmp_path):
         "MASTER_PORT": "29533",
     }
     done = faults.run_forked(
-        ["-m", "vitlesson.dino", *FLAGS, "--dist-timeout", "1"]
+        ["-m", "vitlesson.lab.dino", *FLAGS, "--dist-timeout", "1"]
         + ["--output", str(tmp_path / "x.pt")],
         tmp_path,
         env=alone,

@@ -1,6 +1,6 @@
 """DINO in miniature: self-distillation with no labels, on a CPU in minutes.
 
-``python -m vitlesson.dino`` trains a tiny ViT on :mod:`vitlesson.data.objects`
+``python -m vitlesson.lab.dino`` trains a tiny ViT on :mod:`vitlesson.data.objects`
 with the complete recipe of Caron et al. (2021) and its code
 (``main_dino.py``): multi-crop, a student and an EMA teacher with the same
 backbone and projection head, a centred and sharpened teacher, and the
@@ -10,22 +10,22 @@ measures afterwards what the features and the attention learned.
 
 The modules follow DINO's split of model, loss and training script:
 
-- :mod:`~vitlesson.dino.head`: ``DINOHead``, ``MultiCropWrapper``
-- :mod:`~vitlesson.dino.loss`: ``DINOLoss``, ``cosine_schedule``,
+- :mod:`~vitlesson.lab.dino.head`: ``DINOHead``, ``MultiCropWrapper``
+- :mod:`~vitlesson.lab.dino.loss`: ``DINOLoss``, ``cosine_schedule``,
   ``update_teacher``
-- :mod:`~vitlesson.dino.training`: ``DINOConfig``, ``train_step``, the
+- :mod:`~vitlesson.lab.dino.training`: ``DINOConfig``, ``train_step``, the
   loops (one device or many processes)
-- :mod:`~vitlesson.dino.evaluation`: the k-NN and attention probes of a
+- :mod:`~vitlesson.lab.dino.evaluation`: the k-NN and attention probes of a
   backbone, the shipped weights
-- :mod:`~vitlesson.dino.command`: the command line
+- :mod:`~vitlesson.lab.dino.command`: the command line
 
 The shipped weights (``vitlesson/weights/dino-tiny.pt``, the teacher's
 backbone) and the record of the run that made them mean the site build never
 trains.
 """
 
-from vitlesson.dino.command import _parser, main
-from vitlesson.dino.evaluation import (
+from vitlesson.lab.dino.command import _parser, main
+from vitlesson.lab.dino.evaluation import (
     ABLATIONS,
     BANK_SEED,
     BANK_SIZE,
@@ -40,9 +40,9 @@ from vitlesson.dino.evaluation import (
     load_record,
     random_backbone,
 )
-from vitlesson.dino.head import DINOHead, MultiCropWrapper
-from vitlesson.dino.loss import DINOLoss, cosine_schedule, update_teacher
-from vitlesson.dino.training import (
+from vitlesson.lab.dino.head import DINOHead, MultiCropWrapper
+from vitlesson.lab.dino.loss import DINOLoss, cosine_schedule, update_teacher
+from vitlesson.lab.dino.training import (
     TRAIN_SEED,
     DINOConfig,
     Run,

@@ -1,4 +1,4 @@
-"""``vitlesson.dino.head``: DINO's projection head and the multi-crop wrapper that groups views by size."""
+"""``vitlesson.lab.dino.head``: DINO's projection head and the multi-crop wrapper that groups views by size."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from tests.support.dino_inputs import (
     widths,
 )
 from tests.support.examples import examples
-from vitlesson import dino
-from vitlesson.dino import (
+from vitlesson.lab import dino
+from vitlesson.lab.dino import (
     DINOHead,
     MultiCropWrapper,
 )
