@@ -6,11 +6,15 @@ it, are in figure_recipes.py) and handed to MkDocs as generated files, so
 nothing is written into docs/ (which would make ``mkdocs serve`` rebuild
 forever) and nothing rendered is committed.
 
-Rendered bytes are cached in ``.cache/figures/`` under a key made of
-everything that produces them (the package source and shipped weights, the
-recorded benchmark results, the recipes, this module, library versions):
-editing a figure function re-renders, an unrelated page edit does not, and a
-warm build draws nothing. Set ``VITLESSON_FIGURE_CACHE=off`` to always render.
+Rendered bytes are cached in ``.cache/figures/``, each figure under its own
+key (:func:`figure_keys`): its recipe's source, the recipes' shared code
+(``figure``, ``render``), the imports of the names the recipe uses, the
+package modules those reach and the data files they read (the shipped
+weights, the recorded benchmark), and library versions. Editing one plotting
+module redraws the figures whose recipes reach it and no other; adding a
+recipe draws that figure alone; a page edit draws nothing; a warm build
+draws nothing and imports neither torch nor matplotlib. Set
+``VITLESSON_FIGURE_CACHE=off`` to always render.
 
 A maintainer's mistake stops the build in one line before anything is
 rendered: a registration whose file name is not written out, is registered
@@ -38,8 +42,6 @@ from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File
 
 from sitebuild import ROOT, cache
-from vitlesson._io import write_bytes, write_text
-from vitlesson.tools.bench import RECORDED
 
 log = logging.getLogger("mkdocs.hooks.figures")
 RECIPES = Path(__file__).resolve().with_name("figure_recipes.py")
@@ -160,15 +162,64 @@ def render(path: str, registration: Registration) -> tuple[bytes, dict]:
         ) from None
 
 
-def cache_key() -> str:
-    return cache.key(
-        *cache.package_source(),
-        cache.WEIGHTS,
-        RECORDED,
-        RECIPES,
-        Path(__file__).resolve(),
-        *cache.versions("torch", "matplotlib", "numpy", "pillow"),
-    )
+def _bound(statement: ast.Import | ast.ImportFrom) -> dict[str, str]:
+    """Each name an import statement binds, with that import alone."""
+    bound = {}
+    for alias in statement.names:
+        one = ast.Import(names=[alias])
+        if isinstance(statement, ast.ImportFrom):
+            one = ast.ImportFrom(statement.module, [alias], statement.level)
+        name = alias.asname or alias.name.split(".")[0]
+        bound[name] = ast.unparse(one)
+    return bound
+
+
+def _names(nodes) -> set[str]:
+    return {
+        node.id
+        for tree in nodes
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Name)
+    }
+
+
+def figure_keys(figures: dict[str, Registration]) -> dict[str, str]:
+    """The cache key of each figure (site path -> key), read from the
+    recipes' source: the recipe itself; what all recipes share (the
+    statements of figure_recipes.py that are neither imports nor recipes);
+    the import of each name these use, and the modules and data files
+    those imports reach (:func:`cache.code_inputs`); library versions. An
+    import that only another recipe uses is not part of a figure's key."""
+    tree = ast.parse(RECIPES.read_text(encoding="utf-8"))
+    recipes = {registration.recipe for registration in figures.values()}
+    imports: dict[str, str] = {}
+    shared, defined = [], {}
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            imports |= _bound(node)
+        elif isinstance(node, ast.FunctionDef) and node.name in recipes:
+            defined[node.name] = node
+        else:
+            shared.append(node)
+    common = [ast.unparse(node) for node in shared]
+    libraries = cache.versions(*cache.LIBRARIES)
+    keys = {}
+    for path, registration in figures.items():
+        recipe = defined[registration.recipe]
+        lines = sorted(
+            imports[name]
+            for name in _names([recipe, *shared])
+            if name in imports
+        )
+        keys[path] = cache.key(
+            path,
+            ast.unparse(recipe),
+            *common,
+            *lines,
+            *cache.code_inputs("\n".join(lines), uses=["sitebuild"]),
+            *libraries,
+        )
+    return keys
 
 
 _figures: dict[str, Registration] = {}  # read in on_config
@@ -183,9 +234,10 @@ def on_config(config):
 def on_files(files, config):
     check_images(files, _figures)
     use_cache = os.environ.get("VITLESSON_FIGURE_CACHE", "on") != "off"
-    folder = ROOT / ".cache" / "figures" / cache_key()
+    keys = figure_keys(_figures)
     start, rendered, metas = time.perf_counter(), 0, {}
     for path, registration in _figures.items():
+        folder = ROOT / ".cache" / "figures" / keys[path]
         cached, cached_meta = folder / path, folder / f"{path}.json"
         if use_cache and cached.exists() and cached_meta.exists():
             content = cached.read_bytes()
@@ -194,6 +246,8 @@ def on_files(files, config):
             content, meta = render(path, registration)
             rendered += 1
             if use_cache:
+                from vitlesson._io import write_bytes, write_text
+
                 cached.parent.mkdir(parents=True, exist_ok=True)
                 write_bytes(cached, content)
                 write_text(cached_meta, json.dumps(meta))

@@ -31,8 +31,10 @@
   once. mkdocs-jupyter 0.27.0 is on PyPI, but not yet on the package index this
   project installs from; its options are to be read again when it is.
 * mkdocs-jupyter's cache key ignores the ``vitlesson`` package its notebooks
-  import, so its cache directory is keyed on the package source here: a change to
-  the package always re-executes the notebooks.
+  import, so its cache directory is keyed here on the package modules the
+  notebook sources import and the data files those read
+  (:func:`cache.code_inputs`): a change to one of them re-executes the
+  notebooks, a change elsewhere does not.
 """
 
 from __future__ import annotations
@@ -97,11 +99,21 @@ _stylesheets: dict[str, str] = {}  # site uri -> css
 def on_config(config):
     jupyter = config.plugins.get("mkdocs-jupyter")
     if jupyter is not None:
+        docs = Path(config["docs_dir"])
+        sources = sorted(
+            path
+            for pattern in jupyter.config["include"]
+            for path in docs.glob(pattern)
+            if path.suffix == ".py"
+        )
+        key = cache.key(
+            *cache.code_inputs(
+                *(path.read_text(encoding="utf-8") for path in sources)
+            ),
+            *cache.versions(*cache.LIBRARIES),
+        )
         jupyter.config["cache_dir"] = str(
-            ROOT
-            / ".cache"
-            / "mkdocs-jupyter"
-            / cache.key(*cache.package_source())
+            ROOT / ".cache" / "mkdocs-jupyter" / key
         )
     return config
 

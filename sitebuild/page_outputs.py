@@ -7,10 +7,14 @@ and each block that printed something gets an output block under it
 
 Running the pages costs seconds, so the outputs are cached in
 ``.cache/outputs/`` under a key made of everything that can change them: the
-page's text, the package source and shipped weights, the recorded benchmark,
-mkdocs.yml, the code that runs the pages and the torch version. The Sybil run
-of the tests compares what each block prints with this cache, so the page and
-the code cannot disagree. ``VITLESSON_OUTPUT_CACHE=off`` always runs the pages.
+page's code (its python blocks, include lines expanded), the package modules
+that code imports and the data files they read (:func:`cache.code_inputs`),
+the pymdownx.snippets settings (where include lines read from), the code
+that runs the pages and the libraries' versions. Not the page's prose, not
+the navigation or the site's settings in mkdocs.yml, not another page: an
+edit there runs nothing. The Sybil run of the tests compares what each block
+prints with this cache, so the page and the code cannot disagree.
+``VITLESSON_OUTPUT_CACHE=off`` always runs the pages.
 
 Every include line of every page is expanded before anything is rendered (in
 ``on_files``): a typo stops the build in one line naming the page's line. A
@@ -19,6 +23,7 @@ block that fails while the build runs it is one line naming its line too.
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import logging
@@ -31,40 +36,101 @@ from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
 
 from sitebuild import ROOT, cache, lesson_code
-from vitlesson._io import write_text
-from vitlesson.tools.bench import RECORDED
 
 CACHE = ROOT / ".cache" / "outputs"
 log = logging.getLogger("mkdocs.hooks.page_outputs")
+# The code that runs a page: part of every page's key.
+RUNNER = [
+    Path(lesson_code.__file__).resolve(),
+    Path(__file__).resolve(),
+    ROOT / "sitebuild" / "__init__.py",
+]
 
 
-def cache_key(page_text: str) -> str:
+def code_settings(config) -> str:
+    """The Markdown settings that change the code a page runs: those of
+    pymdownx.snippets (where include lines read from), folders named
+    relative to the checkout; ``auto_append`` adds the glossary, no code."""
+    settings = dict(config["mdx_configs"].get("pymdownx.snippets", {}))
+    settings.pop("auto_append", None)
+
+    def named(value) -> str:
+        path = Path(str(value))
+        return _relative(path) if path.is_absolute() else str(value)
+
+    return json.dumps(settings, sort_keys=True, default=named)
+
+
+def _relative(path: Path) -> str:
+    resolved = path.resolve()
+    if resolved.is_relative_to(ROOT):
+        return resolved.relative_to(ROOT).as_posix() or "."
+    return resolved.as_posix()
+
+
+@functools.cache
+def _mkdocs_markdown():
+    """mkdocs.yml's Markdown settings, its plugins not loaded."""
+    from mkdocs.config import load_config
+
+    return load_config(str(ROOT / "mkdocs.yml"), plugins=[])
+
+
+def code_key(fences: list[lesson_code.Fence], settings: str) -> str:
+    """The key of a page's outputs: its code and what that code reaches."""
+    code, uses = [], set()
+    for fence in fences:
+        code.append(f"fence {len(fence.segments)}")
+        for segment in fence.segments:
+            code += [str(segment.module), str(segment.runnable)]
+            code.append(segment.source)
+            if segment.module is not None:
+                uses.add(segment.module)
+    page_code = [
+        segment.source
+        for fence in fences
+        for segment in fence.segments
+        if segment.module is None
+    ]
     return cache.key(
-        page_text,
-        *cache.package_source(),
-        cache.WEIGHTS,
-        RECORDED,
-        ROOT / "mkdocs.yml",
-        Path(lesson_code.__file__).resolve(),
-        Path(__file__).resolve(),
-        *cache.versions("torch"),
+        *code,
+        settings,
+        *cache.code_inputs(*page_code, uses=uses),
+        *RUNNER,
+        *cache.versions(*cache.LIBRARIES),
     )
 
 
-def cached(page_text: str) -> list[str] | None:
+def cache_key(page_text: str, config=None) -> str:
+    """The key of a page's outputs (``config``: mkdocs.yml's by default)."""
+    config = config or _mkdocs_markdown()
+    fences = lesson_code.python_fences(
+        page_text, "page.md", ROOT, lesson_code.snippet_preprocessor(config)
+    )
+    return code_key(fences, code_settings(config))
+
+
+def cached(page_text: str, config=None) -> list[str] | None:
     """The outputs shown for a page, or None if it has not been run."""
-    path = CACHE / f"{cache_key(page_text)}.json"
+    return _load(cache_key(page_text, config))
+
+
+def store(page_text: str, outputs: list[str], config=None) -> None:
+    _save(cache_key(page_text, config), outputs)
+
+
+def _load(key: str) -> list[str] | None:
+    path = CACHE / f"{key}.json"
     if path.exists():
         return json.loads(path.read_text(encoding="utf-8"))
     return None
 
 
-def store(page_text: str, outputs: list[str]) -> None:
+def _save(key: str, outputs: list[str]) -> None:
+    from vitlesson._io import write_text  # after a run: torch is loaded
+
     CACHE.mkdir(parents=True, exist_ok=True)
-    write_text(
-        CACHE / f"{cache_key(page_text)}.json",
-        json.dumps(outputs, ensure_ascii=False),
-    )
+    write_text(CACHE / f"{key}.json", json.dumps(outputs, ensure_ascii=False))
 
 
 def run_page(fences) -> list[str]:
@@ -138,7 +204,8 @@ def on_page_markdown(markdown, page, config, files):
     if not fences:
         return markdown
     use_cache = os.environ.get("VITLESSON_OUTPUT_CACHE", "on") != "off"
-    outputs = cached(markdown) if use_cache else None
+    key = code_key(fences, code_settings(config))
+    outputs = _load(key) if use_cache else None
     if outputs is None or len(outputs) != len(fences):
         start = time.perf_counter()
         try:
@@ -156,7 +223,7 @@ def on_page_markdown(markdown, page, config, files):
             f"({time.perf_counter() - start:.1f} s)"
         )
         if use_cache:
-            store(markdown, outputs)
+            _save(key, outputs)
     for fence, printed in reversed(list(zip(fences, outputs, strict=True))):
         if not printed:
             continue
