@@ -50,7 +50,8 @@ def sincos_2d_position_embedding(
     """A fixed (rows*cols, D) table: first half rows, second half columns.
 
     Each half is the 1-D sinusoid of the original Transformer, with
-    wavelengths from 2*pi to ``temperature * 2*pi``. Nothing is learned.
+    wavelengths from 2*pi up to ``2*pi * temperature**((D/4 - 1) / (D/4))``
+    (just short of ``temperature * 2*pi``). Nothing is learned.
     """
     rows, cols = check.sincos_config(grid_size, embed_dim, temperature)
     quarter = embed_dim // 4  # sin and cos, for rows and for columns

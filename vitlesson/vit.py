@@ -144,8 +144,10 @@ class Block(nn.Module):
     def forward(self, x: torch.Tensor, return_attention: bool = False):
         check.tokens_for(self.attn.qkv, x, return_attention=return_attention)
         y, attn = self.attn(self.norm1(x), return_attention)
+        # --8<-- [start:residual]
         x = x + self.drop_path(y)  # x + MSA(LN(x))
         x = x + self.drop_path(self.mlp(self.norm2(x)))  # x + MLP(LN(x))
+        # --8<-- [end:residual]
         return (x, attn) if return_attention else x  # x: (B, T, D)
 
 

@@ -206,6 +206,11 @@ patch_sizes_figure()
 # convolution runs in oneDNN, whose speed depends on the processor, the
 # library version and the threads: on some machines it is clearly the faster
 # form, on others reshape + linear is.
+#
+# On the course site, the table under this cell is whatever the machine that
+# built the site measured, while it was busy building the other pages: it
+# shows what the output looks like, not how fast either form is. Run the cell
+# to measure your own machine.
 
 # %%
 results = []
@@ -230,5 +235,5 @@ benchmark.Compare(results).print()
 # %% [markdown]
 # **Your turn.** Which form is faster on your machine, and by how much for
 # each configuration? Does the ratio change with the patch size? The course's
-# [Performance page](../../performance/) measures both against the machine's
-# fastest matrix product and explains what limits each form.
+# [Performance page](../../performance/) measures both against a plain matrix
+# product of the same shape and explains what limits each form.

@@ -6,7 +6,8 @@ Two probes from the DINO paper, both free of labels during training:
   labelled images in CLS-feature space (cosine similarity), as DINO's
   ``eval_knn.py`` does: k = 20 votes weighted by ``exp(similarity / 0.07)``.
 - **Attention IoU**: keep, per head, the patches that hold 60% of the last
-  block's CLS attention (DINO's ``visualize_attention.py`` threshold), and
+  block's CLS attention (the DINO paper's value: ``--threshold 0.6`` for
+  its ``visualize_attention.py``, which has no threshold by default), and
   compare that mask with the object's true mask (intersection over union,
   the paper's Jaccard similarity).
 """

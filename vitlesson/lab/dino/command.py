@@ -53,7 +53,9 @@ def _parser() -> argparse.ArgumentParser:
         description=DESCRIPTION,
         epilog="The defaults are the recipe of the shipped weights. "
         "--no-centering and --no-sharpening are the collapse "
-        "ablations; --supervised trains the labelled baseline. "
+        "ablations, --control their same-length run of the "
+        "shipped settings; --supervised trains the labelled "
+        "baseline. "
         "Under torchrun --nproc_per_node=N -m vitlesson.lab.dino the "
         "batch is split over N processes.",
     )
@@ -172,6 +174,13 @@ def _parser() -> argparse.ArgumentParser:
         help="ablation: teacher temperature = student's",
     )
     kind.add_argument(
+    kind.add_argument(
+        "--control",
+        action="store_true",
+        help="the ablations' control: the shipped settings, "
+        "recorded with the ablations (give it their "
+        "--steps, so the runs are the same length)",
+    )
         "--supervised",
         action="store_true",
         help="train the baseline with labels instead",
@@ -195,11 +204,22 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _ablation(args) -> str | None:
+CONTROL = "shipped-settings"  # the ablations' same-length control
+
+
     if args.no_centering:
         return "no-centering"
     if args.no_sharpening:
         return "no-sharpening"
     if args.teacher_temp != DINOConfig.teacher_temp and not args.supervised:
+    if args.control:
+        if args.teacher_temp != DINOConfig.teacher_temp:
+            raise ValueError(
+                f"--control trains the shipped settings: leave "
+                f"--teacher-temp at {DINOConfig.teacher_temp:g}, got "
+                f"{args.teacher_temp:g}"
+            )
+        return CONTROL
         return f"teacher-temp-{args.teacher_temp:g}"
     return None
 

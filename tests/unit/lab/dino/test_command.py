@@ -18,6 +18,12 @@ from vitlesson.lab import dino
         (["--no-centering", "--supervised"], "not allowed with argument"),
         (["--teacher-temp", "nan"], "must be a number in (0, 1], got nan"),
         (["--seed", "-3"], "must be 0 or more, got -3"),
+        (["--control", "--no-sharpening"], "not allowed with argument"),
+        (
+            ["--control", "--teacher-temp", "0.04"],
+            "--control trains the shipped settings: leave --teacher-temp "
+            "at 0.02, got 0.04",
+        ),
     ],
 )
 def test_command_refuses_bad_flags(capsys, argv, message):
@@ -106,3 +112,27 @@ def test_the_center_all_reduce_flag_reaches_training(
     monkeypatch.setattr(dino.command, "evaluate", lambda backbone: {})
     dino.main([*flags, "--quiet", "--output", str(tmp_path / "run.pt")])
     assert asked == {"all_reduce_center": all_reduce_center}
+
+
+def test_the_control_is_recorded_beside_the_ablations(tmp_path, monkeypatch):
+    """--control trains the shipped settings (centering and sharpening,
+    the default teacher temperature) and records them as an ablation
+    does: curves and metrics, no weights."""
+    configs = []
+
+    def train(config, progress, device, all_reduce_center):
+        configs.append(config)
+        return dino.tiny_backbone(), {"train_seconds": 0.0, "step": [1]}
+
+    monkeypatch.setattr(dino.command, "train", train)
+    monkeypatch.setattr(dino.command, "evaluate", lambda backbone: {})
+    record = tmp_path / "control.json"
+    dino.main(
+        ["--control", "--steps", "60", "--quiet", "--output", str(record)]
+    )
+    assert configs == [dino.DINOConfig(steps=60)]
+    runs = json.loads(record.read_text())
+    assert list(runs) == [dino.command.CONTROL]
+    assert runs[dino.command.CONTROL]["history"] == {"step": [1]}
+    assert runs[dino.command.CONTROL]["config"]["warmup_steps"] == 6
+    assert list(tmp_path.iterdir()) == [record]  # no weights
