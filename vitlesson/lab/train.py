@@ -27,6 +27,7 @@ from vitlesson._arguments import (
     positive_int,
 )
 from vitlesson._arguments import path as path_type
+from vitlesson._provenance import stamp
 from vitlesson._runs import interrupted, outputs, state_bytes, write_pair
 from vitlesson.data.shapes import make_shapes, normalize_shapes
 from vitlesson.position import neighbour_similarity
@@ -290,6 +291,7 @@ def _run(parser, args, argv) -> None:
             [PROG, *(argv if argv is not None else sys.argv[1:])]
         ),
         "torch": torch.__version__,
+        "code": stamp(__file__),  # the code it ran: pages note changes
     }
     try:
         record = write_pair(weights, state_bytes(model), record_path, record)

@@ -32,6 +32,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from vitlesson._arguments import Parser, positive_int
 from vitlesson._arguments import path as path_type
 from vitlesson._io import writable_output, write_text
+from vitlesson._provenance import stamp
 from vitlesson.patching import FlexiblePatchEmbedding, PatchEmbedding
 from vitlesson.tools.checkpoints import hf_vit_reference
 from vitlesson.vit import vit_small
@@ -289,6 +290,7 @@ def run(
             "python": platform.python_version(),
         },
         "date": datetime.date.today().isoformat(),
+        "code": stamp(__file__),  # the code it ran: pages note changes
         "mode": "quick" if quick else "full",
         "patch_embedding": patch_embedding_rows(
             threads, block_seconds, rounds, progress

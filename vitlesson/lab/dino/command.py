@@ -21,6 +21,7 @@ import torch.distributed as dist
 
 from vitlesson import _arguments
 from vitlesson._arguments import non_negative_int, number_in, positive_int
+from vitlesson._provenance import stamp
 from vitlesson._runs import interrupted, outputs, state_bytes, write_pair
 from vitlesson.lab.dino.evaluation import (
     ABLATIONS,
@@ -372,6 +373,7 @@ def _run(parser, args, argv) -> None:
         "processes": world,
         "device": device.type,
         "torch": torch.__version__,
+        "code": stamp(__file__),  # the code it ran: pages note changes
         "config": asdict(config)
         | {
             "warmup_steps": config.warmup_steps,

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from vitlesson._arguments import number_in, positive_int
 from vitlesson._io import writable_output, write_text
+from vitlesson._provenance import stamp
 from vitlesson._runs import interrupted
 
 PROG = "python -m vitlesson.lab.dino.throughput"
@@ -368,6 +369,7 @@ def _measure_all(args, argv) -> dict:
             [PROG, *(argv if argv is not None else sys.argv[1:])]
         ),
         "date": datetime.date.today().isoformat(),
+        "code": stamp(__file__),  # the code it ran: pages note changes
         "machine": {
             "cpu": cpu_model(),
             "cores": os.cpu_count(),
