@@ -338,3 +338,61 @@ def attention_iou(
                 )
             )
     return torch.cat(ious).mean(dim=0)
+
+
+# --8<-- [start:mean_attention_distance]
+def mean_attention_distance(
+    attention: torch.Tensor, grid: tuple[int, int], patch_size: int
+) -> torch.Tensor:
+    """How far, in pixels, each head looks: ViT's "attention distance"
+    (Dosovitskiy et al., 2021, Fig. 7 right and Appendix D.7).
+
+    For every patch query, the distance from its patch centre to every
+    patch key's centre, weighted by the attention weight, then averaged
+    over the queries. The CLS row and column are left out and each row's
+    patch weights are renormalised to sum to 1. ``attention`` is
+    (..., N+1, N+1), e.g. (B, heads, N+1, N+1) or (B, depth, heads, N+1,
+    N+1); the result drops the last two dimensions: (...).
+    """
+    rows, cols = _distance_inputs(attention, grid, patch_size)
+    r, c = torch.meshgrid(
+        torch.arange(rows), torch.arange(cols), indexing="ij"
+    )  # (rows, cols) each
+    centres = torch.stack([r, c], dim=-1).flatten(0, 1)  # (N, 2), raster
+    pixels = patch_size * torch.cdist(centres.double(), centres.double())
+    weights = attention[..., 1:, 1:]  # (..., N, N): patches to patches
+    weights = weights / weights.sum(dim=-1, keepdim=True)
+    distance = pixels.to(weights.device, weights.dtype)  # (N, N)
+    return (weights * distance).sum(dim=-1).mean(dim=-1)  # (...)
+
+
+# --8<-- [end:mean_attention_distance]
+
+
+def _distance_inputs(attention, grid, patch_size) -> tuple[int, int]:
+    """Attention (..., N+1, N+1) over a rows x cols grid plus one CLS
+    token, with finite weights >= 0 and some weight on the patches."""
+    rows, cols = check.image_size_pair(grid, "grid")
+    check.positive_int(patch_size, "patch_size")
+    check.float_tensor(attention, "attention")
+    _values(attention, "attention")
+    tokens = rows * cols + 1
+    shape = tuple(attention.shape)
+    if attention.dim() < 2 or shape[-2:] != (tokens, tokens):
+        raise ValueError(
+            f"attention must have shape (..., {tokens}, {tokens}): the CLS "
+            f"token and the {rows}x{cols} patches of grid {grid}, got {shape}"
+        )
+    patches = attention[..., 1:, 1:]
+    if not (patches.isfinite().all() and (patches >= 0).all()):
+        raise ValueError(
+            "attention must hold finite weights >= 0 (a softmax), got "
+            f"values from {patches.min().item():.3g} to "
+            f"{patches.max().item():.3g}"
+        )
+    if patches.numel() and not (patches.sum(dim=-1) > 0).all():
+        raise ValueError(
+            "attention gives the patches no weight in some rows (they sum "
+            "to 0 over the patch keys): there is no distance to average"
+        )
+    return rows, cols

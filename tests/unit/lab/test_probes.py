@@ -27,6 +27,7 @@ from vitlesson.lab.probes import (
     cls_features,
     knn_accuracy,
     mask_iou,
+    mean_attention_distance,
 )
 
 # --- probes ------------------------------------------------------------------------------
@@ -319,3 +320,100 @@ def test_attention_iou_uses_the_grid_of_the_images():
     masks[:, :8, :8] = True
     iou = attention_iou(model, images, masks)
     assert iou.shape == (2,) and ((0 < iou) & (iou <= 1)).all()
+
+
+# --- mean attention distance ---------------------------------------------------------
+
+
+def test_attention_distance_by_hand():
+    # a 1x2 grid of 16-pixel patches: the two centres are 16 pixels apart
+    half = torch.tensor(
+        [[0.0, 0.5, 0.5], [0.0, 0.5, 0.5], [0.0, 0.5, 0.5]]
+    )  # (3, 3): CLS, then 2 patches, each reading both patches equally
+    assert mean_attention_distance(half, (1, 2), 16).item() == 8.0
+    itself = torch.eye(5)  # 2x2 grid: every token reads only itself
+    assert mean_attention_distance(itself, (2, 2), 8).item() == 0.0
+    opposite = torch.zeros(5, 5)  # each patch reads the diagonal opposite
+    for query, key in [(1, 4), (2, 3), (3, 2), (4, 1)]:
+        opposite[query, key] = 1.0
+    distance = mean_attention_distance(opposite, (2, 2), 8).item()
+    assert distance == pytest.approx(8 * math.sqrt(2))
+
+
+def test_attention_distance_leaves_the_cls_token_out():
+    torch.manual_seed(0)
+    attention = torch.rand(2, 3, 4, 7, 7).softmax(dim=-1)  # (B, L, h, T, T)
+    moved = attention.clone()
+    moved[..., 0] *= 5  # more weight on the CLS key
+    moved[..., 0, :] = 1.0  # any CLS query row
+    plain, shifted = (
+        mean_attention_distance(a, (2, 3), 4) for a in (attention, moved)
+    )
+    assert plain.shape == (2, 3, 4)
+    assert torch.allclose(plain, shifted, atol=1e-6)
+
+
+def slow_distance(attention, rows, cols, patch_size):
+    """The paper's sentence, one query pixel at a time: patch centres."""
+    total = 0.0
+    for q in range(rows * cols):
+        weights = attention[1 + q, 1:] / attention[1 + q, 1:].sum()
+        for k in range(rows * cols):
+            dr, dc = q // cols - k // cols, q % cols - k % cols
+            total += weights[k].item() * patch_size * math.hypot(dr, dc)
+    return total / (rows * cols)
+
+
+@SETTINGS
+@given(
+    rows=st.integers(1, 4),
+    cols=st.integers(1, 4),
+    patch_size=st.integers(1, 16),
+    sharpness=st.floats(0.1, 20.0),
+    seed=st.integers(0, 2**16),
+)
+def test_attention_distance_matches_the_definition(
+    rows, cols, patch_size, sharpness, seed
+):
+    generator = torch.Generator().manual_seed(seed)
+    tokens = rows * cols + 1
+    scores = torch.randn(
+        tokens, tokens, generator=generator, dtype=torch.float64
+    )
+    attention = (sharpness * scores).softmax(dim=-1)
+    got = mean_attention_distance(attention, (rows, cols), patch_size)
+    assert got.dtype == torch.float64
+    expected = slow_distance(attention, rows, cols, patch_size)
+    assert got.item() == pytest.approx(expected, rel=1e-9, abs=1e-9)
+    # never farther than the grid's diagonal
+    diagonal = patch_size * math.hypot(rows - 1, cols - 1)
+    assert 0 <= got.item() <= diagonal + 1e-9
+
+
+@pytest.mark.parametrize(
+    ("attention", "grid", "patch_size", "error", "message"),
+    [
+        (torch.ones(1, 5, 5), (2, 3), 4, ValueError, r"\(\.\.\., 7, 7\)"),
+        (torch.ones(5), (2, 2), 4, ValueError, r"got \(5,\)"),
+        (torch.ones(5, 5).long(), (2, 2), 4, TypeError, "floating-point"),
+        (-torch.ones(5, 5), (2, 2), 4, ValueError, "finite weights >= 0"),
+        (
+            torch.full((5, 5), math.nan),
+            (2, 2),
+            4,
+            ValueError,
+            "finite weights",
+        ),
+        (torch.eye(5)[[0, 0, 2, 3, 4]], (2, 2), 4, ValueError, "no weight"),
+        ([[1.0]], (1, 1), 4, TypeError, "torch.Tensor, got list"),
+        (torch.ones(5, 5), (2, 2), 0, ValueError, "patch_size must be"),
+        (torch.ones(5, 5), (2, 2), 4.0, TypeError, "patch_size must be an"),
+        (torch.ones(5, 5), (2, 2, 1), 4, ValueError, "grid must be"),
+        (torch.ones(5, 5, device="meta"), (2, 2), 4, ValueError, "meta"),
+    ],
+)
+def test_attention_distance_messages(
+    attention, grid, patch_size, error, message
+):
+    with pytest.raises(error, match=message):
+        mean_attention_distance(attention, grid, patch_size)
