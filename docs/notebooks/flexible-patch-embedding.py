@@ -19,11 +19,15 @@
 #
 # **How to work through it.** Each task has a **TODO** cell for your code,
 # then a **check** from `vitlesson.exercises` that runs *your* code: it
-# prints ✓ lines, or stops and says what is wrong. The notebook you download
-# from the course page has no solutions, so nothing can stand in for your
-# code. The solutions are folded under each TODO on the course page (which
-# shows the notebook run by the site build, solutions in place) and come as a
-# separate download.
+# prints ✓ lines, or stops and says what is wrong. Each check runs your
+# code on the lesson's sizes, then on sizes it draws when it runs (other
+# batches, channel counts, image sizes and widths): read every size from the
+# inputs, never write it as a number. The notebook you download from the
+# course page has no solutions, and while a check runs the package's own
+# `patchify` and patch embeddings refuse to work, so nothing can stand in
+# for your code. The solutions are folded under each TODO on the course page
+# (which shows the notebook run by the site build, solutions in place) and
+# come as a separate download.
 #
 # Reminder from [part 1](../../lessons/patches/): an image of $H \times W$
 # pixels with $C$ channels and patch size $P$ gives $N = HW/P^2$ patches of
@@ -89,8 +93,12 @@ exercises.check_manual_patching(manual_patching)
 #   `manual_patching` then the linear layer, or the convolution then a
 #   reshape of its `(B, D, H/P, W/P)` output.
 #
-# The check builds your class in both forms, copies the convolution's weights
-# into the linear layer (`conv.weight.flatten(1)`) and compares the tokens.
+# The check builds your class in both forms and compares each form's tokens
+# with its own computation from the form's weights: the patches times
+# `W.T` plus `b`, where `W` is `self.projection.weight` (a convolution's
+# flattened with `.flatten(1)`, the patches' channel-first order) and `b` its
+# bias. Both forms compute that one product, so with the same weights they
+# give the same tokens.
 
 
 # %% tags=["exercise"]

@@ -61,6 +61,13 @@ CHANNELS_LAST = """def manual_patching(images, patch_size):
 """
 
 
+# The package's own function called from the first TODO cell: refused.
+PACKAGE_PATCHIFY = """def manual_patching(images, patch_size):
+    from vitlesson import patchify
+    return patchify(images, patch_size)
+"""
+
+
 # A right answer that is not the published solution: unfold flattens each patch as (C, P, P).
 UNFOLD = """def manual_patching(images, patch_size):
     patches = nn.functional.unfold(images, patch_size, stride=patch_size)
@@ -109,6 +116,14 @@ def stdout(notebook) -> list[str]:
     ]
 
 
+# The notebooks that stop at a check, as "Run all" does.
+STOPPED = (
+    "learner, channels-last",
+    "learner, untouched",
+    "learner, package's patchify",
+)
+
+
 # Run before each notebook in the shared kernel: an empty namespace.
 RESET = nbformat.v4.new_notebook(
     cells=[nbformat.v4.new_code_cell("%reset -f")]
@@ -129,8 +144,10 @@ def executed(site) -> dict[str, nbformat.NotebookNode]:
     * "learner, right": the exercise as downloaded, a right manual_patching typed into
       its TODO cell (not the published one) and the published solutions into the others;
     * "learner, channels-last": the classic mistake in the first TODO cell;
-    * "learner, untouched": the exercise as downloaded, run as it comes.
-    The last two stop at a check, as "Run all" does; their error is kept under "errors"."""
+    * "learner, untouched": the exercise as downloaded, run as it comes;
+    * "learner, package's patchify": the package's function called from the
+      first TODO cell.
+    The last three stop at a check, as "Run all" does; their error is kept under "errors"."""
     exercise = nbformat.read(downloaded_notebook(site, EXERCISE), as_version=4)
     solutions = nbformat.read(
         downloaded_notebook(site, EXERCISE, "solutions"), as_version=4
@@ -152,6 +169,9 @@ def executed(site) -> dict[str, nbformat.NotebookNode]:
             exercise, {"manual_patching": CHANNELS_LAST}
         ),
         "learner, untouched": exercise,
+        "learner, package's patchify": typed_in(
+            exercise, {"manual_patching": PACKAGE_PATCHIFY}
+        ),
     }
     errors = {}
 
@@ -175,10 +195,7 @@ def executed(site) -> dict[str, nbformat.NotebookNode]:
                 try:
                     await execute(notebook, km, kc)
                 except CellExecutionError as error:
-                    if label in (
-                        "learner, channels-last",
-                        "learner, untouched",
-                    ):
+                    if label in STOPPED:
                         errors[label] = error
                     else:
                         raise
@@ -245,9 +262,9 @@ def test_the_downloaded_exercise_has_no_solution_to_shadow_the_learners_code(
 def test_the_exercise_page_still_runs_the_complete_solution(site):
     html = (site / EXERCISE / "index.html").read_text(encoding="utf-8")
     assert (
-        html.count("✓ manual_patching") == 4
-        and html.count("✓ FlexiblePatchEmbedding") == 4
-    )
+        html.count("✓ manual_patching") == 5
+        and html.count("✓ FlexiblePatchEmbedding") == 5
+    )  # the lesson's four configurations, then the settings drawn
 
 
 def test_a_learners_right_answers_pass_every_check(executed):
@@ -256,8 +273,8 @@ def test_a_learners_right_answers_pass_every_check(executed):
             stdout(executed[label])
         )  # an error in any cell has already failed the fixture
         assert (
-            outputs.count("✓ manual_patching") == 4
-            and outputs.count("✓ FlexiblePatchEmbedding") == 4
+            outputs.count("✓ manual_patching") == 5
+            and outputs.count("✓ FlexiblePatchEmbedding") == 5
         )
         assert (
             outputs.count("✓ 224/") == 3 and outputs.count("✓ 384/16") == 1
@@ -291,6 +308,20 @@ def test_an_untouched_exercise_stops_at_the_first_task_and_says_so(executed):
     )
     assert not any(
         "✓" in text for text in stdout(executed["learner, untouched"])
+    )
+
+
+def test_the_packages_own_patchify_cannot_stand_in_for_the_learners(
+    executed,
+):
+    error = executed["errors"]["learner, package's patchify"]
+    assert error.ename == "ExerciseError"
+    assert (
+        "your code called vitlesson.patchify, the package's solution: "
+        "write it yourself" in error.evalue
+    )
+    assert not any(
+        "✓" in text for text in stdout(executed["learner, package's patchify"])
     )
 
 

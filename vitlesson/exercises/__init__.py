@@ -1,13 +1,18 @@
-"""The checks of the lesson's exercises, one module per exercise."""
+"""The checks of the lesson's exercises, one module per exercise.
 
+``_harness`` holds what every check shares (settings drawn per run, the
+package's solution refused while a check runs, the learner's exceptions
+turned into messages); ``patch_embedding`` checks part 4's exercise. The
+checks are imported here, so a notebook calls
+``exercises.check_manual_patching(manual_patching)``.
+"""
+
+from vitlesson.exercises._harness import ExerciseError
 from vitlesson.exercises.patch_embedding import (
     CONFIGURATIONS,
-    ExerciseError,
     check_configuration_table,
     check_flexible_patch_embedding,
-    check_linear_from_conv,
     check_manual_patching,
-    coordinate_images,
 )
 
 __all__ = [
@@ -15,7 +20,5 @@ __all__ = [
     "ExerciseError",
     "check_configuration_table",
     "check_flexible_patch_embedding",
-    "check_linear_from_conv",
     "check_manual_patching",
-    "coordinate_images",
 ]
