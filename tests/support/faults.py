@@ -1,9 +1,11 @@
 """Real faults for the command tests: a disk that fills up (the file-size
-limit ``ulimit -f`` sets) and Ctrl-C (SIGINT), each sent to the command
-running in a forked copy of the test process."""
+limit ``ulimit -f`` sets), Ctrl-C (SIGINT) and a folder the command may not
+write in (even as root, as CI runs), each met by the command running in a
+forked copy of the test process."""
 
 from __future__ import annotations
 
+import ctypes
 import io
 import os
 import resource
@@ -26,6 +28,33 @@ def limit_file_size(limit: int) -> None:
     does: a write fails with EFBIG instead of SIGXFSZ killing the process."""
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+def obey_file_permissions() -> None:
+    """Make this process obey file permissions, even as root: drop the two
+    capabilities that let root read and write any file (CAP_DAC_OVERRIDE
+    and CAP_DAC_READ_SEARCH, bits 1 and 2 of capabilities(7)) from its
+    effective and permitted sets. For good: call it in a fork."""
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Sets(ctypes.Structure):
+        _fields_ = [
+            ("effective", ctypes.c_uint32),
+            ("permitted", ctypes.c_uint32),
+            ("inheritable", ctypes.c_uint32),
+        ]
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    header, sets = Header(0x20080522, 0), (Sets * 2)()  # version 3
+    if libc.capget(ctypes.byref(header), sets) != 0:
+        raise OSError(ctypes.get_errno(), "capget failed")
+    keep = ~(1 << 1 | 1 << 2)
+    sets[0].effective &= keep
+    sets[0].permitted &= keep
+    if libc.capset(ctypes.byref(header), sets) != 0:
+        raise OSError(ctypes.get_errno(), "capset failed")
 
 
 def fork(

@@ -1,17 +1,13 @@
-"""Inputs for property tests of the core layers (patching, positions, attention, the ViT): hypothesis strategies that mix good values with bad ones, and ``expect``, which accepts a correct result or a ValueError/TypeError that names what it refused."""
+"""Inputs for property tests of the core layers (patching, positions, attention, the ViT): hypothesis strategies that mix good values with bad ones; ``tests.support.refusals.expect`` judges the results."""
 
 from __future__ import annotations
-
-import re
 
 import torch
 from hypothesis import strategies as st
 
 import vitlesson
 from tests.support.examples import property_settings
-
-CASES = {"count": 0}
-
+from tests.support.refusals import CASES  # noqa: F401 (counted there)
 
 SETTINGS = property_settings(150)
 
@@ -65,41 +61,6 @@ def tensor(shape, dtype, nan: bool) -> torch.Tensor:
     if nan and dtype.is_floating_point and x.numel():
         x.view(-1)[0] = float("nan")
     return x
-
-
-def names_a_value(message: str, *values) -> bool:
-    """The message names what was expected and what was given: at least one offending value appears."""
-    text = message.lower()
-    return any(str(v).lower() in text for v in values) or bool(
-        re.search(r"\d", text)
-    )
-
-
-def expect(build, check_result, *offending):
-    """Run ``build``; a result must pass ``check_result``, a failure must be a named ValueError/TypeError."""
-    CASES["count"] += 1
-    try:
-        result = build()
-    except (ValueError, TypeError) as error:
-        assert str(error), "an error without a message"
-        assert names_a_value(str(error), *offending), (
-            f"{type(error).__name__}: {error}"
-        )
-        return
-    check_result(result)
-
-
-def expect_named(build, check_result, name: str):
-    """Like :func:`expect`, but a refusal must name the parameter itself."""
-    CASES["count"] += 1
-    try:
-        result = build()
-    except (ValueError, TypeError) as error:
-        assert name in str(error), (
-            f"{type(error).__name__} does not name {name}: {error}"
-        )
-        return
-    check_result(result)
 
 
 numbers = st.one_of(

@@ -11,13 +11,13 @@ import vitlesson
 from tests.support.layer_inputs import (
     SETTINGS,
     dtypes,
-    expect,
     shapes,
     sizes,
     small_ints,
     tensor,
     tiny_vit,
 )
+from tests.support.refusals import expect
 from vitlesson import _validation as check
 from vitlesson import patchify, unpatchify
 from vitlesson.patching import (
@@ -56,32 +56,26 @@ def test_patch_embedding_defaults_and_checkpoint_layout():
     }
 
 
-def test_loaded_kernel_gives_the_convolution_tokens():
-    """A conv checkpoint loads strictly and its tokens equal the conv's."""
+@pytest.mark.parametrize("img_size,patch_size", CONFIGS)
+def test_patch_embedding_equals_its_convolution(img_size, patch_size):
+    """A conv checkpoint (an independent nn.Conv2d) loads strictly, and the
+    layer's tokens, and a copy's, equal that convolution's."""
     import copy
 
-    layer = PatchEmbedding(32, 8, embed_dim=16)
-    source = torch.nn.Conv2d(3, 16, kernel_size=8, stride=8)
+    layer = PatchEmbedding(img_size, patch_size, embed_dim=48)
+    source = torch.nn.Conv2d(3, 48, kernel_size=patch_size, stride=patch_size)
     layer.load_state_dict(
         {
             "proj.weight": source.weight.detach(),
             "proj.bias": source.bias.detach(),
         }
     )
-    x = torch.randn(2, 3, 32, 32)
-    expected = source(x).flatten(2).transpose(1, 2)
-    with torch.no_grad():
-        for module in (layer, copy.deepcopy(layer)):
-            assert torch.allclose(module(x), expected, atol=1e-5)
-
-
-@pytest.mark.parametrize("img_size,patch_size", CONFIGS)
-def test_patch_embedding_equals_its_convolution(img_size, patch_size):
-    layer = PatchEmbedding(img_size, patch_size, embed_dim=48)
     x = torch.randn(2, 3, img_size, img_size)
     with torch.no_grad():
-        expected = layer.proj(x).flatten(2).transpose(1, 2)
-        assert torch.allclose(layer(x), expected, atol=1e-5)
+        # (B, D, H/p, W/p) -> (B, D, N) -> (B, N, D)
+        expected = source(x).flatten(2).transpose(1, 2)
+        for module in (layer, copy.deepcopy(layer)):
+            assert torch.allclose(module(x), expected, atol=1e-5)
 
 
 @pytest.mark.parametrize("img_size,patch_size", CONFIGS)
@@ -354,7 +348,18 @@ def test_patch_embedding_constructors(
         )
         assert layer.n_patches == (h // patch_size) * (w // patch_size)
 
-    expect(build, check, img_size, patch_size, in_channels, embed_dim)
+    expect(
+        build,
+        check,
+        names=(
+            "img_size",
+            "patch_size",
+            "in_channels",
+            "embed_dim",
+            "Image size",
+        ),
+        values=(img_size, patch_size, in_channels, embed_dim),
+    )
 
 
 @SETTINGS
@@ -390,7 +395,19 @@ def test_patch_embedding_forward(shape, dtype, nan, patch_size, form):
         if nan and out.numel():
             assert out.isnan().any()  # NaN propagates, it is not hidden
 
-    expect(lambda: layer(x), check, tuple(shape), dtype, *shape)
+    expect(
+        lambda: layer(x),
+        check,
+        names=(
+            "x",
+            "img_size",
+            "patch_size",
+            "Image size",
+            "image size",
+            "images",
+        ),
+        values=(tuple(shape), dtype, *shape),
+    )
 
 
 # --- patching ----------------------------------------------------------------

@@ -15,14 +15,13 @@ import vitlesson
 from tests.support.layer_inputs import (
     SETTINGS,
     dtypes,
-    expect,
-    expect_named,
     numbers,
     shapes,
     sizes,
     small_ints,
     tensor,
 )
+from tests.support.refusals import expect
 from vitlesson.position import (
     PositionalEmbedding,
     cosine_similarity_maps,
@@ -330,7 +329,12 @@ def test_positional_embedding(n_patches, embed_dim, dropout, shape, dtype):
             embed_dim,
         ) and out.shape == tuple(shape)
 
-    expect(build, check, n_patches, embed_dim, dropout, tuple(shape), dtype)
+    expect(
+        build,
+        check,
+        names=("n_patches", "embed_dim", "dropout", "tokens"),
+        values=(n_patches, embed_dim, dropout, tuple(shape), dtype),
+    )
 
 
 @SETTINGS
@@ -356,7 +360,12 @@ def test_resample_position_embedding(new_grid, tokens, dim, prefix):
         )
         assert out.shape == (1, prefix + rows * cols, dim)
 
-    expect(build, check, new_grid, tokens, dim, tokens - prefix)
+    expect(
+        build,
+        check,
+        names=("new_grid", "pos_embed", "num_prefix_tokens", "old_grid"),
+        values=(new_grid, tokens, dim, tokens - prefix),
+    )
 
 
 @SETTINGS
@@ -369,8 +378,8 @@ def test_sincos(grid, dim):
     expect(
         lambda: vitlesson.sincos_2d_position_embedding(grid, dim),
         check,
-        grid,
-        dim,
+        names=("grid_size", "grid", "embed_dim"),
+        values=(grid, dim),
     )
 
 
@@ -392,12 +401,13 @@ def test_prefix_token_counts_are_counts(value):
             and out.shape == (1, 1 + 4, 4)
         )
 
-    expect_named(
+    expect(
         lambda: vitlesson.resample_position_embedding(
             torch.randn(1, 17, 4), 2, num_prefix_tokens=value
         ),
         check,
-        "num_prefix_tokens",
+        names="num_prefix_tokens",
+        values=(value,),
     )
 
 
@@ -425,17 +435,18 @@ def test_any_position_analysis_arguments(k, far, positions, width):
     expect(
         lambda: principal_component_maps(table, grid, k=k),
         check_components,
-        k,
-        width,
+        names=("k", "embedding"),
+        values=(k, (positions * 2, width)),
     )
-    expect_named(
+    expect(
         lambda: (
             neighbour_similarity(table, grid, far=far)
             if width
             else neighbour_similarity(table, grid)
         ),
         check_neighbours,
-        "far" if width else "embedding",
+        names="far" if width else "embedding",
+        values=(far,) if width else ((positions * 2, width),),
     )
 
 

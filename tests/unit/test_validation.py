@@ -14,10 +14,10 @@ from tests.support.examples import examples
 from tests.support.layer_inputs import (
     CASES,
     SETTINGS,
-    expect_named,
     numbers,
     tiny_vit,
 )
+from tests.support.refusals import expect
 from vitlesson.data.images import (
     normalize,
     square_crop_resize,
@@ -112,7 +112,7 @@ def test_flags_must_be_booleans(value, flag):
     def check(_):
         assert isinstance(value, bool), f"{flag}={value!r} was taken"
 
-    expect_named(build, check, flag)
+    expect(build, check, names=flag, values=(value,))
 
 
 @SETTINGS
@@ -167,7 +167,7 @@ def test_numbers_must_be_finite_and_in_range(value, name):
         else:
             assert 0 <= value < 1
 
-    expect_named(build, check, name)
+    expect(build, check, names=name, values=(value,))
 
 
 @SETTINGS
@@ -309,12 +309,13 @@ def test_forward_flags_must_be_booleans(value, caller):
                 value or caller == "Attention"
             )
 
-    expect_named(
+    expect(
         build,
         check_result,
-        "dynamic_img_size"
+        names="dynamic_img_size"
         if caller == "dynamic patches"
         else "return_attention",
+        values=(value,),
     )
 
 

@@ -9,7 +9,8 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.support.data_inputs import SETTINGS, expect
+from tests.support.data_inputs import SETTINGS
+from tests.support.refusals import expect
 from vitlesson.data.multicrop import (
     MultiCropConfig,
     _grey,
@@ -51,6 +52,11 @@ generators = st.sampled_from(
 
 
 devices = st.sampled_from(["cpu", "cpu", "cpu", "meta", "sparse"])
+
+
+def items(value) -> tuple:
+    """A pair's two values, each of which a message may name alone."""
+    return tuple(value) if isinstance(value, tuple | list) else ()
 
 
 def generator_for(kind, n):
@@ -116,7 +122,12 @@ def test_config_fields(field, value):
             assert 0 <= value <= (0.5 if field == "hue" else 1)
         assert getattr(config, field) == value
 
-    expect(lambda: MultiCropConfig(**{field: value}), check, field)
+    expect(
+        lambda: MultiCropConfig(**{field: value}),
+        check,
+        names=field,
+        values=(value, *items(value)),
+    )
 
 
 def test_config_messages():
@@ -178,10 +189,8 @@ def test_multi_crop(shape, dtype, where, generator, local_crops, config_kind):
     expect(
         lambda: multi_crop(images, generator_for(generator, n), config),
         check,
-        "images",
-        "generator",
-        "config",
-        "channels",
+        names=("images", "generator", "config", "channels"),
+        values=(images, generator_for(generator, n), config),
     )
 
 
@@ -250,14 +259,8 @@ def test_augmentations(function, shape, dtype, generator, p, size, pair, hue):
     expect(
         build,
         check,
-        "images",
-        "generator",
-        "size",
-        "scale",
-        "sigma",
-        "p ",
-        "hue",
-        "channels",
+        names=("images", "generator", "size", "scale", "sigma", "p", "hue"),
+        values=(images, g, p, size, pair, hue, *items(pair)),
     )
 
 

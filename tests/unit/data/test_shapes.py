@@ -7,8 +7,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.support.data_inputs import SETTINGS, expect
+from tests.support.data_inputs import SETTINGS
 from tests.support.examples import examples
+from tests.support.refusals import expect
 from vitlesson.data.objects import make_objects
 from vitlesson.data.shapes import make_shapes, normalize_shapes
 
@@ -98,7 +99,10 @@ def test_data_sets(dataset, n, seed, image_size):
         assert ((images >= 0) & (images <= 1)).all()
 
     expect(
-        lambda: make(n, seed, image_size), check, "n ", "seed", "image_size"
+        lambda: make(n, seed, image_size),
+        check,
+        names=("n", "seed", "image_size"),
+        values=(n, seed, image_size),
     )
 
 

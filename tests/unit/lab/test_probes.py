@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from tests.support.dino_inputs import (
     SETTINGS,
     dtypes,
-    expect,
     is_int,
     kinds,
     numbers,
@@ -21,6 +20,7 @@ from tests.support.dino_inputs import (
     tiny_vit,
 )
 from tests.support.examples import examples
+from tests.support.refusals import expect
 from vitlesson.lab.probes import (
     attention_iou,
     attention_masks,
@@ -154,12 +154,16 @@ def test_knn_accuracy(
             train, train_labels, test, test_labels, k, temperature
         ),
         check,
-        "train_features",
-        "test_features",
-        "train_labels",
-        "test_labels",
-        "k",
-        "temperature",
+        names=(
+            "train_features",
+            "test_features",
+            "train_labels",
+            "test_labels",
+            "k",
+            "temperature",
+        ),
+        values=(train, test, train_labels, test_labels, k, temperature)
+        + (() if normalised else (3,)),  # the norms of train_features
     )
 
 
@@ -218,7 +222,10 @@ def test_attention_masks(shape, dtype, kind, values, mass):
             assert masks.any(dim=-1).all()  # some patch holds the mass
 
     expect(
-        lambda: attention_masks(attention, mass), check, "attention", "mass"
+        lambda: attention_masks(attention, mass),
+        check,
+        names=("attention", "mass"),
+        values=(attention, mass),
     )
 
 
@@ -263,9 +270,9 @@ def test_mask_iou(
     expect(
         lambda: mask_iou(patch_masks, object_masks, grid),
         check,
-        "patch_masks",
-        "object_masks",
-        "grid",
+        names=("patch_masks", "object_masks", "grid"),
+        values=(patch_masks, object_masks, grid)
+        + (("is empty",) if empty_object else ()),  # a mask of no pixel
     )
 
 
@@ -300,12 +307,19 @@ def test_probes_of_a_backbone(
 
     names = ("model", "images", "batch", "object_masks", "mass")
     names += ("Input image size", "channels", "patch")
+    values = (model, images, batch, masks, mass, n)  # n: images given
     model.train()
-    expect(lambda: cls_features(model, images, batch), features_ok, *names)
+    expect(
+        lambda: cls_features(model, images, batch),
+        features_ok,
+        names=names,
+        values=values,
+    )
     expect(
         lambda: attention_iou(model, images, masks, mass, batch),
         iou_ok,
-        *names,
+        names=names,
+        values=values,
     )
     assert model.training  # the probes leave the model's mode as it was
 

@@ -160,13 +160,23 @@ def test_an_unwritable_output_dir_is_refused_before_any_work(
     assert (work / "notes.txt").read_text() == "mine"
 
 
-def test_a_read_only_output_dir_is_refused(work, capsys):
-    if os.geteuid() == 0:
-        pytest.skip("running as root, whom a read-only folder does not stop")
+def test_a_read_only_output_dir_is_refused(work):
+    """The command runs in a fork that obeys file permissions even as root
+    (CI runs as root, whom a read-only folder does not stop otherwise)."""
     (work / "locked").mkdir(mode=0o555)
     picture(work / "photo.png")
-    err = refused(capsys, command("photo.png", "--output-dir", "locked/maps"))
-    assert "no permission to write in locked" in err
+    argv = command("photo.png", "--output-dir", "locked/maps")
+    code = (
+        "from tests.support.faults import obey_file_permissions\n"
+        "from vitlesson.tools.attention import main\n"
+        f"obey_file_permissions(); main({argv!r})"
+    )
+    result = faults.run_forked(["-c", code], work)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(PROG), result.stderr
+    assert "no permission to write in locked" in result.stderr
+    assert os.listdir(work / "locked") == []
 
 
 @pytest.mark.parametrize(

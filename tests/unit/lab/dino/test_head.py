@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 from tests.support.dino_inputs import (
     SETTINGS,
     dtypes,
-    expect,
     is_int,
     kinds,
     not_booleans,
@@ -19,6 +18,7 @@ from tests.support.dino_inputs import (
     widths,
 )
 from tests.support.examples import examples
+from tests.support.refusals import expect
 from vitlesson.lab import dino
 from vitlesson.lab.dino import (
     DINOHead,
@@ -88,12 +88,22 @@ def test_head_sizes_and_flag(
             norm_last_layer,
         ),
         check,
-        "in_dim",
-        "out_dim",
-        "hidden_dim",
-        "bottleneck_dim",
-        "nlayers",
-        "norm_last_layer",
+        names=(
+            "in_dim",
+            "out_dim",
+            "hidden_dim",
+            "bottleneck_dim",
+            "nlayers",
+            "norm_last_layer",
+        ),
+        values=(
+            in_dim,
+            out_dim,
+            hidden_dim,
+            bottleneck_dim,
+            nlayers,
+            norm_last_layer,
+        ),
     )
 
 
@@ -132,7 +142,7 @@ def test_head_features(shape, dtype, kind, nan):
         assert out.shape == (shape[0], 16) and out.device == x.device
         assert nan or out.isfinite().all()
 
-    expect(lambda: head(x), check, "features")
+    expect(lambda: head(x), check, names="features", values=(x,))
 
 
 def test_head_messages():
@@ -185,8 +195,8 @@ def test_wrapper_parts(
     expect(
         lambda: MultiCropWrapper(backbone, head),
         check,
-        "backbone",
-        "head",
+        names=("backbone", "head"),
+        values=(backbone, head, embed_dim, in_dim, num_classes),
     )
 
 
@@ -227,7 +237,12 @@ def test_wrapper_views(specs, container):
         assert all(s[0] == batch for s in specs)
         assert out.shape == (batch * len(specs), 8)
 
-    expect(lambda: model(given_views), check, "views", "Image size")
+    expect(
+        lambda: model(given_views),
+        check,
+        names=("views", "Image size"),
+        values=(given_views, *views),
+    )
 
 
 @pytest.mark.slow

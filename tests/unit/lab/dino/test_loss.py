@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from tests.support.dino_inputs import (
     SETTINGS,
     dtypes,
-    expect,
     is_int,
     kinds,
     not_booleans,
@@ -21,6 +20,7 @@ from tests.support.dino_inputs import (
     tensor,
     widths,
 )
+from tests.support.refusals import expect
 from vitlesson.lab.dino import (
     DINOLoss,
     cosine_schedule,
@@ -131,11 +131,20 @@ def test_loss_settings(
             all_reduce_center,
         ),
         check,
-        "out_dim",
-        "student_temp",
-        "center_momentum",
-        "centering",
-        "all_reduce_center",
+        names=(
+            "out_dim",
+            "student_temp",
+            "center_momentum",
+            "centering",
+            "all_reduce_center",
+        ),
+        values=(
+            out_dim,
+            student_temp,
+            center_momentum,
+            centering,
+            all_reduce_center,
+        ),
     )
 
 
@@ -179,10 +188,8 @@ def test_loss_outputs(
     expect(
         lambda: loss_fn(student, teacher, teacher_temp, n_views),
         check,
-        "student_out",
-        "teacher_out",
-        "teacher_temp",
-        "n_views",
+        names=("student_out", "teacher_out", "teacher_temp", "n_views"),
+        values=(student, teacher, teacher_temp, n_views),
     )
 
 
@@ -201,7 +208,12 @@ def test_update_center(shape, dtype, kind):
         assert len(shape) == 2 and shape[0] > 0 and shape[1] == 6
         assert loss_fn.center.isfinite().all()  # no 0 / 0 from no rows
 
-    expect(lambda: loss_fn.update_center(teacher), check, "teacher_out")
+    expect(
+        lambda: loss_fn.update_center(teacher),
+        check,
+        names="teacher_out",
+        values=(teacher,),
+    )
 
 
 def test_loss_messages():
@@ -226,6 +238,13 @@ def linear_stack(widths, dtype=torch.float32):
             for a, b in zip(widths, widths[1:], strict=False)
         )
     )
+
+
+def shapes_of(model) -> list[tuple[int, ...]]:
+    """The shapes of a model's parameters (none for a stand-in)."""
+    if not isinstance(model, torch.nn.Module):
+        return []
+    return [tuple(p.shape) for p in model.parameters()]
 
 
 @SETTINGS
@@ -265,9 +284,15 @@ def test_update_teacher(
     expect(
         lambda: update_teacher(teacher, student, momentum),
         check,
-        "teacher",
-        "student",
-        "momentum",
+        names=("teacher", "student", "momentum"),
+        values=(
+            teacher,
+            student,
+            momentum,
+            student_dtype,
+            *shapes_of(teacher),
+            *shapes_of(student),
+        ),
     )
 
 
@@ -302,11 +327,8 @@ def test_cosine_schedule(start, end, steps, warmup_steps, warmup_start):
     expect(
         lambda: cosine_schedule(start, end, steps, warmup_steps, warmup_start),
         check,
-        "start",
-        "end",
-        "steps",
-        "warmup_steps",
-        "warmup_start",
+        names=("start", "end", "steps", "warmup_steps", "warmup_start"),
+        values=(start, end, steps, warmup_steps, warmup_start),
     )
 
 
