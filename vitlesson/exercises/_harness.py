@@ -233,7 +233,6 @@ def seeded(check):
         seed = secrets.randbits(32) if seed is None else seed
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            with torch.no_grad():
-                return check(answer, *args, draw=random.Random(seed), **kwargs)
+            return check(answer, *args, draw=random.Random(seed), **kwargs)
 
     return run

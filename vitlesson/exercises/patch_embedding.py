@@ -192,7 +192,7 @@ def check_manual_patching(manual_patching, *, draw: random.Random) -> None:
     """Check ``manual_patching(images, patch_size) -> (B, N, C*P*P)``: on
     the lesson's four configurations, then on three settings drawn for this
     run (non-square images, other channel counts and batches)."""
-    with refusing_the_solution(SOLUTIONS):
+    with refusing_the_solution(SOLUTIONS), torch.no_grad():
         first = CONFIGURATIONS[0][0]
         for img_size, P in CONFIGURATIONS:
             images = torch.randn(2, 3, img_size, img_size)
@@ -427,7 +427,7 @@ def check_flexible_patch_embedding(cls, *, draw: random.Random) -> None:
             f"FlexiblePatchEmbedding itself, got {describe(cls)}: run the "
             "cell that defines the class, then pass the class to the check"
         )
-    with refusing_the_solution(SOLUTIONS):
+    with refusing_the_solution(SOLUTIONS), torch.no_grad():
         for img_size, P in CONFIGURATIONS:
             for flag in (True, False):
                 _check_form(cls, name, img_size, P, 3, 32, 2, flag, "")
@@ -586,7 +586,7 @@ def check_configuration_table(
     ``(img_size, patch_size)`` with ``n_patches``, ``patch_dim`` and
     ``params``; on the lesson's configurations with width 768, then on
     configurations and a width drawn for this run."""
-    with refusing_the_solution(SOLUTIONS):
+    with refusing_the_solution(SOLUTIONS), torch.no_grad():
         rows = _check_table(configuration_table, CONFIGURATIONS, 768)
         for (img_size, P), row in zip(CONFIGURATIONS, rows, strict=True):
             print(f"✓ {img_size}/{P}: {row}")
