@@ -4,11 +4,13 @@ Each module is one build concern, loaded by a thin MkDocs hook of the same
 name in hooks/ (which imports the event functions MkDocs calls and nothing
 else): page outputs, quizzes, figures, explorers, glossary, notebooks,
 benchmarks, reading. Beside them, ``lesson_code`` finds and runs a page's
-python blocks (for the build and for the tests), ``cache`` makes the one key
-of every build cache, and ``figure_recipes`` and ``explorer_data`` compute
-what the figures and explorers show (imported only on a cache miss, so that a
-warm build does not pay for drawing). Page code and figure recipes run
-under :func:`one_torch_thread`.
+python blocks (for the build and for the tests), ``cache`` keys each cached
+result on what its code reaches, and ``figure_recipes`` and
+``explorer_data`` compute what the figures and explorers show (imported
+only on a cache miss, so that a warm build imports neither torch nor
+matplotlib). Page code and figure recipes run under
+:func:`one_torch_thread`. ``python -m sitebuild OUTDIR`` (``__main__``)
+writes the generated files through the same functions, without MkDocs.
 
 The package is installed with the project (``pip install -e .``), so
 ``import sitebuild`` works from ``mkdocs``, from pytest and from the hooks.

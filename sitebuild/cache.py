@@ -95,36 +95,105 @@ def module_file(name: str) -> Path | None:
     return None
 
 
-def imported(tree: ast.AST, package: str = "") -> set[str]:
-    """The first-party modules that code imports, anywhere in it (in a
-    function too); ``package`` resolves its relative imports. ``from a
-    import b`` counts ``a.b`` where that is a module."""
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            parts = package.split(".") if node.level else []
-            parts = parts[: len(parts) - node.level + 1] if parts else []
-            base = ".".join([*parts, *([node.module] if node.module else [])])
-            names.add(base)
-            names.update(
-                f"{base}.{alias.name}"
-                for alias in node.names
-                if module_file(f"{base}.{alias.name}") is not None
-            )
-    return {name for name in names if name.split(".")[0] in FIRST_PARTY}
+Use = tuple[str, str | None]  # (module, a name it defines), None: all of it
+
+
+def _bindings(node: ast.Import | ast.ImportFrom, package: str) -> dict:
+    """What each name an import binds stands for: ``(module, None)`` for a
+    module, ``(module, name)`` for a name defined in one."""
+    bound: dict[str, Use] = {}
+    if isinstance(node, ast.Import):
+        for alias in node.names:
+            if alias.asname:
+                bound[alias.asname] = (alias.name, None)
+            else:  # import a.b binds a, and runs a.b
+                bound[alias.name.split(".")[0]] = (alias.name, None)
+        return bound
+    parts = package.split(".") if node.level else []
+    parts = parts[: len(parts) - node.level + 1] if parts else []
+    base = ".".join([*parts, *([node.module] if node.module else [])])
+    for alias in node.names:
+        if alias.name == "*":
+            bound[f"*{base}"] = (base, None)
+        elif module_file(f"{base}.{alias.name}") is not None:
+            bound[alias.asname or alias.name] = (f"{base}.{alias.name}", None)
+        else:
+            bound[alias.asname or alias.name] = (base, alias.name)
+    return bound
+
+
+def first_party(name: str) -> bool:
+    return name.split(".")[0] in FIRST_PARTY
+
+
+def _targets(node: ast.Assign | ast.AnnAssign) -> list[ast.expr]:
+    return node.targets if isinstance(node, ast.Assign) else [node.target]
+
+
+class Module:
+    """A first-party module read statement by statement: its definitions
+    by name, the names its imports bind, and the rest (what runs when it
+    is imported)."""
+
+    def __init__(self, tree: ast.Module, package: str):
+        self.package = package
+        self.definitions: dict[str, list[ast.stmt]] = {}
+        self.imports: dict[str, Use] = {}
+        self.body: list[ast.stmt] = []
+        for node in tree.body:
+            if (
+                isinstance(node, ast.Expr)
+                and isinstance(node.value, ast.Constant)
+                and isinstance(node.value.value, str)
+            ):
+                continue  # a docstring runs nothing
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                self.imports |= _bindings(node, package)
+            elif isinstance(
+                node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+            ):
+                self.definitions.setdefault(node.name, []).append(node)
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)) and all(
+                isinstance(target, ast.Name) for target in _targets(node)
+            ):
+                for target in _targets(node):
+                    self.definitions.setdefault(target.id, []).append(node)
+            else:
+                self.body.append(node)
+
+    def uses(self, node: ast.AST) -> set[Use]:
+        """What a statement of this module refers to: its own definitions,
+        names its imports bound (``check.positive`` through a module), and
+        what the statement imports itself (in a function, for instance)."""
+        found: set[Use] = set()
+        through: set[int] = set()  # names read as module.attribute
+        for child in ast.walk(node):
+            if isinstance(child, (ast.Import, ast.ImportFrom)):
+                found |= set(_bindings(child, self.package).values())
+            elif isinstance(child, ast.Attribute) and isinstance(
+                child.value, ast.Name
+            ):
+                target = self.imports.get(child.value.id)
+                if target and target[1] is None:
+                    found.add((target[0], child.attr))
+                    found.add((target[0], ""))  # and runs the module
+                    through.add(id(child.value))
+            if isinstance(child, ast.Name) and id(child) not in through:
+                if child.id in self.definitions:
+                    found.add(("", child.id))  # this module, filled below
+                elif child.id in self.imports:
+                    found.add(self.imports[child.id])
+        return found
 
 
 @functools.cache
-def _read(path: Path, stamp: tuple[int, int]) -> tuple[set[str], set[str]]:
-    """The modules a file imports and the strings it holds (``stamp``, its
-    modification time and size, renews the entry when the file changes)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+def _module(path: Path, stamp: tuple[int, int]) -> Module:
+    """A module read once (``stamp``, its modification time and size,
+    renews the entry when the file changes)."""
     package = ".".join(path.relative_to(ROOT).with_suffix("").parts)
     if path.name != "__init__.py":
         package = package.rpartition(".")[0]
-    return imported(tree, package), strings(tree)
+    return Module(ast.parse(path.read_text(encoding="utf-8")), package)
 
 
 def _stamp(path: Path) -> tuple[int, int]:
@@ -142,31 +211,94 @@ def strings(tree: ast.AST) -> set[str]:
     return found
 
 
-def modules(names: Iterable[str]) -> tuple[list[Path], set[str]]:
-    """The files of first-party modules and of every first-party module
-    they import, transitively, each with the packages it sits in; and the
-    strings those files hold. A module without a file stands for its whole
-    package."""
-    files: set[Path] = set()
+def reach(uses: Iterable[Use]) -> tuple[list[str], set[str]]:
+    """The source of everything first-party that ``uses`` reach: each
+    definition used, what it uses in turn (in its module or, through an
+    import, in another), and what runs when each module on the way is
+    imported (its statements other than definitions and imports, and the
+    modules it imports, with the packages they sit in). An edit to a
+    function nobody uses, or a new function, changes nothing here. A module
+    that cannot be read this way (no file, a ``*`` import, a name it does
+    not define) counts whole. Returns the sources, each named, and the
+    strings they hold."""
+    sources: set[tuple[str, str]] = set()
     held: set[str] = set()
-    waiting = list(names)
-    while waiting:
-        parts = waiting.pop().split(".")
-        for end in range(1, len(parts) + 1):  # a.b.c needs a, a.b, a.b.c
-            path = module_file(".".join(parts[:end]))
-            if path is None:  # not followed: the whole package counts
-                whole = sorted((ROOT / parts[0]).rglob("*.py"))
-                new = [p for p in whole if p not in files]
-            else:
-                new = [path] if path not in files else []
-            for found in new:
-                files.add(found)
-                more, text = _read(found, _stamp(found))
-                waiting.extend(more)
-                held |= text
+    entered: set[str] = set()
+    done: set[Use] = set()
+    waiting = [use for use in uses if first_party(use[0])]
+
+    def add(name: str, node: ast.stmt) -> None:
+        sources.add((name, ast.unparse(node)))
+        held.update(strings(node))
+
+    def enter(name: str) -> Module | None:
+        """Import ``name`` (and the packages above it): what runs."""
+        parts, module = name.split("."), None
+        for end in range(1, len(parts) + 1):
+            prefix = ".".join(parts[:end])
+            path = module_file(prefix)
             if path is None:
-                break
-    return sorted(files), held
+                waiting.extend(
+                    (".".join(p.relative_to(ROOT).with_suffix("").parts), None)
+                    for p in (ROOT / parts[0]).rglob("*.py")
+                    if (
+                        ".".join(p.relative_to(ROOT).with_suffix("").parts),
+                        None,
+                    )
+                    not in done
+                )
+                return None
+            module = _module(path, _stamp(path))
+            if prefix in entered:
+                continue
+            entered.add(prefix)
+            sources.add((prefix, ""))
+            for node in module.body:
+                add(prefix, node)
+                waiting.extend(resolve(prefix, module, module.uses(node)))
+            for target in set(module.imports.values()):
+                if first_party(target[0]):
+                    waiting.append((target[0], ""))  # it runs
+        return module
+
+    def resolve(name: str, module: Module, found: set[Use]) -> list[Use]:
+        return [
+            (name, use[1]) if use[0] == "" else use
+            for use in found
+            if use[0] == "" or first_party(use[0])
+        ]
+
+    while waiting:
+        use = waiting.pop()
+        if use in done:
+            continue
+        done.add(use)
+        name, what = use
+        module = enter(name)
+        if module is None or what == "":
+            continue
+        if what is None:  # all of it
+            waiting.extend((name, defined) for defined in module.definitions)
+            waiting.extend(  # what it imports, its own names included
+                target
+                for target in module.imports.values()
+                if first_party(target[0])
+            )
+            continue
+        if what in module.definitions:
+            for node in module.definitions[what]:
+                add(name, node)
+                waiting.extend(resolve(name, module, module.uses(node)))
+        elif what in module.imports:
+            target = module.imports[what]
+            if first_party(target[0]):
+                waiting.append(target)
+        else:  # defined some other way: the module counts whole
+            waiting.append((name, None))
+            path = module_file(name)
+            if path is not None:
+                sources.add((name, path.read_text("utf-8")))
+    return [f"{module}\n{text}" for module, text in sorted(sources)], held
 
 
 def data_files(held: set[str]) -> list[Path]:
@@ -187,22 +319,29 @@ def data_files(held: set[str]) -> list[Path]:
     return sorted(found)
 
 
-def code_inputs(*sources: str, uses: Iterable[str] = ()) -> list[Path]:
-    """The files that code depends on beyond its own text: the first-party
-    modules it imports (and ``uses``: modules it runs in), transitively, and
-    the data files those modules or the code name."""
-    trees, names = [], set(uses)
+def code_inputs(*sources: str, uses: Iterable[str] = ()) -> list[Path | str]:
+    """What code depends on beyond its own text: the first-party source it
+    reaches (:func:`reach`) from the names it uses (read as the statements
+    of one module: ``vitlesson.vit_small`` through ``import vitlesson``),
+    from the modules it imports and from the modules in ``uses`` (which it
+    runs in), and the data files that source or the code names. Code that
+    cannot be parsed counts every module."""
+    wanted: set[Use] = {(name, None) for name in uses}
+    statements: list[ast.stmt] = []
     for source in sources:
         try:
-            trees.append(ast.parse(source))
+            statements += ast.parse(source).body
         except SyntaxError:  # it fails when run; until then, it reads all
-            names.update(
-                ".".join(path.relative_to(ROOT).with_suffix("").parts)
+            wanted |= {
+                (".".join(p.relative_to(ROOT).with_suffix("").parts), None)
                 for package in FIRST_PARTY
-                for path in (ROOT / package).rglob("*.py")
-            )
-    names |= {name for tree in trees for name in imported(tree)}
-    files, held = modules(names)
-    for tree in trees:
-        held |= strings(tree)
-    return [*files, *data_files(held)]
+                for p in (ROOT / package).rglob("*.py")
+            }
+    tree = ast.Module(body=statements, type_ignores=[])
+    code = Module(tree, "")
+    wanted |= {(target[0], "") for target in code.imports.values()}
+    for node in statements:
+        if not isinstance(node, (ast.Import, ast.ImportFrom)):
+            wanted |= {use for use in code.uses(node) if use[0]}
+    texts, held = reach(wanted)
+    return [*texts, *data_files(held | strings(tree))]

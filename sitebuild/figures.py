@@ -216,7 +216,7 @@ def figure_keys(figures: dict[str, Registration]) -> dict[str, str]:
             ast.unparse(recipe),
             *common,
             *lines,
-            *cache.code_inputs("\n".join(lines), uses=["sitebuild"]),
+            *cache.code_inputs(ast.unparse(recipe), *common, *lines),
             *libraries,
         )
     return keys
@@ -231,37 +231,42 @@ def on_config(config):
     return config
 
 
-def on_files(files, config):
-    check_images(files, _figures)
+def generated(figures: dict[str, Registration]) -> dict[str, bytes]:
+    """Every figure (site path -> bytes), from the cache or drawn, and
+    :data:`FIGURE_META`: what the build adds to the site, and what
+    ``python -m sitebuild`` writes."""
     use_cache = os.environ.get("VITLESSON_FIGURE_CACHE", "on") != "off"
-    keys = figure_keys(_figures)
-    start, rendered, metas = time.perf_counter(), 0, {}
-    for path, registration in _figures.items():
+    keys = figure_keys(figures)
+    start, rendered = time.perf_counter(), 0
+    contents, metas = {}, {}
+    for path, registration in figures.items():
         folder = ROOT / ".cache" / "figures" / keys[path]
         cached, cached_meta = folder / path, folder / f"{path}.json"
         if use_cache and cached.exists() and cached_meta.exists():
-            content = cached.read_bytes()
+            contents[path] = cached.read_bytes()
             meta = json.loads(cached_meta.read_text(encoding="utf-8"))
         else:
-            content, meta = render(path, registration)
+            contents[path], meta = render(path, registration)
             rendered += 1
             if use_cache:
                 from vitlesson._io import write_bytes, write_text
 
                 cached.parent.mkdir(parents=True, exist_ok=True)
-                write_bytes(cached, content)
+                write_bytes(cached, contents[path])
                 write_text(cached_meta, json.dumps(meta))
         metas[path] = meta
-        files.append(File.generated(config, path, content=content))
-    files.append(
-        File.generated(
-            config,
-            FIGURE_META,
-            content=json.dumps(metas, indent=1, sort_keys=True),
-        )
-    )
+    contents[FIGURE_META] = json.dumps(
+        metas, indent=1, sort_keys=True
+    ).encode()
     log.info(
-        f"figures: {rendered} rendered, {len(_figures) - rendered} cached "
+        f"figures: {rendered} rendered, {len(figures) - rendered} cached "
         f"({time.perf_counter() - start:.2f} s)"
     )
+    return contents
+
+
+def on_files(files, config):
+    check_images(files, _figures)
+    for path, content in generated(_figures).items():
+        files.append(File.generated(config, path, content=content))
     return files

@@ -483,8 +483,12 @@ def source_to_notebooks(path: Path, uri: str, config) -> dict[str, str]:
     return notebooks
 
 
-def on_files(files, config):
-    _downloads.clear()
+def downloads(files, config) -> dict[str, dict[str, str]]:
+    """The notebooks offered for download, by the page that offers them
+    (source uri -> {file name: notebook}); the learner's copy first. What
+    the build adds under downloads/, and what ``python -m sitebuild``
+    writes."""
+    offered = {}
     for file in list(files):
         uri = file.src_uri
         if uri.startswith(LESSON_PAGES) and uri.endswith(".md"):
@@ -493,13 +497,17 @@ def on_files(files, config):
                 notebook = page_to_notebook(text, uri, files, config)
             except (lesson_code.IncludeError, quizzes.QuizError) as error:
                 raise PluginError(str(error)) from None
-            notebooks = {f"{PurePosixPath(uri).stem}.ipynb": notebook}
+            offered[uri] = {f"{PurePosixPath(uri).stem}.ipynb": notebook}
         elif uri.startswith(NOTEBOOK_SOURCES) and uri.endswith(".py"):
-            notebooks = source_to_notebooks(
+            offered[uri] = source_to_notebooks(
                 Path(file.abs_src_path), uri, config
             )
-        else:
-            continue
+    return offered
+
+
+def on_files(files, config):
+    _downloads.clear()
+    for uri, notebooks in downloads(files, config).items():
         for name, content in notebooks.items():
             files.append(
                 File.generated(config, f"{DOWNLOADS}{name}", content=content)

@@ -195,7 +195,14 @@ def failing_line(error: Exception, where: str) -> int | None:
 
 
 def on_page_markdown(markdown, page, config, files):
-    where = f"docs/{page.file.src_uri}"
+    return with_outputs(markdown, page.file.src_uri, config)
+
+
+def with_outputs(markdown: str, uri: str, config) -> str:
+    """The page ``uri`` (``lessons/patches.md``) with what each of its
+    python blocks prints right under it: what the build shows, and what
+    ``python -m sitebuild`` writes."""
+    where = f"docs/{uri}"
     preprocessor = lesson_code.snippet_preprocessor(config)
     try:
         fences = lesson_code.python_fences(markdown, where, ROOT, preprocessor)
@@ -218,10 +225,7 @@ def on_page_markdown(markdown, page, config, files):
                 f"{' '.join(str(error).split())} (run pytest {where} for "
                 "the traceback)"
             ) from None
-        log.info(
-            f"outputs: ran {page.file.src_uri} "
-            f"({time.perf_counter() - start:.1f} s)"
-        )
+        log.info(f"outputs: ran {uri} ({time.perf_counter() - start:.1f} s)")
         if use_cache:
             _save(key, outputs)
     for fence, printed in reversed(list(zip(fences, outputs, strict=True))):

@@ -43,8 +43,15 @@ def tree(tmp_path, monkeypatch):
     return tmp_path
 
 
-def names(paths, root) -> list[str]:
-    return [path.relative_to(root).as_posix() for path in paths]
+def names(inputs, root) -> list[str]:
+    """The modules whose source an input list holds, and its data files."""
+    modules = {item.split("\n")[0] for item in inputs if isinstance(item, str)}
+    files = [
+        item.relative_to(root).as_posix()
+        for item in inputs
+        if not isinstance(item, str)
+    ]
+    return [*sorted(modules), *files]
 
 
 def edit(path, text: str) -> None:
@@ -54,19 +61,42 @@ def edit(path, text: str) -> None:
 
 
 def test_imports_are_followed_through_functions_and_relative_imports(tree):
-    assert names(cache.code_inputs("import vitlesson.a"), tree) == [
-        "vitlesson/__init__.py",
-        "vitlesson/a.py",
-        "vitlesson/sub/__init__.py",
-        "vitlesson/sub/b.py",
-        "vitlesson/sub/c.py",
+    assert names(
+        cache.code_inputs("from vitlesson.a import f\nf()"), tree
+    ) == [
+        "vitlesson",
+        "vitlesson.a",
+        "vitlesson.sub",
+        "vitlesson.sub.b",
+        "vitlesson.sub.c",
     ]
-    assert names(cache.code_inputs("from vitlesson import d"), tree) == [
-        "vitlesson/__init__.py",
-        "vitlesson/d.py",
+    assert names(
+        cache.code_inputs("from vitlesson import d\nd.PATH"), tree
+    ) == [
+        "vitlesson",
+        "vitlesson.d",
         "vitlesson/weights/model.pt",  # named by d
     ]
     assert cache.code_inputs("import numpy\nprint(1)") == []
+
+
+def test_only_the_definitions_code_uses_count(tree):
+    """An edit to a function nobody uses, or a new function, changes
+    nothing; an edit to one that is used, or to what runs on import, does."""
+    (tree / "vitlesson" / "e.py").write_text(
+        "def used():\n    return 1\n\n\ndef unused():\n    return 2\n"
+    )
+    code = "from vitlesson.e import used\nprint(used())"
+    first = cache.key(*cache.code_inputs(code))
+    edit(tree / "vitlesson" / "e.py", "\n\ndef new():\n    return 3\n")
+    text = (tree / "vitlesson" / "e.py").read_text()
+    (tree / "vitlesson" / "e.py").write_text(text.replace("2", "22"))
+    assert cache.key(*cache.code_inputs(code)) == first
+    (tree / "vitlesson" / "e.py").write_text(text.replace("1", "11"))
+    second = cache.key(*cache.code_inputs(code))
+    assert second != first
+    edit(tree / "vitlesson" / "e.py", "\nprint('imported')\n")
+    assert cache.key(*cache.code_inputs(code)) != second
 
 
 def test_data_is_named_by_the_code_itself_too(tree):
@@ -76,9 +106,9 @@ def test_data_is_named_by_the_code_itself_too(tree):
 
 def test_an_import_that_cannot_be_followed_counts_the_whole_package(tree):
     found = names(cache.code_inputs("import vitlesson.moved_away"), tree)
-    assert "vitlesson/sub/c.py" in found and "vitlesson/d.py" in found
+    assert "vitlesson.sub.c" in found and "vitlesson.d" in found
     found = names(cache.code_inputs("print("), tree)
-    assert "vitlesson/sub/c.py" in found
+    assert "vitlesson.sub.c" in found
 
 
 # --- a page's outputs ------------------------------------------------------
@@ -116,7 +146,7 @@ def test_a_page_is_keyed_on_its_code_and_the_modules_it_reaches(
     first = page_outputs.cache_key(PAGE, config)
     prose = PAGE.replace("Some prose.", "Other prose, and a new heading.")
     assert page_outputs.cache_key(prose + "\n## More\n", config) == first
-    edit(tree / "vitlesson" / "d.py", "# not imported by the page\n")
+    edit(tree / "vitlesson" / "d.py", "print('d')  # not reached\n")
     (tree / "vitlesson" / "e.py").write_text("x = 1\n")  # a new module
     (tree / "docs" / "data" / "bench.json").write_text("[]")
     assert page_outputs.cache_key(PAGE, config) == first
@@ -140,7 +170,7 @@ def test_an_included_section_counts_with_the_module_it_runs_in(
     page = '```python\n--8<-- "vitlesson/a.py:g"\nprint(g())\n```\n'
     config = markdown_config(tree)
     first = page_outputs.cache_key(page, config)
-    edit(tree / "vitlesson" / "sub" / "b.py", "# a runs in a, which uses b\n")
+    edit(tree / "vitlesson" / "sub" / "b.py", "print('b')  # a uses b\n")
     assert page_outputs.cache_key(page, config) != first
 
 
@@ -215,7 +245,7 @@ def test_an_edit_to_a_module_redraws_only_the_figures_that_reach_it(
     (tree / "sitebuild" / "__init__.py").write_text("")
     first = figure_keys(tree, monkeypatch, RECIPES)
     assert list(first) == ["figures/one.png", "figures/two.png"]
-    edit(tree / "vitlesson" / "sub" / "c.py", "# one reaches c\n")
+    edit(tree / "vitlesson" / "sub" / "c.py", "print('c')  # one reaches c\n")
     second = figure_keys(tree, monkeypatch, RECIPES)
     assert second["figures/one.png"] != first["figures/one.png"]
     assert second["figures/two.png"] == first["figures/two.png"]

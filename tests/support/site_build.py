@@ -34,9 +34,9 @@ BUILDS = {
 # Runs ``mkdocs build --strict`` for each build of the JSON list on its
 # command line ([folder, site dir, environment settings, output prefix]), as
 # the mkdocs command does, one after another, each in a child forked after
-# the heavy imports (mkdocs-jupyter, jupytext, and torch, which
-# vitlesson.tools.bench imports: most of a build that stops early or finds its
-# work cached). sitebuild and vitlesson are imported after the fork, from
+# the heavy imports (mkdocs-jupyter, jupytext, and torch, which a build
+# imports as soon as it draws or runs anything: most of a build that stops
+# early or redoes some work). sitebuild and vitlesson are imported after the fork, from
 # the folder built: with ``-c``, the current folder is first on sys.path.
 # Each child's output goes to <prefix>.out and <prefix>.err, its exit status
 # to <prefix>.status.
