@@ -6,10 +6,15 @@ pymdownx.snippets include lines. :mod:`sitebuild.lesson_code` finds, expands
 and runs them (page code under the page's file and line numbers, package code
 under the package file's).
 
-Every fence's printed output is also compared with the output the site shows
-under it (:mod:`sitebuild.page_outputs`): the build runs each page once and
-caches what each fence printed; this run must print exactly the same. When no
-build has run yet, this run's outputs become the cache the next build shows.
+What each fence prints is also compared with the build's cache of it
+(:mod:`sitebuild.page_outputs`). That comparison is a determinism check, and
+only that: the cache is keyed on the page's code, so it holds an entry only
+where a build (or an earlier test run) ran this very code, and the check says
+that running the same code again prints the same thing (no unseeded random
+numbers, no timings, no memory addresses in a printed result). It cannot catch
+a page edit: a changed ``print`` changes the key, finds no entry, and this run's
+outputs are stored as the entry the next build shows. Nothing needs catching
+there, since no output on the site is ever typed: the build prints it.
 """
 
 from __future__ import annotations

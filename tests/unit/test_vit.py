@@ -1103,3 +1103,86 @@ def test_attention_weights_and_rollout_inputs():
         attention_rollout(torch.zeros(1, 2, 2, 3, 3, dtype=torch.long))
     with pytest.raises(TypeError, match="x must be a torch.Tensor, got list"):
         DropPath(0.1)([1.0])
+
+
+# --- every option shows its effect, in training and in eval mode -------------
+
+OPTION_BASE = dict(img_size=16, patch_size=8, embed_dim=16, depth=3)
+
+
+@pytest.mark.parametrize(
+    "rate", ["drop_rate", "attn_drop_rate", "drop_path_rate"]
+)
+def test_each_dropout_rate_acts_in_training_only(rate):
+    """The same weights with and without the rate: in eval mode the
+    outputs are equal; in training they differ from the plain model's and
+    from one call to the next (a fresh draw each time). A rate has no
+    parameters, so the weights load strictly."""
+    torch.manual_seed(0)
+    plain = vitlesson.VisionTransformer(**OPTION_BASE, num_heads=2)
+    model = vitlesson.VisionTransformer(
+        **OPTION_BASE, num_heads=2, **{rate: 0.5}
+    )
+    model.load_state_dict(plain.state_dict(), strict=True)
+    x = torch.randn(4, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(model.eval()(x), plain.eval()(x))
+        reference = plain.train()(x)  # no rate: training changes nothing
+        assert torch.equal(reference, plain.eval()(x))
+        model.train()
+        first, second = model(x), model(x)
+    assert not torch.allclose(first, reference)
+    assert not torch.allclose(first, second)
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_qkv_bias_false_removes_the_bias_and_its_effect(training):
+    """qkv_bias=False: no bias parameter in any block; the model equals a
+    biased one whose biases are zero, and differs once they are not."""
+    torch.manual_seed(0)
+    biased = vitlesson.VisionTransformer(**OPTION_BASE, num_heads=2)
+    unbiased = vitlesson.VisionTransformer(
+        **OPTION_BASE, num_heads=2, qkv_bias=False
+    )
+    weights = biased.state_dict()
+    biases = [k for k in weights if k.endswith("attn.qkv.bias")]
+    assert len(biases) == 3 and not set(biases) & set(unbiased.state_dict())
+    unbiased.load_state_dict(
+        {k: v for k, v in weights.items() if k not in biases}, strict=True
+    )
+    x = torch.randn(2, 3, 16, 16)
+    biased.train(training), unbiased.train(training)
+    with torch.no_grad():
+        assert torch.equal(unbiased(x), biased(x))  # biases start at zero
+        for name in biases:
+            biased.get_parameter(name).normal_()
+        assert not torch.allclose(unbiased(x), biased(x))
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_mlp_ratio_sets_the_hidden_width_that_acts(training):
+    """mlp_ratio=2 gives hidden width 2·D in every block. A model of
+    ratio 4 whose extra hidden units feed nothing (zero columns of fc2)
+    computes the same; once they feed the output, it differs."""
+    torch.manual_seed(0)
+    narrow = vitlesson.VisionTransformer(
+        **OPTION_BASE, num_heads=2, mlp_ratio=2.0
+    )
+    wide = vitlesson.VisionTransformer(**OPTION_BASE, num_heads=2)
+    assert all(b.mlp.fc1.out_features == 32 for b in narrow.blocks)
+    assert all(b.mlp.fc1.out_features == 64 for b in wide.blocks)
+    with torch.no_grad():
+        for key, value in narrow.state_dict().items():
+            target = wide.state_dict()[key]  # shares storage with wide
+            if key.endswith("fc1.weight") or key.endswith("fc1.bias"):
+                target[:32] = value
+            elif key.endswith("fc2.weight"):
+                target[:, :32], target[:, 32:] = value, 0.0
+            else:
+                target.copy_(value)
+        x = torch.randn(2, 3, 16, 16)
+        narrow.train(training), wide.train(training)
+        torch.testing.assert_close(wide(x), narrow(x))
+        for block in wide.blocks:
+            block.mlp.fc2.weight[:, 32:].normal_()
+        assert not torch.allclose(wide(x), narrow(x))

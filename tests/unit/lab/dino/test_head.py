@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -105,6 +106,70 @@ def test_head_sizes_and_flag(
             norm_last_layer,
         ),
     )
+
+
+@pytest.mark.parametrize("nlayers", [1, 2, 3, 4])
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_head_layers_widths_and_activation_are_the_forward(nlayers, training):
+    """nlayers Linear layers, in_dim -> hidden_dim ... -> bottleneck_dim,
+    a GELU between two of them and none after the last, then unit length
+    and the weight-normalised layer to out_dim: the head computes exactly
+    that, in training as in eval mode (it has no dropout). Without the
+    GELUs (nlayers > 1) it would compute something else."""
+    torch.manual_seed(0)
+    head = DINOHead(8, 16, hidden_dim=12, bottleneck_dim=4, nlayers=nlayers)
+    linears = [m for m in head.mlp if isinstance(m, torch.nn.Linear)]
+    widths = [8] + [12] * (nlayers - 1) + [4]
+    assert [(m.in_features, m.out_features) for m in linears] == list(
+        zip(widths, widths[1:], strict=False)
+    )
+    assert len(head.mlp) == 2 * nlayers - 1  # Linear (GELU Linear)*
+    assert (head.last_layer.in_features, head.last_layer.out_features) == (
+        4,
+        16,
+    )
+    x = torch.randn(5, 8)
+
+    def by_hand(activation):
+        h = x
+        for i, linear in enumerate(linears):
+            h = linear(h)
+            h = activation(h) if i < nlayers - 1 else h
+        v = head.last_layer.parametrizations.weight.original1  # (K, b)
+        return F.normalize(h, dim=-1) @ F.normalize(v, dim=1).T
+
+    with torch.no_grad():
+        out = head.train(training)(x)
+        torch.testing.assert_close(out, by_hand(F.gelu))
+        if nlayers > 1:
+            assert not torch.allclose(out, by_hand(lambda h: h), atol=1e-4)
+
+
+@pytest.mark.parametrize("norm_last_layer", [True, False])
+def test_norm_last_layer_freezes_the_gain_through_a_training_step(
+    norm_last_layer,
+):
+    """With norm_last_layer the gains stay 1 through an optimiser step and
+    the outputs stay cosines; without it the gains learn. Train and eval
+    mode give the same outputs either way."""
+    torch.manual_seed(0)
+    head = DINOHead(
+        8, 16, hidden_dim=8, bottleneck_dim=4, norm_last_layer=norm_last_layer
+    )
+    gain = head.last_layer.parametrizations.weight.original0  # (K, 1)
+    x = torch.randn(6, 8)
+    optimizer = torch.optim.SGD(
+        [p for p in head.parameters() if p.requires_grad], lr=1.0
+    )
+    (-(head(x) ** 2).sum()).backward()  # a step that grows every gain
+    optimizer.step()
+    assert torch.equal(gain, torch.ones_like(gain)) is norm_last_layer
+    with torch.no_grad():
+        out = head.train()(x)
+        torch.testing.assert_close(head.eval()(x), out)
+    assert (out.abs().max() <= 1 + 1e-6) or not norm_last_layer
+    if not norm_last_layer:
+        assert out.abs().max() > 1  # gains 1 + 2·Σ cos² scale the cosines
 
 
 def test_head_too_large_for_memory_is_refused_before_allocating():

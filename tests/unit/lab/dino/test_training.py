@@ -122,3 +122,22 @@ def test_the_pages_table_of_changed_defaults_matches_the_code():
     assert (
         "local crops" not in rows and crops.local_crops == 8
     )  # DINO's own number
+
+
+def test_the_backbones_drop_path_rate_acts_in_training_only():
+    """tiny_backbone(drop_path_rate): the same weights give the same CLS
+    features in eval mode, and other ones in training (whole residual
+    branches dropped per image, afresh each call)."""
+    from vitlesson.lab.dino.training import tiny_backbone
+
+    torch.manual_seed(0)
+    plain, model = tiny_backbone(), tiny_backbone(drop_path_rate=0.5)
+    assert model.blocks[-1].drop_path.p == 0.5
+    model.load_state_dict(plain.state_dict(), strict=True)
+    x = torch.rand(4, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(model.eval()(x), plain.eval()(x))
+        model.train()
+        first, second = model(x), model(x)
+        assert not torch.allclose(first, plain(x))
+        assert not torch.allclose(first, second)
