@@ -108,7 +108,7 @@ PATCHING_MISTAKES = {
     "yield instead of return": (as_generator, "returned a generator"),
     "a NumPy array": (
         lambda x, p: right_patching(x, p).numpy(),
-        "returned a ndarray, not a torch.Tensor",
+        "returned a ndarray object, not a torch.Tensor",
     ),
     "integer pixels": (
         lambda x, p: right_patching(x, p).long(),

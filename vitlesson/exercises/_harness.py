@@ -166,7 +166,7 @@ def returned_tensor(call: str, value: Any, expected: str) -> torch.Tensor:
     elif isinstance(value, torch.Tensor):
         found = f"a tensor of dtype {value.dtype}, not a floating-point one"
     else:
-        found = f"a {type(value).__name__}, not a torch.Tensor"
+        found = f"a {type(value).__name__} object, not a torch.Tensor"
     raise ExerciseError(f"{call} returned {found}; expected {expected}")
 
 

@@ -116,7 +116,7 @@ def test_keyboard_interrupt_is_not_a_learners_mistake():
         (None, "None: did you forget the `return`?"),
         ((x for x in []), "a generator: did you write `yield`"),
         (torch.zeros(2, dtype=torch.long), "a tensor of dtype torch.int64"),
-        ([1.0], "a list, not a torch.Tensor"),
+        ([1.0], "a list object, not a torch.Tensor"),
     ],
 )
 def test_what_is_not_a_float_tensor_is_named(value, found):
