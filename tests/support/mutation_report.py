@@ -48,15 +48,18 @@ def main() -> int:
                 survived[module] += 1
                 if name not in equivalent:
                     unexplained.append(name)
-    print(f"{'module':<12} {'mutants':>8} {'survived':>9} {'score':>7}")
+    width = max(map(len, total))
+    print(f"{'module':<{width}} {'mutants':>8} {'survived':>9} {'score':>7}")
     for module in sorted(total):
         score = 1 - survived[module] / total[module]
         print(
-            f"{module:<12} {total[module]:>8} {survived[module]:>9} {score:>7.1%}"
+            f"{module:<{width}} {total[module]:>8} {survived[module]:>9} "
+            f"{score:>7.1%}"
         )
     killed = sum(total.values()) - sum(survived.values())
     print(
-        f"{'all':<12} {sum(total.values()):>8} {sum(survived.values()):>9} "
+        f"{'all':<{width}} {sum(total.values()):>8} "
+        f"{sum(survived.values()):>9} "
         f"{killed / sum(total.values()):>7.1%}"
     )
     print(
