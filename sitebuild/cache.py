@@ -135,8 +135,12 @@ class Module:
     by name, the names its imports bind, and the rest (what runs when it
     is imported)."""
 
-    def __init__(self, tree: ast.Module, package: str):
-        self.package = package
+    def __init__(
+        self, tree: ast.Module, package: str, name: str = "", text: str = ""
+    ):
+        self.package, self.name = package, name
+        self.lines = text.splitlines()
+        self._read: dict[int, tuple[str, set[str], set[Use]]] = {}
         self.definitions: dict[str, list[ast.stmt]] = {}
         self.imports: dict[str, Use] = {}
         self.body: list[ast.stmt] = []
@@ -160,6 +164,25 @@ class Module:
                     self.definitions.setdefault(target.id, []).append(node)
             else:
                 self.body.append(node)
+
+    def read(self, node: ast.stmt) -> tuple[str, set[str], set[Use]]:
+        """A statement's source (its decorators included), its strings and
+        what it uses (this module's names as its own), read once."""
+        if id(node) not in self._read:
+            first = min(
+                [node.lineno]
+                + [d.lineno for d in getattr(node, "decorator_list", [])]
+            )
+            self._read[id(node)] = (
+                "\n".join(self.lines[first - 1 : node.end_lineno]),
+                strings(node),
+                {
+                    (self.name, use[1]) if use[0] == "" else use
+                    for use in self.uses(node)
+                    if use[0] == "" or first_party(use[0])
+                },
+            )
+        return self._read[id(node)]
 
     def uses(self, node: ast.AST) -> set[Use]:
         """What a statement of this module refers to: its own definitions,
@@ -193,7 +216,10 @@ def _module(path: Path, stamp: tuple[int, int]) -> Module:
     package = ".".join(path.relative_to(ROOT).with_suffix("").parts)
     if path.name != "__init__.py":
         package = package.rpartition(".")[0]
-    return Module(ast.parse(path.read_text(encoding="utf-8")), package)
+    name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+    name = name.removesuffix(".__init__")
+    text = path.read_text(encoding="utf-8")
+    return Module(ast.parse(text), package, name, text)
 
 
 def _stamp(path: Path) -> tuple[int, int]:
@@ -227,9 +253,11 @@ def reach(uses: Iterable[Use]) -> tuple[list[str], set[str]]:
     done: set[Use] = set()
     waiting = [use for use in uses if first_party(use[0])]
 
-    def add(name: str, node: ast.stmt) -> None:
-        sources.add((name, ast.unparse(node)))
-        held.update(strings(node))
+    def take(module: Module, node: ast.stmt) -> None:
+        text, found, used = module.read(node)
+        sources.add((module.name, text))
+        held.update(found)
+        waiting.extend(used)
 
     def enter(name: str) -> Module | None:
         """Import ``name`` (and the packages above it): what runs."""
@@ -254,19 +282,11 @@ def reach(uses: Iterable[Use]) -> tuple[list[str], set[str]]:
             entered.add(prefix)
             sources.add((prefix, ""))
             for node in module.body:
-                add(prefix, node)
-                waiting.extend(resolve(prefix, module, module.uses(node)))
+                take(module, node)
             for target in set(module.imports.values()):
                 if first_party(target[0]):
                     waiting.append((target[0], ""))  # it runs
         return module
-
-    def resolve(name: str, module: Module, found: set[Use]) -> list[Use]:
-        return [
-            (name, use[1]) if use[0] == "" else use
-            for use in found
-            if use[0] == "" or first_party(use[0])
-        ]
 
     while waiting:
         use = waiting.pop()
@@ -287,8 +307,7 @@ def reach(uses: Iterable[Use]) -> tuple[list[str], set[str]]:
             continue
         if what in module.definitions:
             for node in module.definitions[what]:
-                add(name, node)
-                waiting.extend(resolve(name, module, module.uses(node)))
+                take(module, node)
         elif what in module.imports:
             target = module.imports[what]
             if first_party(target[0]):
