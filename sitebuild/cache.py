@@ -206,6 +206,12 @@ class Module:
                     found.add(("", child.id))  # this module, filled below
                 elif child.id in self.imports:
                     found.add(self.imports[child.id])
+                else:  # perhaps from a ``*`` import: looked up there
+                    found |= {
+                        (target[0], child.id)
+                        for key, target in self.imports.items()
+                        if key.startswith("*")
+                    }
         return found
 
 

@@ -99,6 +99,16 @@ def test_only_the_definitions_code_uses_count(tree):
     assert cache.key(*cache.code_inputs(code)) != second
 
 
+def test_a_name_from_a_star_import_is_followed(tree):
+    (tree / "vitlesson" / "e.py").write_text(
+        "from vitlesson.sub.c import *\n\n\ndef g():\n    return value\n"
+    )
+    code = "from vitlesson.e import g\nprint(g())"
+    first = cache.key(*cache.code_inputs(code))
+    (tree / "vitlesson" / "sub" / "c.py").write_text("value = 22\n")
+    assert cache.key(*cache.code_inputs(code)) != first
+
+
 def test_data_is_named_by_the_code_itself_too(tree):
     code = 'open("docs/data/bench.json")'
     assert names(cache.code_inputs(code), tree) == ["docs/data/bench.json"]
