@@ -189,15 +189,15 @@ def dino_training():
 
 @figure("figures/dino-ablation.png")
 def dino_ablation():
+    """The ablations beside their control: runs of the same length."""
     runs = json.loads(dino.ABLATIONS.read_text(encoding="utf-8"))
-    histories = {"centering + sharpening": dino.load_record()["history"]}
+    control = runs.pop(dino.command.CONTROL)["history"]
+    histories = {"shipped settings": control}
     histories |= {
-        name.replace("no-", "no "): run["history"]
+        name.replace("no-", "no ").replace("-temp-", " temp "): run["history"]
         for name, run in runs.items()
     }
-    return training_curves_figure(
-        histories, histories["centering + sharpening"]["log_k"]
-    )
+    return training_curves_figure(histories, control["log_k"], log_kl=True)
 
 
 @figure("figures/dino-attention.png")

@@ -443,9 +443,16 @@ def object_attention_figure(
     return fig
 
 
-def training_curves_figure(runs: dict[str, dict], log_k: float) -> Figure:
+def training_curves_figure(
+    runs: dict[str, dict], log_k: float, *, log_kl: bool = False
+) -> Figure:
     """Teacher entropy (against its ceiling ln K) and teacher–student KL
-    over the training steps of one or more runs' histories."""
+    over the training steps of one or more runs' histories.
+
+    ``log_kl=True`` draws the KL on a log scale above 0.001 (linear below,
+    so a KL of 0, a collapse, still has a place): a run that keeps a small
+    KL then stands apart from runs whose KL fell to 0.
+    """
     fig = Figure(figsize=(WIDTH, 2.8), layout="constrained")
     entropy_ax, kl_ax = fig.subplots(1, 2)
     for name, history in runs.items():
@@ -460,9 +467,11 @@ def training_curves_figure(runs: dict[str, dict], log_k: float) -> Figure:
     entropy_ax.set_ylim(0, log_k * 1.12)
     entropy_ax.set_title("teacher entropy (nats)", fontsize=SMALL + 1)
     kl_ax.set_title("KL(teacher ‖ student) (nats)", fontsize=SMALL + 1)
+    if log_kl:
+        kl_ax.set_yscale("symlog", linthresh=1e-3)
     for ax in (entropy_ax, kl_ax):
         ax.set_xlabel("step", fontsize=SMALL)
         ax.tick_params(labelsize=SMALL)
-    if len(runs) > 1:
-        kl_ax.legend(fontsize=SMALL)
+    if len(runs) > 1:  # where the entropy curves leave room
+        entropy_ax.legend(fontsize=SMALL, loc="center right")
     return fig

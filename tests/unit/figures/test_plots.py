@@ -12,6 +12,7 @@ from vitlesson.figures.plots import (
     patch_sizes_figure,
     patches_figure,
     position_embedding_figure,
+    training_curves_figure,
 )
 from vitlesson.position import sincos_2d_position_embedding
 
@@ -129,3 +130,27 @@ def test_position_figure_puts_every_similarity_map_on_one_scale():
     for ax in fig.axes:
         if ax.get_title() == "vs (2, 2)":
             assert ax.images[0].get_array()[2, 2] == pytest.approx(1.0)
+
+
+def test_training_curves_draw_every_run_in_both_panels():
+    """The collapse figure: each run's entropy and KL under its own name,
+    the ceiling ln K drawn, and on request a KL axis on which a KL of 0.1
+    stands apart from a collapsed run's 0."""
+    history = {"step": [1, 11], "teacher_entropy": [1.0, 5.0]}
+    runs = {
+        "control": history | {"kl": [2.0, 0.1]},
+        "no centering": history | {"kl": [2.0, 0.0]},
+    }
+    fig = training_curves_figure(runs, log_k=5.5, log_kl=True)
+    entropy_ax, kl_ax = fig.axes
+    for ax, key in ((entropy_ax, "teacher_entropy"), (kl_ax, "kl")):
+        curves = {line.get_label(): line for line in ax.get_lines()}
+        for name, run in runs.items():
+            assert list(curves[name].get_ydata()) == run[key]
+    assert 5.5 in [line.get_ydata()[0] for line in entropy_ax.get_lines()]
+    assert kl_ax.get_yscale() == "symlog"
+    labels = [t.get_text() for t in entropy_ax.get_legend().get_texts()]
+    assert labels == list(runs)
+    one = training_curves_figure({"DINO": runs["control"]}, log_k=5.5)
+    assert one.axes[1].get_yscale() == "linear"
+    assert one.axes[0].get_legend() is None  # one run needs no names

@@ -27,7 +27,30 @@ def test_shipped_weights_are_small_and_say_how_they_were_made():
         "no-centering",
         "no-sharpening",
         "teacher-temp-0.04",
+        command.CONTROL,
     }
+
+    # the control is the shipped recipe at the ablations' length, and each
+    # ablation differs from it in the one setting it is named after
+    def settings(run):  # older records give only the steps the
+        return {  # fractions come to, newer ones both
+            k: v for k, v in run["config"].items() if "fraction" not in k
+        }
+
+    control = settings(ablations[command.CONTROL])
+    shipped = settings(dino.load_record())
+    assert control == shipped | {
+        "steps": 600,
+        "warmup_steps": 60,
+        "freeze_last_layer_steps": 30,
+    }
+    ablated = {
+        "no-centering": {"centering": False},
+        "no-sharpening": {"sharpening": False},
+        "teacher-temp-0.04": {"teacher_temp": 0.04},
+    }
+    for name, change in ablated.items():
+        assert settings(ablations[name]) == control | change
     assert (
         ablations["no-centering"]["history"]["teacher_entropy"][-1] < 0.05
     )  # one dimension wins
