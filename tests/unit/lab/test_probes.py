@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import pytest
 import torch
@@ -431,3 +432,123 @@ def test_attention_distance_messages(
 ):
     with pytest.raises(error, match=message):
         mean_attention_distance(attention, grid, patch_size)
+
+
+# --- each refusal, word for word ----------------------------------------------
+
+
+def masks_of(shape, empty=()):
+    masks = torch.ones(shape, dtype=torch.bool)
+    for i in empty:
+        masks[i] = False
+    return masks
+
+
+@pytest.mark.parametrize(
+    "patch_masks,object_masks,error,message",
+    [
+        (
+            torch.zeros(1, 1, 4),
+            masks_of((1, 4, 4)),
+            TypeError,
+            "patch_masks must be a boolean tensor (batch, heads, rows*cols), "
+            "got dtype torch.float32",
+        ),
+        (
+            [[[True] * 4]],
+            masks_of((1, 4, 4)),
+            TypeError,
+            "patch_masks must be a boolean tensor (batch, heads, rows*cols), "
+            "got list",
+        ),
+        (
+            masks_of((1, 1, 4)).to_sparse(),
+            masks_of((1, 4, 4)),
+            TypeError,
+            "patch_masks must be a dense tensor, got layout torch.sparse_coo",
+        ),
+        (
+            masks_of((1, 4)),
+            masks_of((1, 4, 4)),
+            ValueError,
+            "patch_masks must have shape (batch, heads, 4) for a 2x2 grid, "
+            "got (1, 4)",
+        ),
+        (
+            masks_of((1, 1, 4)),
+            masks_of((1, 4, 4)).long(),
+            TypeError,
+            "object_masks must be a boolean tensor (batch, height, width), "
+            "got dtype torch.int64",
+        ),
+        *(
+            (
+                masks_of((1, 1, 4)),
+                masks_of(shape),
+                ValueError,
+                "object_masks must have shape (1, height, width), one mask "
+                "per image, with height a multiple of 2 and width of 2 (the "
+                f"2x2 patch grid), got {shape}",
+            )
+            for shape in [(1, 0, 4), (1, 4, 0), (1, 3, 4), (1, 4, 3)]
+        ),
+        (
+            masks_of((2, 1, 4)),
+            masks_of((2, 4, 4), empty=[1]),
+            ValueError,
+            "object_masks[1] is empty: the IoU with no object is undefined",
+        ),
+    ],
+)
+def test_mask_iou_refusals_word_for_word(
+    patch_masks, object_masks, error, message
+):
+    with pytest.raises(error) as refused:
+        mask_iou(patch_masks, object_masks, (2, 2))
+    assert str(refused.value).startswith(message), str(refused.value)
+
+
+def test_mask_iou_of_masks_the_size_of_the_grid():
+    """One pixel per patch: the smallest masks a grid tiles."""
+    patches = torch.tensor([[[True, False, False, True]]])
+    truth = torch.tensor([[[True, True], [False, True]]])
+    assert mask_iou(patches, truth, (2, 2)).tolist() == [
+        [pytest.approx(2 / 3)]
+    ]
+
+
+def test_attention_distance_refusals_name_attention():
+    for attention, error, message in [
+        (
+            torch.zeros(5, 5, dtype=torch.int64),
+            TypeError,
+            "attention must be a floating-point tensor, got dtype torch.int64",
+        ),
+        (
+            torch.rand(5, 5, device="meta"),
+            ValueError,
+            "attention must hold values, got a tensor on the meta device",
+        ),
+    ]:
+        with pytest.raises(error) as refused:
+            mean_attention_distance(attention, (2, 2), 8)
+        assert str(refused.value).startswith(message), str(refused.value)
+
+
+def test_attention_distance_per_map_in_its_dtype_without_warnings():
+    """A batch of maps (B, heads, N+1, N+1) gives each map's own distance,
+    in the attention's dtype, with no warning (torch.meshgrid warns unless
+    told its indexing)."""
+    torch.manual_seed(0)
+    attention = torch.rand(2, 3, 5, 5).softmax(dim=-1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        distances = mean_attention_distance(attention, (2, 2), 8)
+    assert distances.shape == (2, 3) and distances.dtype == torch.float32
+    each = torch.stack(
+        [
+            torch.stack([mean_attention_distance(m, (2, 2), 8) for m in maps])
+            for maps in attention
+        ]
+    )
+    torch.testing.assert_close(distances, each)
