@@ -175,13 +175,13 @@ def _parser() -> argparse.ArgumentParser:
         help="ablation: teacher temperature = student's",
     )
     kind.add_argument(
-    kind.add_argument(
         "--control",
         action="store_true",
         help="the ablations' control: the shipped settings, "
         "recorded with the ablations (give it their "
         "--steps, so the runs are the same length)",
     )
+    kind.add_argument(
         "--supervised",
         action="store_true",
         help="train the baseline with labels instead",
@@ -204,15 +204,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _ablation(args) -> str | None:
 CONTROL = "shipped-settings"  # the ablations' same-length control
 
 
+def _ablation(args) -> str | None:
     if args.no_centering:
         return "no-centering"
     if args.no_sharpening:
         return "no-sharpening"
-    if args.teacher_temp != DINOConfig.teacher_temp and not args.supervised:
     if args.control:
         if args.teacher_temp != DINOConfig.teacher_temp:
             raise ValueError(
@@ -221,6 +220,7 @@ CONTROL = "shipped-settings"  # the ablations' same-length control
                 f"{args.teacher_temp:g}"
             )
         return CONTROL
+    if args.teacher_temp != DINOConfig.teacher_temp and not args.supervised:
         return f"teacher-temp-{args.teacher_temp:g}"
     return None
 
