@@ -22,9 +22,7 @@ def patch_config(
     ``img_size`` is an int or (H, W) that the patches tile exactly (nothing
     is cropped); the sizes are positive ints; each keyword flag is a bool.
     """
-    H, W = check.patch_embedding_config(
-        img_size, patch_size, in_channels, embed_dim, **flags
-    )
+    H, W = _checked_size(img_size, patch_size, in_channels, embed_dim, **flags)
     return H // patch_size, W // patch_size
 
 
@@ -35,7 +33,7 @@ def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
     Inside a patch the numbers go channel, then row, then column: the
     order of a Conv2d kernel flattened with ``weight.flatten(1)``.
     """
-    check.patchable(images, patch_size)  # float (B, C, H, W), P tiles H, W
+    _check_patchable(images, patch_size)  # float (B, C, H, W), P tiles H, W
     B, C, H, W = images.shape
     P = patch_size
     rows, cols = H // P, W // P  # the grid of patches
@@ -53,7 +51,7 @@ def unpatchify(patches: torch.Tensor, patch_size: int, img_size):
 
     ``img_size`` is ``H`` (square images) or ``(H, W)``.
     """
-    H, W = check.unpatchable(patches, patch_size, img_size)  # (H, W)
+    H, W = _checked_unpatch_size(patches, patch_size, img_size)  # (H, W)
     P = patch_size
     rows, cols = H // P, W // P  # the grid of patches
     B, C = patches.shape[0], patches.shape[-1] // (P * P)
@@ -69,9 +67,9 @@ def unpatchify(patches: torch.Tensor, patch_size: int, img_size):
 class PatchEmbedding(nn.Module):
     """Images (B, C, H, W) -> patch tokens (B, N, D).
 
-    The weights live in a Conv2d with kernel = stride = P, named ``proj``
-    as in DINO and timm checkpoints. Such a conv is one matrix applied to
-    every patch, and ``forward`` computes it as exactly that product.
+    ``proj`` is a Conv2d with kernel = stride = P, named as in DINO and
+    timm checkpoints: (B, C, H, W) -> (B, D, H/P, W/P), one D-vector per
+    patch, which ``forward`` lays out as a sequence of N = H/P * W/P tokens.
     """
 
     def __init__(
@@ -84,7 +82,7 @@ class PatchEmbedding(nn.Module):
         dynamic_img_size=False,
     ):
         super().__init__()
-        self.img_size = check.patch_embedding_config(
+        self.img_size = _checked_size(
             img_size,
             patch_size,
             in_channels,
@@ -96,18 +94,41 @@ class PatchEmbedding(nn.Module):
         H, W = self.img_size
         self.grid_size = (H // patch_size, W // patch_size)  # (rows, cols)
         self.n_patches = self.grid_size[0] * self.grid_size[1]  # N
-        self.proj = nn.Conv2d(
-            in_channels, embed_dim, kernel_size=patch_size, stride=patch_size
-        )
+        self.proj = PatchProjection(in_channels, embed_dim, patch_size)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        check.patch_embedding_input(self, images)
-        patches = patchify(images, self.patch_size)  # (B, N, C*P*P)
-        weight = self.proj.weight.flatten(1)  # (D, C, P, P) -> (D, C*P*P)
-        return F.linear(patches, weight, self.proj.bias)  # (B, N, D)
+        _check_input(self, images)
+        x = self.proj(images)  # (B, D, H/P, W/P)
+        return x.flatten(2).transpose(1, 2)  # (B, D, N) -> (B, N, D)
 
 
 # --8<-- [end:patch_embedding]
+
+
+# --8<-- [start:patch_projection]
+class PatchProjection(nn.Conv2d):
+    """A Conv2d with kernel = stride = P, computed as one matrix product.
+
+    Such a conv applies one (D, C*P*P) matrix to every patch: cutting the
+    patches out and multiplying once gives its output, several times
+    faster on a CPU than the general convolution. Weights, input and
+    output are the conv's, so checkpoints and forward hooks see a Conv2d.
+    """
+
+    def __init__(self, in_channels: int, embed_dim: int, patch_size: int):
+        super().__init__(in_channels, embed_dim, patch_size, patch_size)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        H, W = images.shape[-2:]
+        P = self.stride[0]
+        patches = patchify(images, P)  # (B, N, C*P*P), N = H/P * W/P
+        weight = self.weight.flatten(1)  # (D, C, P, P) -> (D, C*P*P)
+        tokens = F.linear(patches, weight, self.bias)  # (B, N, D)
+        grid = tokens.unflatten(1, (H // P, W // P))  # (B, H/P, W/P, D)
+        return grid.permute(0, 3, 1, 2)  # (B, D, H/P, W/P), no copy
+
+
+# --8<-- [end:patch_projection]
 
 
 class FlexiblePatchEmbedding(nn.Module):
@@ -127,7 +148,7 @@ class FlexiblePatchEmbedding(nn.Module):
         flatten_patches=True,
     ):
         super().__init__()
-        self.img_size = check.patch_embedding_config(
+        self.img_size = _checked_size(
             img_size,
             patch_size,
             in_channels,
@@ -165,3 +186,81 @@ class FlexiblePatchEmbedding(nn.Module):
             return self.projection(self.manual_patching(images))  # (B, N, D)
         x = self.projection(self.check_input(images))  # (B, D, H/P, W/P)
         return x.flatten(2).transpose(1, 2)  # (B, D, N) -> (B, N, D)
+
+
+# --- checks of this module's arguments ---------------------------------------
+
+
+def _check_patchable(images, patch_size) -> None:
+    """A float (B, C, H, W) batch whose sides ``patch_size`` tiles exactly."""
+    check.image_batch(images)
+    check.patch_grid(
+        images.shape[-2:], check.positive_int(patch_size, "patch_size")
+    )
+
+
+def _checked_size(
+    img_size, patch_size, in_channels, embed_dim, **flags
+) -> tuple[int, int]:
+    """Check a patch embedding's settings; return ``img_size`` as (H, W).
+
+    The sizes are positive ints, the patches tile the image exactly (nothing
+    is cropped), each keyword flag is a bool, and the (D, C, P, P) kernel
+    fits in memory.
+    """
+    for name, value in flags.items():
+        check.boolean(value, name)
+    size = check.image_size_pair(img_size)
+    check.positive_int(patch_size, "patch_size")
+    check.positive_int(in_channels, "in_channels")
+    check.positive_int(embed_dim, "embed_dim")
+    check.patch_grid(size, patch_size)
+    check.fits_in_memory(
+        (embed_dim, in_channels, patch_size, patch_size),
+        f"A patch kernel of {embed_dim} x {in_channels} x {patch_size} x "
+        f"{patch_size}",
+    )
+    return size
+
+
+def _check_input(layer: PatchEmbedding, images) -> None:
+    """Check a batch against a PatchEmbedding (any tiling size if dynamic)."""
+    weight = layer.proj.weight
+    check.image_batch(
+        images,
+        in_channels=layer.in_channels,
+        img_size=None if layer.dynamic_img_size else layer.img_size,
+        dtype=weight.dtype,
+        device=weight.device,
+    )
+    height, width = images.shape[-2:]
+    if min(height, width) < layer.patch_size:
+        raise ValueError(
+            f"Image size ({height}*{width}) is smaller than one patch "
+            f"({layer.patch_size}*{layer.patch_size}): nothing to embed"
+        )
+
+
+def _checked_unpatch_size(patches, patch_size, img_size) -> tuple[int, int]:
+    """Check (B, N, C*P*P) patches for :func:`unpatchify`; return (H, W)."""
+    size = check.image_size_pair(img_size)
+    rows, cols = check.patch_grid(
+        size, check.positive_int(patch_size, "patch_size")
+    )
+    check.float_tensor(patches, "patches")
+    if patches.dim() != 3:
+        raise ValueError(
+            "patches must have shape (batch, n_patches, patch_dim), "
+            f"got {tuple(patches.shape)}"
+        )
+    got, patch_dim = patches.shape[1:]
+    if got != rows * cols:
+        raise ValueError(
+            f"Expected {rows * cols} patches for a {size[0]}*{size[1]} "
+            f"image with patch size {patch_size}, got {got}"
+        )
+    if patch_dim % (patch_size * patch_size) or not patch_dim:
+        raise ValueError(
+            f"patch_dim must be channels * {patch_size}**2, got {patch_dim}"
+        )
+    return size

@@ -9,6 +9,8 @@ are equal.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -27,7 +29,7 @@ class PositionalEmbedding(nn.Module):
 
     def __init__(self, n_patches, embed_dim, dropout=0.1):
         super().__init__()
-        check.position_config(n_patches, embed_dim, dropout)
+        _check_config(n_patches, embed_dim, dropout)
         self.n_patches, self.embed_dim = n_patches, embed_dim
         shape = (1, n_patches + 1, embed_dim)  # (1, N+1, D): CLS + N patches
         check.fits_in_memory(shape, f"A position table of {shape}")
@@ -36,7 +38,7 @@ class PositionalEmbedding(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        check.token_table(tokens, self.position_embeddings)
+        _check_tokens(tokens, self.position_embeddings)
         return self.dropout(tokens + self.position_embeddings)  # (B, N+1, D)
 
 
@@ -53,7 +55,7 @@ def sincos_2d_position_embedding(
     wavelengths from 2*pi up to ``2*pi * temperature**((D/4 - 1) / (D/4))``
     (just short of ``temperature * 2*pi``). Nothing is learned.
     """
-    rows, cols = check.sincos_config(grid_size, embed_dim, temperature)
+    rows, cols = _checked_sincos_grid(grid_size, embed_dim, temperature)
     quarter = embed_dim // 4  # sin and cos, for rows and for columns
     i = torch.arange(quarter, dtype=torch.float64)  # (D/4,)
     frequencies = temperature ** (-i / quarter)  # (D/4,)
@@ -82,7 +84,11 @@ def sincos_2d_position_embedding(
 def _patch_embeddings(embedding: torch.Tensor, grid_size):
     """Check an (N, D) table of patch positions against its grid."""
     rows, cols = check.image_size_pair(grid_size, "grid_size")
-    check.with_values(check.float_tensor(embedding, "embedding"), "embedding")
+    if check.float_tensor(embedding, "embedding").is_meta:
+        raise ValueError(
+            "embedding is on the meta device (a shape without numbers): "
+            "pass a tensor with values, e.g. on 'cpu'"
+        )
     if (
         embedding.dim() != 2
         or embedding.shape[0] != rows * cols
@@ -179,7 +185,7 @@ def resample_position_embedding(
     grid and resized like an image with D channels: bicubic, to an explicit
     size, ``align_corners=False``, no antialiasing (Hugging Face's choice).
     """
-    (old_rows, old_cols), (rows, cols) = check.resample_args(
+    (old_rows, old_cols), (rows, cols) = _checked_grids(
         pos_embed, new_grid, old_grid, num_prefix_tokens, antialias
     )
     prefix = pos_embed[:, :num_prefix_tokens]  # (1, prefix, D)
@@ -198,3 +204,85 @@ def resample_position_embedding(
 
 
 # --8<-- [end:resample]
+
+
+# --- checks of this module's arguments ---------------------------------------
+
+
+def _check_config(n_patches, embed_dim, dropout) -> None:
+    """Check a PositionalEmbedding's sizes and dropout rate."""
+    check.positive_int(n_patches, "n_patches")
+    check.positive_int(embed_dim, "embed_dim")
+    check.probability(dropout, "dropout")
+
+
+def _check_tokens(tokens, table) -> None:
+    """Check tokens (B, N+1, D) against a (1, N+1, D) position table."""
+    check.float_tensor(
+        tokens, "tokens", dtype=table.dtype, device=table.device
+    )
+    expected = tuple(table.shape[1:])
+    if tokens.dim() != 3 or tuple(tokens.shape[1:]) != expected:
+        raise ValueError(
+            f"tokens must have shape (batch, {expected[0]}, {expected[1]}) "
+            f"(CLS + {expected[0] - 1} patches), got {tuple(tokens.shape)}"
+        )
+
+
+def _checked_sincos_grid(grid_size, embed_dim, temperature):
+    """Check a 2-D sin-cos table's arguments; return its (rows, cols)."""
+    rows, cols = check.image_size_pair(grid_size, "grid_size")
+    embed_dim = check.positive_int(embed_dim, "embed_dim")
+    check.finite_number(temperature, "temperature", low=1.0, low_open=True)
+    check.fits_in_memory(
+        (rows * cols, embed_dim),
+        f"A {rows}x{cols} sin-cos table",
+        bytes_per_number=8,
+    )
+    if embed_dim % 4:
+        raise ValueError(
+            "embed_dim must be divisible by 4 for a 2-D sin-cos embedding, "
+            f"got {embed_dim}"
+        )
+    return rows, cols
+
+
+def _checked_grids(
+    pos_embed, new_grid, old_grid, num_prefix_tokens, antialias
+):
+    """Check resampling arguments; return the (old, new) grids."""
+    check.float_tensor(pos_embed, "pos_embed")
+    prefix = check.non_negative_int(num_prefix_tokens, "num_prefix_tokens")
+    check.boolean(antialias, "antialias")
+    shape = tuple(pos_embed.shape)
+    if (
+        pos_embed.dim() != 3
+        or shape[0] != 1
+        or shape[1] <= prefix
+        or not shape[2]
+    ):
+        raise ValueError(
+            f"pos_embed must have shape (1, {prefix} + rows*cols, D), "
+            f"got {shape}"
+        )
+    n_patches = shape[1] - prefix
+    if old_grid is None:
+        side = math.isqrt(n_patches)
+        if side * side != n_patches:
+            raise ValueError(
+                f"{n_patches} patch positions (after num_prefix_tokens="
+                f"{prefix}) are not a square grid: pass old_grid=(rows, cols)"
+            )
+        old_grid = (side, side)
+    old = check.image_size_pair(old_grid, "old_grid")
+    new = check.image_size_pair(new_grid, "new_grid")
+    check.fits_in_memory(
+        (prefix + new[0] * new[1], shape[2]),
+        f"A position table resampled to {new[0]}x{new[1]}",
+    )
+    if old[0] * old[1] != n_patches:
+        raise ValueError(
+            f"old_grid {old[0]}x{old[1]} has {old[0] * old[1]} positions, "
+            f"pos_embed has {n_patches}"
+        )
+    return old, new

@@ -10,6 +10,8 @@ names and shapes follow DINO's ``vision_transformer.py`` and timm's
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -26,7 +28,7 @@ def attention_weights(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     ``q`` and ``k`` are (..., T, d); the result is (..., T, T) and every row
     sums to 1.
     """
-    check.query_key(q, k)
+    _check_query_key(q, k)
     scores = q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5  # (..., T, T)
     return scores.softmax(dim=-1)
 
@@ -52,7 +54,7 @@ class Attention(nn.Module):
         proj_drop: float = 0.0,
     ):
         super().__init__()
-        check.attention_config(dim, num_heads, qkv_bias, attn_drop, proj_drop)
+        _check_attention(dim, num_heads, qkv_bias, attn_drop, proj_drop)
         self.num_heads, self.head_dim = num_heads, dim // num_heads
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self.attn_drop = nn.Dropout(attn_drop)
@@ -61,7 +63,7 @@ class Attention(nn.Module):
 
     # --8<-- [start:attention_forward]
     def forward(self, x: torch.Tensor, return_attention: bool = False):
-        check.tokens_for(self.qkv, x, return_attention=return_attention)
+        _check_tokens(self.qkv, x, return_attention=return_attention)
         B, T, D = x.shape  # batch, tokens, width
         qkv = self.qkv(x).reshape(B, T, 3, self.num_heads, self.head_dim)
         q, k, v = qkv.permute(2, 0, 3, 1, 4)  # 3 x (B, heads, T, d)
@@ -84,14 +86,14 @@ class Mlp(nn.Module):
 
     def __init__(self, dim: int, hidden_dim: int, drop: float = 0.0):
         super().__init__()
-        check.mlp_config(dim, hidden_dim, drop)
+        _check_mlp(dim, hidden_dim, drop)
         self.fc1 = nn.Linear(dim, hidden_dim)
         self.act = nn.GELU()
         self.fc2 = nn.Linear(hidden_dim, dim)
         self.drop = nn.Dropout(drop)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check.tokens_for(self.fc1, x)
+        _check_tokens(self.fc1, x)
         hidden = self.act(self.fc1(x))  # (B, T, 4D): the widest activation
         return self.drop(self.fc2(self.drop(hidden)))  # (B, T, D)
 
@@ -134,7 +136,7 @@ class Block(nn.Module):
         drop_path: float = 0.0,
     ):
         super().__init__()
-        hidden = check.mlp_hidden(dim, mlp_ratio)  # dim * mlp_ratio, whole
+        hidden = _mlp_hidden(dim, mlp_ratio)  # dim * mlp_ratio, whole
         self.norm1 = nn.LayerNorm(dim, eps=1e-6)
         self.attn = Attention(dim, num_heads, qkv_bias, attn_drop, drop)
         self.drop_path = DropPath(drop_path)  # stochastic depth (training)
@@ -142,7 +144,7 @@ class Block(nn.Module):
         self.mlp = Mlp(dim, hidden, drop)
 
     def forward(self, x: torch.Tensor, return_attention: bool = False):
-        check.tokens_for(self.attn.qkv, x, return_attention=return_attention)
+        _check_tokens(self.attn.qkv, x, return_attention=return_attention)
         y, attn = self.attn(self.norm1(x), return_attention)
         # --8<-- [start:residual]
         x = x + self.drop_path(y)  # x + MSA(LN(x))
@@ -184,9 +186,11 @@ class VisionTransformer(nn.Module):
         super().__init__()
         # The sizes of the patches, blocks and attention are checked by the
         # layers that use them; these settings are the model's own.
-        check.vit_config(
-            depth, num_classes, drop_rate, attn_drop_rate, drop_path_rate
-        )
+        check.positive_int(depth, "depth")
+        check.non_negative_int(num_classes, "num_classes")
+        check.probability(drop_rate, "drop_rate")
+        check.probability(attn_drop_rate, "attn_drop_rate")
+        check.probability(drop_path_rate, "drop_path_rate")
         self.num_classes, self.depth = num_classes, depth
         self.embed_dim = self.num_features = embed_dim  # DINO's two names
         self.patch_embed = PatchEmbedding(
@@ -334,38 +338,131 @@ def _init_weights(module: nn.Module) -> None:
 # --8<-- [start:factories]
 def vit_tiny(patch_size=16, num_classes=0, **kwargs) -> VisionTransformer:
     """ViT-Ti: width 192, 12 blocks, 3 heads (DeiT-Tiny)."""
-    return VisionTransformer(
-        patch_size=patch_size,
-        num_classes=num_classes,
-        embed_dim=192,
-        depth=12,
-        num_heads=3,
-        **kwargs,
+    return _vit(
+        192, 3, patch_size=patch_size, num_classes=num_classes, **kwargs
     )
 
 
 def vit_small(patch_size=16, num_classes=0, **kwargs) -> VisionTransformer:
     """ViT-S: width 384, 12 blocks, 6 heads (DINO's dino_vits16/8)."""
-    return VisionTransformer(
-        patch_size=patch_size,
-        num_classes=num_classes,
-        embed_dim=384,
-        depth=12,
-        num_heads=6,
-        **kwargs,
+    return _vit(
+        384, 6, patch_size=patch_size, num_classes=num_classes, **kwargs
     )
 
 
 def vit_base(patch_size=16, num_classes=0, **kwargs) -> VisionTransformer:
     """ViT-B: width 768, 12 blocks, 12 heads (DINO's dino_vitb16/8)."""
+    return _vit(
+        768, 12, patch_size=patch_size, num_classes=num_classes, **kwargs
+    )
+
+
+def _vit(embed_dim: int, num_heads: int, **kwargs) -> VisionTransformer:
+    """Every size that shapes the weights is written here (as in DINO's
+    factories), none left to VisionTransformer's defaults: a changed
+    default cannot change these models or their checkpoints' shapes."""
+    sizes = dict(
+        img_size=224, in_channels=3, depth=12, mlp_ratio=4.0, qkv_bias=True
+    )  # each can still be given, e.g. img_size=384
     return VisionTransformer(
-        patch_size=patch_size,
-        num_classes=num_classes,
-        embed_dim=768,
-        depth=12,
-        num_heads=12,
-        **kwargs,
+        **{**sizes, **kwargs}, embed_dim=embed_dim, num_heads=num_heads
     )
 
 
 # --8<-- [end:factories]
+
+
+# --- checks of this module's arguments ---------------------------------------
+
+
+def _check_query_key(q, k) -> None:
+    """Check queries and keys (..., T, d) that can be multiplied."""
+    check.float_tensor(q, "q")
+    check.float_tensor(k, "k", dtype=q.dtype, device=q.device)
+    if (
+        q.dim() < 2
+        or k.dim() != q.dim()
+        or q.shape[:-2] != k.shape[:-2]
+        or q.shape[-1] != k.shape[-1]
+        or not k.shape[-2]
+    ):
+        raise ValueError(
+            "q and k must have shapes (..., T, d) and (..., S, d), the same "
+            "batch dimensions and d, at least one key, got "
+            f"{tuple(q.shape)} and {tuple(k.shape)}"
+        )
+
+
+def _check_attention(dim, num_heads, qkv_bias, attn_drop, proj_drop) -> None:
+    """Check the sizes and dropout rates of multi-head attention.
+
+    The qkv (3D x D) and output (D x D) projections must fit in memory.
+    """
+    check.positive_int(dim, "embed_dim")
+    check.positive_int(num_heads, "num_heads")
+    check.boolean(qkv_bias, "qkv_bias")
+    check.probability(attn_drop, "attn_drop")
+    check.probability(proj_drop, "proj_drop")
+    if dim % num_heads:
+        raise ValueError(
+            f"embed_dim ({dim}) must be divisible by num_heads ({num_heads})"
+        )
+    check.fits_in_memory(4 * dim * dim, f"Attention of width {dim}")
+
+
+def _mlp_hidden(dim, mlp_ratio) -> int:
+    """The MLP's hidden width ``dim * mlp_ratio``: a whole number >= 1.
+
+    A ratio whose width is not whole is refused rather than truncated: a
+    loader reads the ratio back as fc1's width / dim, and 16 * 4.1 = 65.6
+    would build a width of 65 that no ratio in a config names.
+    """
+    check.positive_int(dim, "embed_dim")
+    check.finite_number(mlp_ratio, "mlp_ratio", low=0, low_open=True)
+    width = dim * mlp_ratio
+    if not math.isfinite(width) or round(width) < 1:
+        raise ValueError(
+            "mlp_ratio must give a hidden width of at least 1 (embed_dim * "
+            f"mlp_ratio), got {dim} * {mlp_ratio} = {width}"
+        )
+    hidden = round(width)
+    if abs(width - hidden) > 1e-6 * hidden:
+        whole = max(int(width), 1)
+        raise ValueError(
+            f"mlp_ratio must give a whole hidden width, got {dim} * "
+            f"{mlp_ratio} = {width:g}: int() would build a width of "
+            f"{int(width)}; use mlp_ratio={whole / dim!r} for a width of "
+            f"{whole}"
+        )
+    check.fits_in_memory(
+        2 * dim * hidden,
+        f"An MLP of width {dim} -> {hidden:,} (mlp_ratio={mlp_ratio})",
+    )
+    return hidden
+
+
+def _check_mlp(dim, hidden_dim, drop) -> None:
+    """Check an MLP's widths and dropout; fc1 and fc2 must fit in memory."""
+    check.positive_int(dim, "dim")
+    check.positive_int(hidden_dim, "hidden_dim")
+    check.probability(drop, "drop")
+    check.fits_in_memory(
+        2 * dim * hidden_dim, f"An MLP of width {dim} -> {hidden_dim:,}"
+    )
+
+
+def _check_tokens(layer: nn.Linear, x, **flags) -> None:
+    """Check tokens (batch, tokens, D) for ``layer``, a Linear reading D.
+
+    They must have the dtype and device of its weight; each keyword flag of
+    the forward call must be a bool.
+    """
+    for name, value in flags.items():
+        check.boolean(value, name)
+    weight, dim = layer.weight, layer.in_features
+    check.float_tensor(x, "tokens", dtype=weight.dtype, device=weight.device)
+    if x.dim() != 3 or x.shape[-1] != dim:
+        raise ValueError(
+            f"tokens must have shape (batch, tokens, {dim}), "
+            f"got {tuple(x.shape)}"
+        )

@@ -18,7 +18,6 @@ from tests.support.layer_inputs import (
     tiny_vit,
 )
 from tests.support.refusals import expect
-from vitlesson import _validation as check
 from vitlesson import patchify, unpatchify
 from vitlesson.patching import (
     FlexiblePatchEmbedding,
@@ -54,6 +53,27 @@ def test_patch_embedding_defaults_and_checkpoint_layout():
         "proj.weight": (768, 3, 16, 16),
         "proj.bias": (768,),
     }
+
+
+def test_a_hook_on_proj_sees_the_convolution_output():
+    """As on DINO's, timm's and HF's models, proj runs once per forward and
+    a hook on it sees the conv's (B, D, H/P, W/P) output, which forward
+    turns into the tokens without a copy."""
+    layer = PatchEmbedding(32, 8, embed_dim=16, dynamic_img_size=True)
+    seen = []
+    layer.proj.register_forward_hook(lambda m, i, out: seen.append(out))
+    x = torch.randn(2, 3, 32, 24)
+    with torch.no_grad():
+        tokens = layer(x)
+        conv = torch.nn.functional.conv2d(
+            x, layer.proj.weight, layer.proj.bias, stride=8
+        )
+    assert len(seen) == 1 and seen[0].shape == (2, 16, 4, 3)
+    assert torch.allclose(seen[0], conv, atol=1e-5)
+    assert torch.equal(seen[0].flatten(2).transpose(1, 2), tokens)
+    assert seen[0].data_ptr() == tokens.data_ptr()  # the same numbers
+    layer(x)
+    assert len(seen) == 2
 
 
 @pytest.mark.parametrize("img_size,patch_size", CONFIGS)
@@ -418,15 +438,15 @@ def test_patch_config_checks_its_flags():
         patch_config(8, 4, dynamic_img_size="yes")
 
 
-def test_patch_config_defaults_size_the_kernel(monkeypatch):
-    # the default kernel 768 x 3 x 4 x 4 needs exactly 147,456 bytes
-    monkeypatch.setattr(check, "PHYSICAL_MEMORY", 147_456)
-    assert patch_config(4, 4) == (1, 1)
-    monkeypatch.setattr(check, "PHYSICAL_MEMORY", 147_455)
+def test_patch_config_refuses_a_kernel_no_machine_holds():
+    # 10**12 x 3 x 4 x 4 numbers: 192 TB, whatever this machine's memory
     with pytest.raises(
-        ValueError, match=r"^A patch kernel of 768 x 3 x 4 x 4 would need"
+        ValueError,
+        match=r"^A patch kernel of 1000000000000 x 3 x 4 x 4 would need "
+        r"[\d,.]+ GiB of memory \(48,000,000,000,000 numbers\)",
     ):
-        patch_config(4, 4)
+        patch_config(4, 4, embed_dim=10**12)
+    assert patch_config(4, 4) == (1, 1)  # only the settings are checked
 
 
 def test_patch_embedding_checks_dynamic_img_size():

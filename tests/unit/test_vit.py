@@ -23,7 +23,6 @@ from tests.support.layer_inputs import (
     tiny_vit,
 )
 from tests.support.refusals import expect
-from vitlesson import _validation as check
 from vitlesson.data.images import (
     sample_image,
 )
@@ -932,29 +931,15 @@ def test_drop_path_zero_is_the_identity_in_training():
 TINY = dict(img_size=16, patch_size=4, embed_dim=16, depth=2, num_heads=2)
 
 
-def test_vit_position_table_too_large_is_named(monkeypatch):
-    # 2x2 patches: a 768-byte kernel fits, a (1, 65, 16) table does not
-    monkeypatch.setattr(check, "PHYSICAL_MEMORY", 2000)
-    with pytest.raises(
-        ValueError, match=r"^A position table of \(1, 65, 16\) would need"
-    ):
-        VisionTransformer(**{**TINY, "patch_size": 2})
-
-
-def test_vit_blocks_too_large_are_named(monkeypatch):
-    # one block has 3,280 numbers: 2 of them need 26,240 bytes
-    monkeypatch.setattr(check, "PHYSICAL_MEMORY", 20_000)
+def test_vit_blocks_too_large_are_named():
+    # one block fits, 10**9 (13 TB) cannot: refused before the second
     with pytest.raises(
         ValueError,
-        match=r"^2 blocks of width 16 \(mlp_ratio=4\.0\) would need",
+        match=r"^1000000000 blocks of width 16 \(mlp_ratio=4\.0\) would "
+        r"need [\d,.]+ GiB of memory \(3,280,000,000,000 numbers\); this "
+        r"machine has [\d,.]+ GiB$",
     ):
-        VisionTransformer(**TINY)
-
-
-def test_vit_head_too_large_is_named(monkeypatch):
-    monkeypatch.setattr(check, "PHYSICAL_MEMORY", 100_000)
-    with pytest.raises(ValueError, match=r"^The head would need"):
-        VisionTransformer(**{**TINY, "depth": 1, "num_classes": 10_000})
+        VisionTransformer(**{**TINY, "depth": 10**9})
 
 
 @pytest.mark.slow  # ~1 s: the first meta computation loads its kernels
@@ -1103,6 +1088,64 @@ def test_attention_weights_and_rollout_inputs():
         attention_rollout(torch.zeros(1, 2, 2, 3, 3, dtype=torch.long))
     with pytest.raises(TypeError, match="x must be a torch.Tensor, got list"):
         DropPath(0.1)([1.0])
+
+
+# --- factories pin their architecture ---------------------------------------
+
+OTHER_DEFAULTS = dict(
+    img_size=32,
+    patch_size=8,
+    in_channels=1,
+    num_classes=5,
+    embed_dim=48,
+    depth=2,
+    num_heads=4,
+    mlp_ratio=2.0,
+    qkv_bias=False,
+)
+
+
+def factory_shapes() -> dict[str, dict[str, tuple]]:
+    from vitlesson.lab.dino.training import tiny_backbone
+    from vitlesson.lab.train import tiny_vit as lab_tiny_vit
+
+    factories = [
+        vitlesson.vit_tiny,
+        vitlesson.vit_small,
+        vitlesson.vit_base,
+        lab_tiny_vit,
+        tiny_backbone,
+    ]
+    shapes = {}
+    with torch.device("meta"):  # shapes only: no memory, no time
+        for factory in factories:
+            state = factory().state_dict()
+            shapes[factory.__name__] = {k: v.shape for k, v in state.items()}
+    return shapes
+
+
+def test_factories_do_not_inherit_the_class_defaults(monkeypatch):
+    before = factory_shapes()
+    defaults = VisionTransformer.__init__.__kwdefaults__
+    with torch.device("meta"):
+        plain = VisionTransformer().state_dict()
+    for name, value in OTHER_DEFAULTS.items():
+        monkeypatch.setitem(defaults, name, value)
+    with torch.device("meta"):
+        changed = VisionTransformer().state_dict()
+    # the class itself changed in every weight-shaping setting
+    assert changed["pos_embed"].shape == (1, 17, 48)
+    assert changed["patch_embed.proj.weight"].shape == (48, 1, 8, 8)
+    assert changed["blocks.0.mlp.fc1.weight"].shape == (96, 48)
+    assert "blocks.0.attn.qkv.bias" not in changed and "head.weight" in changed
+    assert len(changed) < len(plain)  # 2 blocks instead of 12
+    assert factory_shapes() == before
+    # and the shipped weights still load into the factories' models
+    from vitlesson.lab.dino.evaluation import load_backbone
+    from vitlesson.lab.train import load_trained
+
+    assert load_trained()[0].pos_embed.shape == (1, 65, 64)
+    assert load_backbone().pos_embed.shape == (1, 65, 64)
 
 
 # --- every option shows its effect, in training and in eval mode -------------

@@ -41,13 +41,20 @@ PROG = "python -m vitlesson.lab.train"
 
 # --8<-- [start:tiny_vit]
 def tiny_vit(num_classes: int = 2, **options) -> VisionTransformer:
-    """32x32 images, 4-pixel patches (8x8 grid), width 64, 4 blocks."""
+    """32x32 images, 4-pixel patches (8x8 grid), width 64, 4 blocks.
+
+    Every size that shapes the weights is given here, none left to
+    VisionTransformer's defaults, so the shipped weights keep loading.
+    """
     return VisionTransformer(
         img_size=32,
         patch_size=4,
+        in_channels=3,
         embed_dim=64,
         depth=4,
         num_heads=4,
+        mlp_ratio=4.0,
+        qkv_bias=True,
         num_classes=num_classes,
         **options,
     )

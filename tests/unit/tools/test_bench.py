@@ -70,10 +70,28 @@ def test_command_writes_results_with_machine_label(small, tmp_path, capsys):
         "vitlesson",
         "transformers",
     }
+    fractions = [r["default_vs_roof"] for r in results["patch_embedding"]]
+    summary = results["default_vs_roof"]
+    assert summary["geomean"] == pytest.approx(
+        (fractions[0] * fractions[1]) ** 0.5
+    )
+    assert summary["worst"] == min(fractions)
     out = capsys.readouterr()
     assert (
         "default/roof" in out.out and "[ 1/" in out.err
     )  # summary on stdout, progress on stderr
+    assert f"worst {min(fractions):.3f} ({summary['worst_at']})" in out.out
+
+
+def test_roof_summary_names_the_worst_configuration():
+    rows = [
+        {"config": "224/8", "batch": 1, "default_vs_roof": 0.96},
+        {"config": "224/32", "batch": 1, "default_vs_roof": 0.81},
+        {"config": "384/16", "batch": 8, "default_vs_roof": 1.0},
+    ]
+    summary = bench.roof_summary(rows)
+    assert summary["geomean"] == pytest.approx((0.96 * 0.81) ** (1 / 3))
+    assert (summary["worst"], summary["worst_at"]) == (0.81, "224/32 batch 1")
 
 
 def test_page_faults_count_fresh_memory():
