@@ -552,3 +552,61 @@ def test_attention_distance_per_map_in_its_dtype_without_warnings():
         ]
     )
     torch.testing.assert_close(distances, each)
+
+
+def cls_rows(*rows):
+    """Attention's CLS rows (1, heads, 1, N+1), one head per row given."""
+    return torch.tensor(rows, dtype=torch.float32)[None, :, None, :]
+
+
+def test_attention_masks_threshold_cls_rows_and_their_edges():
+    """CLS rows alone are enough; one patch is enough; a patch with no
+    weight is allowed; a patch is kept where the ascending cumulative sum
+    is above 1 - mass, so two quarters hold a mass of 0.5 exactly and a
+    third is not added; the default mass is DINO's 0.6."""
+    assert attention_masks(cls_rows([0.5, 0.5])).tolist() == [[[True]]]
+    quarters = cls_rows([0.2, 0.0, 0.2, 0.2, 0.2, 0.2])
+    kept = attention_masks(quarters, mass=0.5)  # 0.25 each after CLS
+    assert kept.sum().item() == 2
+    assert kept[0, 0, 0].item() is False  # the patch with no weight
+    torch.manual_seed(0)
+    maps = torch.rand(2, 3, 5, 5).softmax(dim=-1)
+    assert torch.equal(attention_masks(maps), attention_masks(maps, 0.6))
+
+
+@pytest.mark.parametrize(
+    "attention,message",
+    [
+        (
+            torch.rand(1, 1, 3, 5),
+            "attention must have shape (batch, heads, N+1, N+1) or its CLS "
+            "rows (batch, heads, 1, N+1), with at least one patch (N >= 1), "
+            "got (1, 1, 3, 5)",
+        ),
+        (
+            torch.rand(1, 1, 1, 1),
+            "attention must have shape (batch, heads, N+1, N+1) or its CLS "
+            "rows (batch, heads, 1, N+1), with at least one patch (N >= 1), "
+            "got (1, 1, 1, 1)",
+        ),
+        (
+            cls_rows([0.2, -0.1, 0.9]),
+            "attention must hold finite weights >= 0 (a softmax), got values "
+            "from -0.1 to 0.9",
+        ),
+        (
+            torch.cat([cls_rows([1.0, 0.5, 0.5]), cls_rows([1.0, 0.0, 0.0])]),
+            "attention gives the patches no weight in some CLS rows (they "
+            "sum to 0): there is no mass to threshold",
+        ),
+        (
+            cls_rows([0.2, 0.4, 0.4], [1.0, 0.0, 0.0]),
+            "attention gives the patches no weight in some CLS rows (they "
+            "sum to 0): there is no mass to threshold",
+        ),
+    ],
+)
+def test_attention_masks_refusals_word_for_word(attention, message):
+    with pytest.raises(ValueError) as refused:
+        attention_masks(attention)
+    assert str(refused.value) == message
