@@ -1,7 +1,7 @@
 # The two commands of the README, plus the pieces they are made of.
 #   make serve   install everything into .venv, then serve the site at http://127.0.0.1:8000
 #                (make serve PORT=8001 for another port)
-#   make test-fast  the unit tests only (about 30 s); make lint  ruff and mypy, as CI runs them
+#   make test-fast  the unit tests only (timed in README.md); make lint  ruff and mypy, as CI runs them
 #   make test    install everything, then run every test (pytest: unit tests, every code block
 #                of the pages, and the strict site build)
 
