@@ -335,3 +335,63 @@ def test_cosine_schedule(start, end, steps, warmup_steps, warmup_start):
 def test_cosine_schedule_too_long_for_memory():
     with pytest.raises(ValueError, match="GiB of memory"):
         cosine_schedule(1.0, 0.0, 10**13)
+
+
+# --- each refusal and edge, word for word -------------------------------------
+
+
+@pytest.mark.parametrize(
+    "call,message",
+    [
+        (
+            lambda: DINOLoss(8)(torch.randn(4, 8), torch.randn(3, 8), 0.04, 2),
+            "teacher_out must hold the 2 global views of a batch (an even, "
+            "positive number of rows), got 3",
+        ),
+        (
+            lambda: DINOLoss(8)(torch.randn(5, 8), torch.randn(2, 8), 0.04, 2),
+            "student_out must have n_views·B = 2·1 = 2 rows, got 5",
+        ),
+        (
+            lambda: DINOLoss(8)(torch.randn(4, 7), torch.randn(2, 8), 0.04, 2),
+            "student_out must have shape (rows, 8) with at least one row, "
+            "got (4, 7)",
+        ),
+        (
+            lambda: cosine_schedule(1e308, -1e308, 3),
+            "start, end and warmup_start must be within the float range of "
+            "each other, got 1e+308, -1e+308 and 0.0",
+        ),
+        (
+            lambda: cosine_schedule(1e308, 1e308, 3, 1, -1e308),
+            "start, end and warmup_start must be within the float range of "
+            "each other, got 1e+308, 1e+308 and -1e+308",
+        ),
+        (
+            lambda: cosine_schedule(1.0, 0.0, 10**12),
+            "A schedule of 1,000,000,000,000 steps would need 29,802.3 GiB "
+            "of memory (1,000,000,000,000 numbers)",  # 32 bytes a step
+        ),
+        (
+            lambda: update_teacher(
+                linear_stack([4, 3]), linear_stack([4, 3, 2]), 0.9
+            ),
+            "teacher and student must have the same architecture; they "
+            "differ at '1.bias' (teacher: no such parameter, student: (2,) "
+            "torch.float32 on cpu) and at 1 more",
+        ),
+    ],
+)
+def test_loss_schedule_and_teacher_refusals_word_for_word(call, message):
+    with pytest.raises(ValueError) as refused:
+        call()
+    assert str(refused.value).startswith(message), str(refused.value)
+
+
+def test_a_schedule_may_be_all_warmup_from_its_own_start():
+    """warmup_steps == steps: a warmup only; the warmup climbs from
+    warmup_start to start in equal steps."""
+    assert cosine_schedule(1.0, 0.0, 3, 3) == pytest.approx([0, 1 / 3, 2 / 3])
+    assert cosine_schedule(1.0, 0.0, 4, 2, warmup_start=0.5) == pytest.approx(
+        [0.5, 0.75, 1.0, 0.5]
+    )
