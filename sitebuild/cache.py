@@ -42,9 +42,14 @@ DATA = (PACKAGE, ROOT / "docs" / "data")
 LIBRARIES = ("torch", "numpy", "matplotlib", "pillow")
 
 
+@functools.cache
+def _version(name: str) -> str:
+    return version(name)  # read once: it parses the package's metadata
+
+
 def versions(*packages: str) -> list[str]:
     """``name==version`` of installed libraries, as key inputs."""
-    return [f"{name}=={version(name)}" for name in packages]
+    return [f"{name}=={_version(name)}" for name in packages]
 
 
 def _files(folder: Path) -> list[Path]:

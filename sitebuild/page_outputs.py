@@ -70,10 +70,12 @@ def _relative(path: Path) -> str:
 
 @functools.cache
 def _mkdocs_markdown():
-    """mkdocs.yml's Markdown settings, its plugins not loaded."""
+    """mkdocs.yml's snippet preprocessor and code settings, its plugins not
+    loaded (the tests look a page's outputs up once per block)."""
     from mkdocs.config import load_config
 
-    return load_config(str(ROOT / "mkdocs.yml"), plugins=[])
+    config = load_config(str(ROOT / "mkdocs.yml"), plugins=[])
+    return lesson_code.snippet_preprocessor(config), code_settings(config)
 
 
 def code_key(fences: list[lesson_code.Fence], settings: str) -> str:
@@ -103,11 +105,15 @@ def code_key(fences: list[lesson_code.Fence], settings: str) -> str:
 
 def cache_key(page_text: str, config=None) -> str:
     """The key of a page's outputs (``config``: mkdocs.yml's by default)."""
-    config = config or _mkdocs_markdown()
+    if config is None:
+        preprocessor, settings = _mkdocs_markdown()
+    else:
+        preprocessor = lesson_code.snippet_preprocessor(config)
+        settings = code_settings(config)
     fences = lesson_code.python_fences(
-        page_text, "page.md", ROOT, lesson_code.snippet_preprocessor(config)
+        page_text, "page.md", ROOT, preprocessor
     )
-    return code_key(fences, code_settings(config))
+    return code_key(fences, settings)
 
 
 def cached(page_text: str, config=None) -> list[str] | None:
