@@ -110,21 +110,22 @@ class PatchProjection(nn.Conv2d):
     """A Conv2d with kernel = stride = P, computed as one matrix product.
 
     Such a conv applies one (D, C*P*P) matrix to every patch: cutting the
-    patches out and multiplying once gives its output, several times
-    faster on a CPU than the general convolution. Weights, input and
-    output are the conv's, so checkpoints and forward hooks see a Conv2d.
+    patches out and multiplying once gives its output, on the CPUs we
+    measured faster than the general convolution (see the Performance
+    page). Weights, input and output are the conv's, so checkpoints and
+    forward hooks see a Conv2d.
     """
 
     def __init__(self, in_channels: int, embed_dim: int, patch_size: int):
         super().__init__(in_channels, embed_dim, patch_size, patch_size)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        H, W = images.shape[-2:]
-        P = self.stride[0]
+        P, D = self.stride[0], self.out_channels
         patches = patchify(images, P)  # (B, N, C*P*P), N = H/P * W/P
+        B, _, H, W = images.shape  # checked by patchify
         weight = self.weight.flatten(1)  # (D, C, P, P) -> (D, C*P*P)
         tokens = F.linear(patches, weight, self.bias)  # (B, N, D)
-        grid = tokens.unflatten(1, (H // P, W // P))  # (B, H/P, W/P, D)
+        grid = tokens.view(B, H // P, W // P, D)  # (B, H/P, W/P, D)
         return grid.permute(0, 3, 1, 2)  # (B, D, H/P, W/P), no copy
 
 
