@@ -1,45 +1,114 @@
 """Writing files so that nothing is lost: atomically, and only where the user asked.
 
-Every file a command writes goes through :func:`atomic_write`: the bytes go to a
-temporary file in the same folder, are flushed to disk, and only then replace the
-target with ``os.replace`` (atomic on POSIX). A failure at any byte (disk full,
-Ctrl-C) leaves the previous file, or no file, never half of one.
+Every file a command writes starts as a *draft*: a temporary file in the same
+folder, written and flushed to disk, which then replaces the target with
+``os.replace`` (atomic on POSIX). A failure at any byte (disk full, Ctrl-C)
+leaves the previous file, or no file, never half of one.
+
+A process killed on the way (SIGKILL, a power cut) cannot remove its draft.
+Drafts are hidden (``.name.PID.random.tmp``), so they are never mistaken for
+an output, and their names are new each time, so they never stand in the way
+of the next run; and they carry the id of the process that writes them, so the
+next write of the same file removes the drafts of writers that no longer run
+(:func:`remove_leftovers`). A draft of a process still running is left alone.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
 
+def draft(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to a new temporary file beside ``path``, flushed to
+    disk, and return its path, for ``os.replace`` to put where it belongs. On
+    a failure it is removed and the error raised."""
+    path = Path(path)
+    remove_leftovers(path)
+    descriptor, temporary = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp"
+    )
+    try:
+        os.chmod(temporary, default_mode(0o666))  # mkstemp's is 0600
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        discard(temporary)
+        raise
+    return Path(temporary)
+
+
+def discard(temporary: str | os.PathLike[str]) -> None:
+    """Remove a draft that will not be placed (if it is still there)."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(temporary)
+
+
+def remove_leftovers(path: str | os.PathLike[str]) -> list[Path]:
+    """Remove the drafts of ``path`` that processes which are no longer
+    running left behind (they were killed before placing them); return
+    them. Only names of :func:`draft`'s exact form are touched."""
+    path = Path(path)
+    form = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.[a-z0-9_]{{8}}\.tmp")
+    removed = []
+    with contextlib.suppress(OSError):  # an unreadable folder: none known
+        for entry in os.scandir(path.parent):
+            found = form.fullmatch(entry.name)
+            if found and not _running(int(found.group(1))):
+                discard(entry.path)
+                removed.append(Path(entry.path))
+    return removed
+
+
+def _running(pid: int) -> bool:
+    """Whether a process ``pid`` is running (this one counts: a thread of
+    it may be writing the same file)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether it is there
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # another user's, or unknowable: leave it alone
+    return True
+
+
+def sync_folder(path: str | os.PathLike[str]) -> None:
+    """Flush the folder ``path`` to disk, so that the files just renamed in
+    it keep their new names after a power cut."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
 @contextlib.contextmanager
 def atomic_write(
     path: str | os.PathLike[str], mode: str = "wb"
 ) -> Iterator[IO]:
-    """Open a temporary file beside ``path``; on success it becomes ``path``."""
+    """A file to write into; when the block ends without an error, what
+    was written becomes ``path`` (:func:`write_bytes`)."""
     if mode not in ("wb", "w"):
         raise ValueError(f"mode must be 'wb' or 'w', got {mode!r}")
-    path = Path(path)
-    descriptor, temporary = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+    buffer: io.BytesIO | io.StringIO = (
+        io.BytesIO() if mode == "wb" else io.StringIO()
     )
-    try:
-        os.chmod(temporary, default_mode(0o666))  # mkstemp's is 0600
-        encoding = None if mode == "wb" else "utf-8"
-        with os.fdopen(descriptor, mode, encoding=encoding) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
+    yield buffer
+    content = buffer.getvalue()
+    write_bytes(
+        path, content.encode("utf-8") if isinstance(content, str) else content
+    )
 
 
 def default_mode(mode: int) -> int:
@@ -52,8 +121,12 @@ def default_mode(mode: int) -> int:
 
 def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` atomically."""
-    with atomic_write(path, "wb") as handle:
-        handle.write(data)
+    temporary = draft(path, data)
+    try:
+        os.replace(temporary, path)
+    except BaseException:
+        discard(temporary)
+        raise
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> None:

@@ -14,6 +14,7 @@ import selectors
 import signal
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -182,6 +183,42 @@ def interrupt(
     os.kill(pid, signal.SIGINT)
     status, read = finish(pid, {out: b"", err: b""} | {watched: seen})
     return status, read[out].decode(), read[err].decode()
+
+
+def signal_at(moment: str, name: str, signum: int) -> None:
+    """In a forked command (call it first in :func:`fork`'s ``-c`` code):
+    send this process ``signum`` at ``moment`` of writing the file
+    ``name``, the moment exactly, whatever the timing: ``"fsync"`` while
+    its draft is flushed to disk (``os.fsync`` of a file whose name starts
+    ``.name.``), ``"replaced"`` just after ``os.replace`` put it in place.
+
+    An idle thread is started first, as ``import torch`` starts them in a
+    command: a signal mask set in the main thread does not cover it, so a
+    signal sent to the process can reach the main thread through it."""
+    threading.Thread(target=threading.Event().wait, daemon=True).start()
+    if moment == "fsync":
+        fsync = os.fsync
+
+        def flushing(fd: int) -> None:
+            file = Path(os.readlink(f"/proc/self/fd/{fd}")).name
+            if file.startswith(f".{name}."):
+                os.kill(os.getpid(), signum)
+            fsync(fd)
+
+        os.fsync = flushing
+    elif moment == "replaced":
+        replace = os.replace
+
+        def replacing(source, target, **kwargs) -> None:
+            replace(source, target, **kwargs)
+            if Path(target).name == name:
+                os.kill(os.getpid(), signum)
+
+        os.replace = replacing
+    else:
+        raise ValueError(
+            f"moment must be 'fsync' or 'replaced', got {moment!r}"
+        )
 
 
 def last_line(text: str) -> str:

@@ -9,7 +9,12 @@ import os
 import pytest
 import torch
 
-from vitlesson._io import atomic_write, writable_output, write_text
+from vitlesson._io import (
+    atomic_write,
+    remove_leftovers,
+    writable_output,
+    write_text,
+)
 from vitlesson._runs import outputs, state_bytes, write_pair
 
 
@@ -97,3 +102,31 @@ def test_only_an_earlier_run_of_the_command_is_replaced(tmp_path):
     assert outputs(weights, record, "python -m x") == (weights, record)
     with pytest.raises(ValueError, match="record .*w.json exists and is not"):
         outputs(weights, record, "python -m y")
+
+
+def a_finished_process() -> int:
+    """The id of a process that has ended (and been waited for)."""
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return pid
+
+
+def test_a_write_removes_the_drafts_killed_writers_left(tmp_path):
+    dead, alive = a_finished_process(), os.getppid()
+    names = {
+        f".out.json.{dead}.abcd_123.tmp": "removed: its writer is gone",
+        f".out.json.{alive}.abcd_123.tmp": "kept: its writer runs",
+        f".out.json.{os.getpid()}.abcd_123.tmp": "kept: this process",
+        f".out.json.{dead}.abc.tmp": "kept: not a draft's name",
+        f".out.jsonx.{dead}.abcd_123.tmp": "kept: another file's",
+        f".other.json.{dead}.abcd_123.tmp": "kept: another file's",
+        f"out.json.{dead}.abcd_123.tmp": "kept: not hidden",
+    }
+    for name in names:
+        (tmp_path / name).write_text("x")
+    write_text(tmp_path / "out.json", "{}")
+    kept = {n for n, why in names.items() if why.startswith("kept")}
+    assert set(os.listdir(tmp_path)) == kept | {"out.json"}
+    assert remove_leftovers(tmp_path / "out.json") == []

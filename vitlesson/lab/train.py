@@ -9,6 +9,7 @@ produced them, so the site build never trains.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import sys
@@ -28,7 +29,13 @@ from vitlesson._arguments import (
 )
 from vitlesson._arguments import path as path_type
 from vitlesson._provenance import stamp
-from vitlesson._runs import interrupted, outputs, state_bytes, write_pair
+from vitlesson._runs import (
+    interrupted,
+    outputs,
+    read_pair,
+    state_bytes,
+    write_pair,
+)
 from vitlesson.data.shapes import make_shapes, normalize_shapes
 from vitlesson.position import neighbour_similarity
 from vitlesson.vit import VisionTransformer
@@ -199,13 +206,12 @@ def results(model: VisionTransformer) -> dict:
 
 
 def load_trained() -> tuple[VisionTransformer, dict]:
-    """The shipped model (eval mode) and the record of how it was made."""
+    """The shipped model (eval mode) and the record of how it was made;
+    ``ValueError`` in one line if the record does not name the weights."""
+    data, record = read_pair(WEIGHTS)  # the SHA-256 the record names
     model = tiny_vit()
     model.load_state_dict(
-        torch.load(WEIGHTS, map_location="cpu", weights_only=True)
-    )
-    record = json.loads(
-        WEIGHTS.with_suffix(".json").read_text(encoding="utf-8")
+        torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     )
     return model.eval(), record
 

@@ -309,7 +309,10 @@ def _run(parser, args, argv) -> None:
         parser.exit(2, f"{PROG}: {error}\n")
     torch.set_num_threads(args.threads)
     if args.evaluate:
-        metrics = evaluate_shipped(device)
+        try:  # a record that does not name its weights, in one line
+            metrics = evaluate_shipped(device)
+        except (ValueError, FileNotFoundError) as error:
+            parser.exit(1, f"{PROG}: {error}\n")
         for name, values in metrics.items():
             print(
                 f"{name:>12}: k-NN {values['knn_accuracy']:.3f}, "

@@ -4,12 +4,13 @@ held-out images, for the shipped weights and the two baselines (DINO's
 
 from __future__ import annotations
 
-import json
+import io
 import os
 from pathlib import Path
 
 import torch
 
+from vitlesson._runs import check_pair, read_pair, read_record
 from vitlesson.data.objects import make_objects
 from vitlesson.data.shapes import _seed
 from vitlesson.data.shapes import normalize_shapes as normalize
@@ -88,15 +89,27 @@ def _weights_path(path) -> Path:
 
 
 def load_backbone(path: Path = DINO_WEIGHTS) -> VisionTransformer:
-    """A shipped backbone (eval mode): DINO's teacher or the baseline."""
+    """A shipped backbone (eval mode): DINO's teacher or the baseline.
+
+    Weights with a record beside them (the same name with ``.json``, as
+    the command writes them) load only if the record names them by their
+    SHA-256; weights without a record have nothing to be checked against.
+    """
     path = _weights_path(path)
     if path.is_dir():
         raise ValueError(f"{path} is a folder: name a weights file")
     if not path.is_file():
         raise FileNotFoundError(f"No weights file at {path}")
+    record = path.with_suffix(".json")
+    if record != path and record.is_file():
+        data, _ = read_pair(path)
+    else:
+        data = path.read_bytes()
     backbone = tiny_backbone()
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(
+            io.BytesIO(data), map_location="cpu", weights_only=True
+        )
         backbone.load_state_dict(state)
     except Exception as error:  # pickle, zip, EOF, missing or extra keys
         reason = " ".join(str(error).split()) or type(error).__name__
@@ -109,22 +122,15 @@ def load_backbone(path: Path = DINO_WEIGHTS) -> VisionTransformer:
 
 
 def load_record(path: Path = DINO_WEIGHTS) -> dict:
-    """The JSON record written next to a weights file."""
-    record_path = _weights_path(path).with_suffix(".json")
-    if not record_path.is_file():
-        raise FileNotFoundError(f"No record at {record_path}")
-    try:
-        record = json.loads(record_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(
-            f"{record_path} is not valid JSON ({error}): expected the "
-            f"record of a run"
-        ) from None
-    if not isinstance(record, dict):
-        raise ValueError(
-            f"{record_path} holds a {type(record).__name__}, expected a "
-            f"JSON object (the record of a run)"
-        )
+    """The JSON record written next to a weights file, checked to name
+    those weights by their SHA-256 when it names any or they are there (a
+    record of runs without weights, like the ablations', is read as is)."""
+    path = _weights_path(path)
+    record_path = path.with_suffix(".json")
+    record = read_record(record_path)
+    if record_path != path and (path.exists() or "weights_sha256" in record):
+        data = path.read_bytes() if path.is_file() else None
+        check_pair(path, data, record_path, record)
     return record
 
 
