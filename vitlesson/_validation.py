@@ -29,8 +29,21 @@ def _is_int(value) -> bool:
     )
 
 
+def _plain(value):
+    """A NumPy scalar or a 0-d tensor as the Python number it holds
+    (``np.float32(0.1)``, ``torch.tensor(0.99)``); anything else as is."""
+    if isinstance(value, torch.Tensor):
+        if value.dim() == 0 and value.device.type != "meta":
+            return value.item()
+    elif type(value).__module__ == "numpy" and getattr(value, "ndim", 1) == 0:
+        return value.item()
+    return value
+
+
 def positive_int(value, name: str) -> int:
-    """Return ``value`` if it is a positive ``int``; raise otherwise."""
+    """Return ``value`` if it is a positive ``int`` (or a NumPy or 0-d
+    tensor integer, returned as an ``int``); raise otherwise."""
+    value = _plain(value)
     if not _is_int(value):
         raise TypeError(
             f"{name} must be an int, got {type(value).__name__} ({value!r})"
@@ -41,7 +54,9 @@ def positive_int(value, name: str) -> int:
 
 
 def non_negative_int(value, name: str) -> int:
-    """Return ``value`` if it is an ``int`` >= 0; raise otherwise."""
+    """Return ``value`` if it is an ``int`` >= 0 (NumPy and 0-d tensor
+    integers too, returned as an ``int``); raise otherwise."""
+    value = _plain(value)
     if not _is_int(value):
         raise TypeError(
             f"{name} must be an int, got {type(value).__name__} ({value!r})"
@@ -54,7 +69,9 @@ def non_negative_int(value, name: str) -> int:
 def finite_number(
     value, name: str, *, low=None, high=None, low_open=False, high_open=False
 ) -> float:
-    """Return ``value`` if it is a real, finite number in the given range."""
+    """Return ``value`` if it is a real, finite number in the given range
+    (NumPy scalars and 0-d tensors are the numbers they hold)."""
+    value = _plain(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(
             f"{name} must be a number, got {type(value).__name__} ({value!r})"

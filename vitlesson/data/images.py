@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from vitlesson import _validation as check
+from vitlesson.data.shapes import unit_interval
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -39,14 +40,21 @@ def square_crop_resize(image: torch.Tensor, size) -> torch.Tensor:
     """Crop the largest centred square (or the aspect ratio of ``size``) and resize to ``size``.
 
     The crop is explicit and documented: the lesson never cuts pixels off silently.
-    Resizing uses bilinear interpolation with antialiasing.
+    Resizing uses bilinear interpolation with antialiasing. ``image`` holds
+    values in [0, 1] (an image of 0-255 values is refused, not clipped).
     """
     check.float_tensor(image, "image")
     if image.dim() != 3:
         raise ValueError(
             f"image must have shape (channels, height, width), got {tuple(image.shape)}"
         )
+    unit_interval(image, "image")
     out_h, out_w = check.image_size_pair(size, "size")
+    check.fits_in_memory(  # the result and the resize's intermediate
+        (2, image.shape[0], out_h, out_w),
+        f"An image of size {size!r} ({image.shape[0]}x{out_h}x{out_w})",
+        image.element_size(),
+    )
     _, height, width = image.shape
     crop_h = min(height, round(width * out_h / out_w))
     crop_w = min(width, round(height * out_w / out_h))
@@ -59,6 +67,8 @@ def square_crop_resize(image: torch.Tensor, size) -> torch.Tensor:
         antialias=True,
         align_corners=False,
     )
+    # the filter's weights are positive and sum to 1: only rounding can
+    # leave [0, 1]
     return resized[0].clamp(0.0, 1.0)  # (3, out_h, out_w)
 
 
@@ -70,11 +80,28 @@ def sample_image(size=224) -> torch.Tensor:
 def normalize(
     images: torch.Tensor, mean=IMAGENET_MEAN, std=IMAGENET_STD
 ) -> torch.Tensor:
-    """Standardise each channel with the ImageNet statistics that ViT/DINO checkpoints expect."""
+    """Standardise each channel with the ImageNet statistics that ViT/DINO checkpoints expect.
+
+    ``mean`` and ``std`` hold one finite number per channel; every ``std``
+    is positive."""
     check.float_tensor(images, "images")
-    if images.dim() < 3 or images.shape[-3] != len(mean):
+    given = f"mean={mean!r} and std={std!r}"[:200]
+    mean, std = _statistic(mean, "mean"), _statistic(std, "std", low=0)
+    if len(mean) != len(std):
         raise ValueError(
-            f"Expected images with {len(mean)} channels in dimension -3, got shape {tuple(images.shape)}"
+            f"mean and std must hold one value per channel each, got "
+            f"{len(mean)} and {len(std)} values ({given})"
+        )
+    if images.dim() < 3:
+        raise ValueError(
+            f"images must have shape (..., channels, height, width), got "
+            f"shape {tuple(images.shape)}"
+        )
+    if images.shape[-3] != len(mean):
+        raise ValueError(
+            f"mean and std hold {len(mean)} values ({given}) but the "
+            f"images have {images.shape[-3]} channels in dimension -3 "
+            f"(shape {tuple(images.shape)}): give one value per channel"
         )
     mean = torch.tensor(mean, dtype=images.dtype).reshape(
         -1, 1, 1
@@ -83,6 +110,27 @@ def normalize(
         -1, 1, 1
     )  # (C,) -> (C, 1, 1)
     return (images - mean) / std
+
+
+def _statistic(values, name: str, low=None) -> tuple[float, ...]:
+    """A per-channel mean or std: a sequence of finite numbers (above
+    ``low``)."""
+    if isinstance(values, torch.Tensor) and values.dim() == 1:
+        values = values.tolist()
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
+        raise TypeError(
+            f"{name} must be a sequence of one number per channel, got "
+            f"{type(values).__name__} ({values!r})"[:300]
+        )
+    if len(values) == 0:
+        raise ValueError(
+            f"{name} must hold one number per channel, got an empty "
+            f"{type(values).__name__}"
+        )
+    return tuple(
+        check.finite_number(value, f"{name}[{i}]", low=low, low_open=True)
+        for i, value in enumerate(values)
+    )
 
 
 # Reading a user's image file ------------------------------------------------

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from vitlesson import _validation as check
+from vitlesson.data.shapes import unit_interval
 
 # one generator for the batch, or one per image
 Generators = torch.Generator | Sequence[torch.Generator]
@@ -73,7 +74,8 @@ def _range(value, name: str, high: float | None = None) -> None:
 
 
 def _images(images, channels: int | None = None) -> None:
-    """A float batch (B, C, H, W) on the CPU, where the crops are drawn."""
+    """A float batch (B, C, H, W) on the CPU, where the crops are drawn,
+    of values in [0, 1] (up to the rounding of an earlier augmentation)."""
     check.image_batch(images, in_channels=channels)
     if images.layout != torch.strided:
         raise TypeError(
@@ -91,6 +93,7 @@ def _images(images, channels: int | None = None) -> None:
             f"images must have at least one channel and one pixel, got "
             f"shape {tuple(images.shape)}"
         )
+    unit_interval(images, "images", rounding=1e-4)
 
 
 def _probability(p) -> None:

@@ -114,6 +114,22 @@ def _seed(seed) -> int:
     return seed
 
 
+def unit_interval(
+    images: torch.Tensor, name: str, rounding: float = 0.0
+) -> None:
+    """Every value in [0, 1] (give or take ``rounding``), as the images of
+    this package are; 0-255 values or NaN are refused in one line naming
+    the range found, where a clamp would hide them."""
+    if images.numel() == 0 or images.device.type == "meta":
+        return
+    low, high = images.min().item(), images.max().item()
+    if not (-rounding <= low and high <= 1 + rounding):  # False for NaN
+        raise ValueError(
+            f"{name} must hold values in [0, 1], got values from {low:g} to "
+            f"{high:g}" + (": divide 0-255 pixels by 255" if high > 1 else "")
+        )
+
+
 def normalize_shapes(images: torch.Tensor) -> torch.Tensor:
     """Centre pixel values around 0 (the shapes have no dataset statistics worth estimating)."""
     check.float_tensor(images, "images")

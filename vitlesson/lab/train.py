@@ -9,6 +9,7 @@ produced them, so the site build never trains.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
@@ -77,6 +78,30 @@ def evaluate(
     batch: int = 500,
 ) -> float:
     """Fraction of correct answers."""
+    if not isinstance(model, VisionTransformer):
+        raise TypeError(
+            f"model must be a VisionTransformer, got {type(model).__name__}"
+        )
+    check.image_batch(images)
+    if len(images) == 0:
+        raise ValueError(
+            f"images must hold at least one image, got shape "
+            f"{tuple(images.shape)}"
+        )
+    if (
+        not isinstance(labels, torch.Tensor)
+        or labels.shape != images.shape[:1]
+    ):
+        raise ValueError(
+            f"labels must be a tensor of one label per image, shape "
+            f"({len(images)},), got "
+            + (
+                f"shape {tuple(labels.shape)}"
+                if isinstance(labels, torch.Tensor)
+                else type(labels).__name__
+            )
+        )
+    batch = check.positive_int(batch, "batch")
     model.eval()
     correct = 0
     with torch.no_grad():
@@ -86,6 +111,56 @@ def evaluate(
                 (logits.argmax(dim=1) == labels[start : start + batch]).sum()
             )
     return correct / len(images)
+
+
+CHUNK = 50  # batches generated at a time
+SEEDS_APART = 1_000_003  # chunk seeds: seed * SEEDS_APART + step
+
+
+def settings(steps, batch_size, lr, seed) -> tuple[int, int, float, int]:
+    """The training settings checked, before any work (the command calls
+    it too): every data seed the run draws fits a torch.Generator, and a
+    chunk of batches with what the model keeps for its backward pass fits
+    in memory."""
+    steps = check.positive_int(steps, "steps")
+    batch_size = check.positive_int(batch_size, "batch_size")
+    lr = check.finite_number(lr, "lr", low=0, low_open=True)
+    seed = check.non_negative_int(seed, "seed")
+    last_seed = (2**64 - steps) // SEEDS_APART
+    if seed > last_seed:
+        raise ValueError(
+            f"seed must be at most {last_seed} with steps={steps} (the "
+            f"data of step s comes from seed {SEEDS_APART:,}·seed + s, "
+            f"which must stay below 2**64), got {seed}"
+        )
+    tokens = (32 // 4) ** 2 + 1  # the tiny ViT's 8x8 patches and CLS
+    check.fits_in_memory(  # the images, and 4 blocks of width 64 keeping
+        batch_size
+        * (CHUNK * 7 * 32 * 32 + 4 * tokens * (18 * 64 + 8 * tokens)),
+        f"Training with batch_size={batch_size}",  # their activations
+    )
+    return steps, batch_size, lr, seed
+
+
+def _device(device) -> torch.device:
+    """A device torch can use on this machine (not the meta device)."""
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(
+            f"device must be a str or torch.device, got "
+            f"{type(device).__name__}"
+        )
+    try:
+        device = torch.device(device)
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError) as error:
+        reason = " ".join(str(error).split())
+        raise ValueError(
+            f"device must be one this machine has, such as 'cpu', got "
+            f"{str(device)!r} ({reason[:200]})"
+        ) from None
+    if device.type == "meta":
+        raise ValueError("device must hold real numbers, got 'meta'")
+    return device
 
 
 def train(
@@ -104,8 +179,10 @@ def train(
     The data is made on the CPU, so a seed gives the same run on any ``device``; the
     trained model is returned on the CPU.
     """
-    steps = check.positive_int(steps, "steps")
-    batch_size = check.positive_int(batch_size, "batch_size")
+    steps, batch_size, lr, seed = settings(steps, batch_size, lr, seed)
+    if examples is not None:
+        examples = check.positive_int(examples, "examples")
+    device = _device(device)
     with torch.random.fork_rng(devices=[]):  # the caller's RNG is left alone
         torch.manual_seed(seed)
         model = tiny_vit()
@@ -126,20 +203,17 @@ def train(
         None,
         None,
     )
-    chunk = 50  # batches generated at a time
     for step in range(steps):
         if examples is not None:
             if step == 0:
-                images, labels = make_shapes(
-                    check.positive_int(examples, "examples"), seed=seed
-                )
+                images, labels = make_shapes(examples, seed=seed)
             i = (step * batch_size) % len(images)
         else:
-            if step % chunk == 0:
+            if step % CHUNK == 0:
                 images, labels = make_shapes(
-                    chunk * batch_size, seed=seed * 1_000_003 + step
+                    CHUNK * batch_size, seed=seed * SEEDS_APART + step
                 )
-            i = (step % chunk) * batch_size
+            i = (step % CHUNK) * batch_size
         x = normalize_shapes(images[i : i + batch_size]).to(device)
         y = labels[i : i + batch_size].to(device)
         model.train()
@@ -154,6 +228,13 @@ def train(
                 f"the loss became {loss.item()} at step {step + 1}: training "
                 f"diverged; use a smaller learning rate than {lr}"
             )
+        for name, p in model.named_parameters():  # the update: after the
+            if not torch.isfinite(p).all():  # loss, which came before it
+                raise FloatingPointError(
+                    f"the weight {name} became inf or NaN at step "
+                    f"{step + 1}: training diverged; use a smaller learning "
+                    f"rate than {lr}"
+                )
         losses.append(loss.item())
         accuracy = (logits.argmax(dim=1) == y).float().mean().item()
         running_loss = (
@@ -271,17 +352,24 @@ def main(argv=None) -> None:
     )
     args = parser.parse_args(argv)
     try:
-        _run(parser, args, argv)
+        with contextlib.ExitStack() as held:  # the output's lock
+            _run(parser, args, argv, held)
     except KeyboardInterrupt:
         parser.exit(130, interrupted(PROG))
 
 
-def _run(parser, args, argv) -> None:
+def _run(parser, args, argv, held: contextlib.ExitStack) -> None:
     weights = WEIGHTS if args.record else args.output
     record_path = weights.with_suffix(".json")
     try:  # every user mistake is found before the training starts
         device = _arguments.device(args.device)
+        settings(args.steps, args.batch_size, args.lr, args.seed)
         outputs(weights, record_path, PROG)
+        held.enter_context(
+            _arguments.output_lock(
+                record_path, "--record" if args.record else "--output"
+            )
+        )
     except ValueError as error:
         parser.exit(2, f"{PROG}: error: {error}\n")
     torch.set_num_threads(args.threads)

@@ -20,6 +20,7 @@ import re
 import shutil
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -394,9 +395,14 @@ def _run(parser, args) -> None:
     except ValueError as error:
         refuse(str(error))
     try:
-        model, config = load_vit(
-            args.checkpoint, args.checkpoint_key, args.num_heads, args.img_size
-        )
+        with warnings.catch_warnings():  # torch's notes on a file it then
+            warnings.simplefilter("ignore")  # refuses: the refusal says it
+            model, config = load_vit(
+                args.checkpoint,
+                args.checkpoint_key,
+                args.num_heads,
+                args.img_size,
+            )
     except (ValueError, TypeError, FileNotFoundError) as error:
         refuse(str(error))
     except ImportError as error:

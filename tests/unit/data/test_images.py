@@ -243,7 +243,9 @@ def test_normalize():
     assert torch.allclose(normalize(x), torch.zeros(3, 2, 2), atol=1e-6)
     with pytest.raises(
         ValueError,
-        match=r"Expected images with 3 channels in dimension -3, got shape \(1, 2, 2\)",
+        match=r"mean and std hold 3 values \(mean=\(0.485, 0.456, 0.406\) "
+        r"and std=\(0.229, 0.224, 0.225\)\) but the images have 1 "
+        r"channels in dimension -3 \(shape \(1, 2, 2\)\)",
     ):
         normalize(torch.zeros(1, 2, 2))
 

@@ -9,6 +9,7 @@ and process 0 shows the progress and writes the outputs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -49,7 +50,7 @@ def _rate(text: str) -> float:
 
 def _parser() -> argparse.ArgumentParser:
     default = DINOConfig()
-    parser = argparse.ArgumentParser(
+    parser = _arguments.Parser(
         prog=PROG,
         description=DESCRIPTION,
         epilog="The defaults are the recipe of the shipped weights. "
@@ -189,7 +190,7 @@ def _parser() -> argparse.ArgumentParser:
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
         "--output",
-        type=Path,
+        type=_arguments.path,
         help="weights file to write, its record next to it "
         "as .json (default ./dino-tiny.pt, "
         "./dino-supervised.pt or ./dino-ablation-*.json)",
@@ -287,7 +288,8 @@ def main(argv=None) -> None:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        _run(parser, args, argv)
+        with contextlib.ExitStack() as held:  # the output's lock, if any
+            _run(parser, args, argv, held)
     except KeyboardInterrupt:
         parser.exit(130, interrupted(PROG))
     finally:
@@ -295,16 +297,46 @@ def main(argv=None) -> None:
             dist.destroy_process_group()
 
 
-def _run(parser, args, argv) -> None:
+def _config(args) -> DINOConfig:
+    """The run's settings from the flags (checked by DINOConfig)."""
+    return DINOConfig(
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        out_dim=args.out_dim,
+        teacher_temp=args.teacher_temp,
+        momentum_teacher=args.momentum_teacher,
+        drop_path_rate=args.drop_path_rate,
+        centering=not args.no_centering,
+        sharpening=not args.no_sharpening,
+        seed=args.seed,
+        crops=replace(DINOConfig().crops, local_crops=args.local_crops),
+    )
+
+
+def _run(parser, args, argv, held: contextlib.ExitStack) -> None:
     try:
+        if args.evaluate and (args.output or args.record):
+            flag = "--record" if args.record else f"--output {args.output}"
+            raise ValueError(
+                f"--evaluate trains nothing and writes no file: drop {flag} "
+                f"(the metrics are printed as JSON on the last line)"
+            )
         rank, world, local_rank = _start_processes(args)
         device = _arguments.device(args.device, local_rank)
         ablation = _ablation(args)
         if not args.evaluate:
+            config = _config(args)
             weights, record_path, runs = _plan(args, ablation)
             # an ablation record collects several runs, so only the plain
             # run refuses to replace files it did not make
             outputs(weights, record_path, None if ablation else PROG)
+            if rank == 0:  # the one process that writes
+                held.enter_context(
+                    _arguments.output_lock(
+                        record_path, "--record" if args.record else "--output"
+                    )
+                )
     except ValueError as error:
         parser.exit(2, f"{PROG}: {error}\n")
     torch.set_num_threads(args.threads)
@@ -322,19 +354,6 @@ def _run(parser, args, argv) -> None:
             )
         print(json.dumps(metrics))
         return
-    config = DINOConfig(
-        steps=args.steps,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        out_dim=args.out_dim,
-        teacher_temp=args.teacher_temp,
-        momentum_teacher=args.momentum_teacher,
-        drop_path_rate=args.drop_path_rate,
-        centering=not args.no_centering,
-        sharpening=not args.no_sharpening,
-        seed=args.seed,
-        crops=replace(DINOConfig().crops, local_crops=args.local_crops),
-    )
     try:
         if world > 1:
             dist.init_process_group(

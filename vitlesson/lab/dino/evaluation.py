@@ -14,7 +14,7 @@ from vitlesson._runs import check_pair, read_pair, read_record
 from vitlesson.data.objects import make_objects
 from vitlesson.data.shapes import _seed
 from vitlesson.data.shapes import normalize_shapes as normalize
-from vitlesson.lab.dino.training import TRAIN_SEED, tiny_backbone
+from vitlesson.lab.dino.training import TRAIN_SEED, _device, tiny_backbone
 from vitlesson.lab.probes import attention_iou, cls_features, knn_accuracy
 from vitlesson.vit import VisionTransformer
 
@@ -132,27 +132,6 @@ def load_record(path: Path = DINO_WEIGHTS) -> dict:
         data = path.read_bytes() if path.is_file() else None
         check_pair(path, data, record_path, record)
     return record
-
-
-def _device(device) -> torch.device:
-    """A device torch can use on this machine."""
-    if not isinstance(device, (str, torch.device)):
-        raise TypeError(
-            f"device must be a str or torch.device, got "
-            f"{type(device).__name__}"
-        )
-    try:
-        device = torch.device(device)
-        torch.empty(0, device=device)
-    except (RuntimeError, AssertionError) as error:
-        reason = " ".join(str(error).split())
-        raise ValueError(
-            f"device must be one this machine has, such as 'cpu', got "
-            f"{str(device)!r} ({reason[:200]})"
-        ) from None
-    if device.type == "meta":
-        raise ValueError("device must hold real numbers, got 'meta'")
-    return device
 
 
 def evaluate_shipped(device: torch.device | str = "cpu") -> dict:

@@ -95,6 +95,29 @@ class DINOHead(nn.Module):
             nn.init.trunc_normal_(module.weight, std=0.02)
             nn.init.zeros_(module.bias)
 
+    def __getstate__(self) -> dict:
+        """What ``pickle`` and ``copy.deepcopy`` keep: torch refuses to
+        pickle a parametrised layer, so the last layer travels as its two
+        parameters, g and v, and :meth:`__setstate__` parametrises a new
+        layer with them."""
+        state = self.__dict__.copy()
+        modules = dict(state["_modules"])
+        weight = modules.pop("last_layer").parametrizations.weight
+        state["_modules"] = modules
+        state["_last_layer"] = (weight.original0, weight.original1)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        gain, direction = state.pop("_last_layer")  # g (K, 1), v (K, d)
+        super().__setstate__(state)
+        out_dim, bottleneck_dim = direction.shape
+        layer = weight_norm(  # on the meta device: no random numbers drawn
+            nn.Linear(bottleneck_dim, out_dim, bias=False, device="meta")
+        )
+        layer.parametrizations.weight.original0 = gain
+        layer.parametrizations.weight.original1 = direction
+        self.last_layer = layer
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _features(x, self.in_dim, next(self.parameters()))
         x = F.normalize(self.mlp(x), dim=-1)  # (B, bottleneck), unit length
@@ -173,5 +196,6 @@ def _views(views, backbone: VisionTransformer) -> None:
         if len(view) != len(views[0]):
             raise ValueError(
                 f"every view must hold the same images: views[{i}] has "
-                f"{len(view)}, views[0] has {len(views[0])}"
+                f"{len(view)} (shape {tuple(view.shape)}), views[0] has "
+                f"{len(views[0])} (shape {tuple(views[0].shape)})"
             )

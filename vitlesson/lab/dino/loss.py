@@ -22,6 +22,7 @@ def _outputs(student_out, teacher_out, teacher_temp, n_views, center):
     check.finite_number(teacher_temp, "teacher_temp", low=0, low_open=True)
     _rows(student_out, "student_out", center)
     _rows(teacher_out, "teacher_out", center)
+    _finite(teacher_out, "teacher_out")
     if len(teacher_out) % 2:
         raise ValueError(
             f"teacher_out must hold the 2 global views of a "
@@ -60,6 +61,19 @@ def _rows(x, name: str, center: torch.Tensor) -> None:
             f"{name} is on {x.device} but the loss's center is on "
             f"{center.device}: call {name}.to({str(center.device)!r}) or "
             f"move the loss"
+        )
+
+
+def _finite(x: torch.Tensor, name: str) -> None:
+    """Every value finite: one NaN in the teacher's output would enter the
+    running center and stay there for every step after."""
+    bad = ~torch.isfinite(x)
+    if bad.any():
+        row, column = (int(i) for i in bad.nonzero()[0])
+        raise ValueError(
+            f"{name} must be finite, got {x[row, column].item()} at "
+            f"[{row}, {column}] ({int(bad.sum())} of {x.numel()} values "
+            f"are inf or NaN): the center is left as it was"
         )
 
 
@@ -136,6 +150,7 @@ class DINOLoss(nn.Module):
         """Running mean of the teacher's outputs over batches, and over
         every process when there are several (as DINO does)."""
         _rows(teacher_out, "teacher_out", self.center)
+        _finite(teacher_out, "teacher_out")
         batch_center = teacher_out.sum(dim=0, keepdim=True)  # (1, K)
         rows = len(teacher_out)
         if (

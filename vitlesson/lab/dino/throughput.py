@@ -19,6 +19,7 @@ it, as the lab's part 2 does.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import math
@@ -32,6 +33,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from vitlesson import _arguments
 from vitlesson._arguments import number_in, positive_int
 from vitlesson._io import writable_output, write_text
 from vitlesson._provenance import stamp
@@ -237,14 +239,14 @@ def _worker(args) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _arguments.Parser(
         prog=PROG,
         description="Measure the steps per second of DINO in miniature on "
         "1 and 2 processes (torchrun) with the same global batch.",
     )
     parser.add_argument(
         "--output",
-        type=Path,
+        type=_arguments.path,
         default=Path("dino-throughput.json"),
         help="JSON file to write (default ./dino-throughput.json; the "
         "site shows vitlesson/weights/dino-throughput.json)",
@@ -316,6 +318,13 @@ def main(argv=None) -> None:
     if args.worker:
         _worker(args)
         return
+    with contextlib.ExitStack() as held:  # the output's lock
+        _run(parser, args, argv, held)
+
+
+def _run(parser, args, argv, held: contextlib.ExitStack) -> None:
+    from vitlesson.lab.dino.training import DINOConfig
+
     try:
         output = _checked_output(args.output)
         uneven = [n for n in args.processes if args.batch_size % n]
@@ -324,6 +333,8 @@ def main(argv=None) -> None:
                 f"--batch-size ({args.batch_size}) must be divisible by "
                 f"every process count, got {uneven}"
             )
+        DINOConfig(steps=args.steps, batch_size=args.batch_size)  # fits?
+        held.enter_context(_arguments.output_lock(output))
     except ValueError as error:
         parser.exit(2, f"{PROG}: {error}\n")
     try:

@@ -30,13 +30,21 @@ from vitlesson import _validation as check
 from vitlesson.data.multicrop import MultiCropConfig, multi_crop
 from vitlesson.data.objects import CLASSES, make_objects
 from vitlesson.data.shapes import normalize_shapes as normalize
-from vitlesson.lab.dino.head import DINOHead, MultiCropWrapper
+from vitlesson.lab.dino.head import DINOHead, MultiCropWrapper, _sizes
 from vitlesson.lab.dino.loss import DINOLoss, cosine_schedule, update_teacher
-from vitlesson.lab.train import tiny_vit
+from vitlesson.lab.train import _device, tiny_vit
 from vitlesson.vit import VisionTransformer
 
 TRAIN_SEED = 0
 MAX_BATCH = 1 << 20  # images per step: each image's crop seed has 20 bits
+# A batch's seed is 1,000,000·(seed + 1) + step, and its images' crop
+# seeds batch seed·MAX_BATCH + index: torch.Generator takes seeds below
+# 2**64, so a batch seed must stay below 2**64 / MAX_BATCH = 2**44.
+STEPS_PER_SEED = 1_000_000
+MAX_BATCH_SEED = 2**64 // MAX_BATCH
+# The tiny backbone's sizes, for the memory estimate of a step
+# (vitlesson.lab.train.tiny_vit): width, blocks, heads, patch size.
+WIDTH, DEPTH, HEADS, PATCH = 64, 4, 4, 4
 
 
 def tiny_backbone(drop_path_rate: float = 0.0) -> VisionTransformer:
@@ -113,11 +121,20 @@ class DINOConfig:
         check.boolean(self.centering, "centering")
         check.boolean(self.sharpening, "sharpening")
         check.non_negative_int(self.seed, "seed")
+        last_seed = (MAX_BATCH_SEED - self.steps) // STEPS_PER_SEED - 1
+        if self.seed > last_seed:
+            raise ValueError(
+                f"seed must be at most {last_seed} with steps={self.steps} "
+                f"(step s of seed n draws its data from seed "
+                f"{STEPS_PER_SEED:,}·(n + 1) + s, which must stay below "
+                f"2**44), got {self.seed}"
+            )
         if not isinstance(self.crops, MultiCropConfig):
             raise TypeError(
                 f"crops must be a MultiCropConfig, got "
                 f"{type(self.crops).__name__}"
             )
+        _fits_in_memory(self)
 
     @property
     def warmup_steps(self) -> int:
@@ -128,6 +145,38 @@ class DINOConfig:
     def freeze_last_layer_steps(self) -> int:
         """Steps during which the head's last layer does not learn."""
         return math.floor(self.steps * self.freeze_last_layer_fraction + 1e-9)
+
+
+def _fits_in_memory(config: DINOConfig) -> None:
+    """Refuse a config whose step cannot fit in this machine's memory,
+    before anything is allocated: the head, the batch and its views, and
+    about what the student keeps for its backward pass (a lower bound:
+    every block keeps about 18 numbers per token and width, and its
+    attention scores and probabilities)."""
+    widths = (
+        f"out_dim={config.out_dim}, hidden_dim={config.hidden_dim}, "
+        f"bottleneck_dim={config.bottleneck_dim}"
+    )
+    try:
+        _sizes(
+            WIDTH, config.out_dim, config.hidden_dim, config.bottleneck_dim, 3
+        )
+    except ValueError as error:
+        raise ValueError(f"{widths}: {error}") from None
+    crops = config.crops
+    sizes = [crops.global_size] * 2 + [crops.local_size] * crops.local_crops
+    tokens = [(size // PATCH) ** 2 + 1 for size in sizes]  # per view
+    per_image = (
+        12 * 32 * 32  # the generated image and its mask (make_objects)
+        + sum(3 * size * size for size in sizes)  # its views
+        + DEPTH * sum(18 * WIDTH * t + 2 * HEADS * t * t for t in tokens)
+        + 6 * config.out_dim * (len(sizes) + 2)  # student, teacher, loss
+    )
+    check.fits_in_memory(
+        config.batch_size * per_image,
+        f"A step with batch_size={config.batch_size}, "
+        f"out_dim={config.out_dim} and {crops.local_crops} local crops",
+    )
 
 
 def _parameter_groups(model: nn.Module) -> list[dict]:
@@ -141,11 +190,27 @@ def _parameter_groups(model: nn.Module) -> list[dict]:
 
 def clip_gradients(model: nn.Module, clip: float) -> None:
     """DINO clips each parameter's gradient norm on its own."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(
+            f"model must be a torch.nn.Module, got {type(model).__name__}"
+        )
+    clip = check.finite_number(clip, "clip", low=0, low_open=True)
     for p in model.parameters():
         if p.grad is not None:
             norm = p.grad.norm()
             if norm > clip:
                 p.grad.mul_(clip / (norm + 1e-6))
+
+
+def _check_finite(model: nn.Module, step: int, lr: float) -> None:
+    """Stop once an update has made a weight inf or NaN (the loss of the
+    step was computed before the update, so it cannot show it)."""
+    for name, p in model.named_parameters():
+        if not torch.isfinite(p).all():
+            raise FloatingPointError(
+                f"the weight {name} became inf or NaN at step {step + 1}: "
+                f"training diverged; use a smaller learning rate than {lr}"
+            )
 
 
 def cancel_last_layer(model: nn.Module) -> None:
@@ -187,6 +252,21 @@ def batch_views(
     Images and crops are made on the CPU from seeds alone, so that every
     device and every split of the batch sees the same pixels.
     """
+    if not isinstance(config, DINOConfig):
+        raise TypeError(
+            f"config must be a DINOConfig, got {type(config).__name__}"
+        )
+    if not isinstance(crops, MultiCropConfig):
+        raise TypeError(
+            f"crops must be a MultiCropConfig, got {type(crops).__name__}"
+        )
+    check.non_negative_int(step, "step")
+    if step >= config.steps:
+        raise ValueError(
+            f"step must be less than config.steps ({config.steps}), got {step}"
+        )
+    device = _device(device)
+    check.boolean(labels, "labels")
     rank, world = process()
     if config.batch_size % world:
         raise ValueError(
@@ -194,7 +274,7 @@ def batch_views(
             f"divisible by the number of processes ({world})"
         )
     share = config.batch_size // world
-    batch_seed = 1_000_000 * (config.seed + 1) + step
+    batch_seed = STEPS_PER_SEED * (config.seed + 1) + step
     images, _, classes = make_objects(config.batch_size, seed=batch_seed)
     mine = range(rank * share, (rank + 1) * share)  # indices in the batch
     generators = [
@@ -301,18 +381,15 @@ def _start(
 ) -> tuple[DINOConfig, torch.device, int, int, torch.dtype | None]:
     """What both training loops check and look up first: the config, the
     device, this process's rank and the world size, the autocast dtype."""
-    config = config or DINOConfig()
+    if config is None:
+        config = DINOConfig()
     if not isinstance(config, DINOConfig):
         raise TypeError(
-            f"config must be a DINOConfig, got {type(config).__name__}"
+            f"config must be a DINOConfig (or None for the default), got "
+            f"{type(config).__name__} ({config!r})"[:300]
         )
-    device = _device(device)
+    device = _device("cpu" if device is None else device)
     return (config, device, *process(), precision(device))
-
-
-def _device(device) -> torch.device:
-    device = torch.device("cpu" if device is None else device)
-    return device
 
 
 def train(
@@ -392,6 +469,7 @@ def train(
                     f"training diverged; use a smaller learning rate than "
                     f"{config.lr}"
                 )
+            _check_finite(student, step, config.lr)
             if step % 10 == 0 or step == config.steps - 1:
                 history["step"].append(step + 1)
                 for key in ("loss", "teacher_entropy", "kl"):
@@ -468,6 +546,7 @@ def train_supervised(
                     f"diverged; use a smaller learning rate than "
                     f"{config.lr}"
                 )
+            _check_finite(model, step, config.lr)
             if step % 10 == 0 or step == config.steps - 1:
                 history["step"].append(step + 1)
                 history["loss"].append(round(value, 5))
