@@ -384,3 +384,33 @@ def test_hue_rotation_keeps_luma_and_a_full_turn():
     assert torch.allclose(_grey(turned), _grey(images), atol=1e-5)
     assert torch.allclose(turned[3], images[3], atol=1e-5)
     assert not torch.allclose(turned[1], images[1], atol=1e-2)
+
+
+@pytest.mark.parametrize(
+    "call,error,message",
+    [
+        (
+            lambda g: random_resized_crop(
+                torch.rand(2, 3, 8, 8), 4, (0.5, 1.5), g
+            ),
+            ValueError,
+            "scale[1] must be in (0, 1], got 1.5",
+        ),
+        (
+            lambda g: multi_crop(torch.rand(2, 1, 8, 8), g),
+            ValueError,
+            "Expected 3 input channels, got 1 (images of shape (2, 1, 8, 8))",
+        ),
+        (
+            lambda g: multi_crop(
+                torch.rand(2, 3, 8, 8), g, {"local_crops": 1}
+            ),
+            TypeError,
+            "config must be a MultiCropConfig, got dict",
+        ),
+    ],
+)
+def test_crop_refusals_word_for_word(call, error, message):
+    with pytest.raises(error) as refused:
+        call(torch.Generator().manual_seed(0))
+    assert str(refused.value) == message

@@ -395,3 +395,35 @@ def test_a_schedule_may_be_all_warmup_from_its_own_start():
     assert cosine_schedule(1.0, 0.0, 4, 2, warmup_start=0.5) == pytest.approx(
         [0.5, 0.75, 1.0, 0.5]
     )
+
+
+@pytest.mark.parametrize(
+    "options,error,message",
+    [
+        (
+            {"centering": "no"},
+            TypeError,
+            "centering must be True or False, got str ('no')",
+        ),
+        (
+            {"all_reduce_center": "no"},
+            TypeError,
+            "all_reduce_center must be True or False, got str ('no')",
+        ),
+        (
+            {"center_momentum": 1.5},
+            ValueError,
+            "center_momentum must be in [0, 1], got 1.5",
+        ),
+        (
+            {"out_dim": 10**12},
+            ValueError,
+            "A center of 1000000000000 outputs would need 3,725.3 GiB",
+        ),
+    ],
+)
+def test_loss_settings_refused_word_for_word(options, error, message):
+    with pytest.raises(error) as refused:
+        DINOLoss(**({"out_dim": 8} | options))
+    assert str(refused.value).startswith(message), str(refused.value)
+    assert DINOLoss(8).all_reduce_center is True  # DINO's: every process
