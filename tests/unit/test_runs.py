@@ -166,13 +166,13 @@ def test_the_drafts_of_a_killed_run_are_removed_by_the_next(tmp_path):
 
 
 def test_ctrl_c_is_held_until_the_block_ends():
-    done = []
+    handler, done = signal.getsignal(signal.SIGINT), []
     with pytest.raises(KeyboardInterrupt):
         with _interrupt_held():
             os.kill(os.getpid(), signal.SIGINT)  # a real signal
             done.append("the rest of the block ran")
     assert done == ["the rest of the block ran"]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is handler  # as it was
 
 
 # --- the pair on disk ----------------------------------------------------------
@@ -249,7 +249,10 @@ def test_the_dino_readers_refuse_a_record_of_other_weights(
         assert message.startswith(f"weights {weights} are not the ones")
     monkeypatch.setattr(evaluation, "DINO_WEIGHTS", weights)
     with pytest.raises(SystemExit) as stop:
-        dino_command.main(["--evaluate", "--device", "cpu"])
+        dino_command.main(  # on the threads this process has
+            ["--evaluate", "--device", "cpu"]
+            + ["--threads", str(torch.get_num_threads())]
+        )
     err = capsys.readouterr().err
     assert stop.value.code == 1
     assert err.startswith(f"{dino_command.PROG}: weights {weights} are not")
