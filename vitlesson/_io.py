@@ -1,4 +1,4 @@
-"""Writing files so that nothing is lost: atomically, and only where the user asked.
+"""Writing files so that nothing is lost: atomically, only where asked.
 
 Every file a command writes starts as a *draft*: a temporary file in the same
 folder, written and flushed to disk, which then replaces the target with
@@ -163,7 +163,8 @@ def writable_output(
         if folder.exists():
             if not folder.is_dir():
                 raise ValueError(
-                    f"{what} {text} cannot be written: {folder} is not a folder"
+                    f"{what} {text} cannot be written: {folder} is not a "
+                    f"folder"
                 )
             if folder == parent and not os.access(folder, os.W_OK | os.X_OK):
                 raise ValueError(

@@ -175,7 +175,7 @@ def test_ctrl_c_is_held_until_the_block_ends():
     assert signal.getsignal(signal.SIGINT) is handler  # as it was
 
 
-# --- the pair on disk ----------------------------------------------------------
+# --- the pair on disk --------------------------------------------------------
 
 
 def test_shipped_records_name_their_weights():
