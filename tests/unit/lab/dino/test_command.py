@@ -5,6 +5,8 @@ import json
 import pytest
 import torch
 
+from tests.support import faults
+from vitlesson._arguments import output_lock
 from vitlesson.lab import dino
 
 # --- the command and the shipped run -------------------------------------------------------------
@@ -136,3 +138,87 @@ def test_the_control_is_recorded_beside_the_ablations(tmp_path, monkeypatch):
     assert runs[dino.command.CONTROL]["history"] == {"step": [1]}
     assert runs[dino.command.CONTROL]["config"]["warmup_steps"] == 6
     assert list(tmp_path.iterdir()) == [record]  # no weights
+
+
+# --- user errors: one line, exit 2, before any work ------------------------
+
+# the command in a fork of this process, with its training and evaluation
+# replaced by functions that fail loudly: a refusal must come before them
+FORKED = [
+    "-c",
+    "import sys\n"
+    "from vitlesson.lab.dino import command\n"
+    "def work(*args, **kwargs):\n"
+    "    raise AssertionError('work started before the refusal')\n"
+    "command.train = command.train_supervised = work\n"
+    "command.evaluate_shipped = command.evaluate = work\n"
+    "command.main(sys.argv[1:])\n",
+]
+
+
+@pytest.mark.parametrize(
+    ("argv", "shown"),
+    [
+        (["--seed", "100000000"], "seed must be at most 17592185"),
+        (["--seed", "17592186"], "got 17592186"),
+        (["--steps", "50000", "--seed", "17592185"], "with steps=50000"),
+        (["--batch-size", "2000000"], "batch_size must be at most 1048576"),
+        (["--batch-size", "100000"], "batch_size=100000"),
+        (["--out-dim", "1000000000000"], "out_dim=1000000000000"),
+        (["--bogus"], "unrecognized arguments: --bogus"),
+        (["--steps"], "argument --steps: expected one argument"),
+        (["--output", ""], "argument --output: must name a file"),
+        (["--evaluate", "--output", "x.pt"], "drop --output x.pt"),
+        (["--evaluate", "--record"], "drop --record"),
+        (["--device", "gpu"], "argument --device: invalid choice: 'gpu'"),
+    ],
+)
+def test_each_user_error_is_one_line_and_exit_2_before_any_work(
+    tmp_path, argv, shown
+):
+    result = faults.run_forked([*FORKED, *argv, "--quiet"], tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(dino.command.PROG) and shown in (
+        result.stderr
+    ), result.stderr
+    assert result.stdout == "" and list(tmp_path.iterdir()) == []
+
+
+def test_a_second_run_on_the_same_output_is_refused_while_the_first_runs(
+    tmp_path,
+):
+    """The first run holds a lock beside its record until it has written
+    both files; a second run naming the same output refuses in one line
+    (here the test process holds the lock, as a first run would)."""
+    record = tmp_path / "run.json"
+    with output_lock(record):
+        result = faults.run_forked(
+            [*FORKED, "--output", "run.pt", "--quiet"], tmp_path
+        )
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.count("\n") == 1
+        assert f"--output {record}" not in result.stderr  # relative name:
+        assert "--output run.json is being written by another run" in (
+            result.stderr
+        )
+    assert list(tmp_path.iterdir()) == []  # the lock file went with it
+
+
+def test_the_lock_is_released_and_removed_when_the_run_ends(
+    tmp_path, monkeypatch
+):
+    def train(config, progress, device, all_reduce_center):
+        # while training, the lock is held: another holder is refused
+        with pytest.raises(ValueError, match="being written by another"):
+            with output_lock(tmp_path / "run.json"):
+                pass
+        return dino.tiny_backbone(), {"train_seconds": 0.0}
+
+    monkeypatch.setattr(dino.command, "train", train)
+    monkeypatch.setattr(dino.command, "evaluate", lambda backbone: {})
+    dino.main(["--quiet", "--output", str(tmp_path / "run.pt")])
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "run.json",
+        "run.pt",
+    ]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -25,6 +28,7 @@ from vitlesson.lab.dino import (
     DINOHead,
     MultiCropWrapper,
 )
+from vitlesson.vit import VisionTransformer
 
 # --- head, loss, schedules, teacher ----------------------------------------------------------
 
@@ -324,3 +328,31 @@ def test_wrapper_groups_views_by_height_and_width():
     torch.testing.assert_close(out, each)
     with pytest.raises(ValueError, match="num_classes=0, got num_classes=3"):
         MultiCropWrapper(tiny_vit(num_classes=3), DINOHead(16, 8))
+
+
+@pytest.mark.parametrize("norm_last_layer", [True, False])
+def test_a_head_pickles_and_copies_to_the_same_function(norm_last_layer):
+    """torch refuses to pickle a weight-norm parametrised layer; the head
+    sends g and v and parametrises a new layer with them."""
+    torch.manual_seed(0)
+    head = DINOHead(8, 5, 16, 4, norm_last_layer=norm_last_layer)
+    with torch.no_grad():  # a gain other than the initial ones
+        head.last_layer.parametrizations.weight.original0.mul_(1.5)
+    wrapper = MultiCropWrapper(
+        VisionTransformer(
+            img_size=8, patch_size=4, embed_dim=8, depth=1, num_heads=2
+        ),
+        head,
+    )
+    features, views = torch.randn(3, 8), [torch.rand(2, 3, 8, 8)]
+    for copy_of in (lambda m: pickle.loads(pickle.dumps(m)), copy.deepcopy):
+        again = copy_of(head)
+        assert torch.equal(again(features), head(features))
+        assert [(n, p.requires_grad) for n, p in again.named_parameters()] == [
+            (n, p.requires_grad) for n, p in head.named_parameters()
+        ]
+        assert again.state_dict().keys() == head.state_dict().keys()
+        # a copy, not the same parameters
+        again.last_layer.parametrizations.weight.original1.data.add_(1)
+        assert not torch.equal(again(features), head(features))
+        assert torch.equal(copy_of(wrapper)(views), wrapper(views))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -427,3 +428,49 @@ def test_loss_settings_refused_word_for_word(options, error, message):
         DINOLoss(**({"out_dim": 8} | options))
     assert str(refused.value).startswith(message), str(refused.value)
     assert DINOLoss(8).all_reduce_center is True  # DINO's: every process
+
+
+@SETTINGS
+@given(
+    bad=st.sampled_from([float("nan"), float("inf"), -float("inf")]),
+    row=st.integers(0, 3),
+    column=st.integers(0, 4),
+    through=st.sampled_from(["forward", "update_center"]),
+)
+def test_a_non_finite_teacher_output_leaves_the_center_as_it_was(
+    bad, row, column, through
+):
+    """One NaN in the teacher's output would stay in the running center
+    for good: it is refused before the center moves."""
+    loss = DINOLoss(5)
+    loss(torch.randn(6, 5), torch.randn(4, 5), 0.04, 3)  # a center to keep
+    center = loss.center.clone()
+    teacher_out = torch.randn(4, 5)
+    teacher_out[row, column] = bad
+    call = (
+        (lambda: loss(torch.randn(6, 5), teacher_out, 0.04, 3))
+        if through == "forward"
+        else (lambda: loss.update_center(teacher_out))
+    )
+    expect(
+        call,
+        lambda result: pytest.fail("a non-finite teacher output was taken"),
+        names=("teacher_out",),
+        values=(bad, [row, column]),
+    )
+    assert torch.equal(loss.center, center)
+
+
+@pytest.mark.parametrize(
+    "momentum",
+    [np.float32(0.25), np.float64(0.25), torch.tensor(0.25), np.array(0.25)],
+)
+def test_update_teacher_takes_numpy_and_0d_tensor_momenta(momentum):
+    torch.manual_seed(0)
+    student = torch.nn.Linear(3, 2)
+    teacher, reference = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    reference.load_state_dict(teacher.state_dict())
+    update_teacher(teacher, student, momentum)
+    update_teacher(reference, student, 0.25)
+    for t, r in zip(teacher.parameters(), reference.parameters(), strict=True):
+        assert torch.equal(t, r)

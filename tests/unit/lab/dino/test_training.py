@@ -1,11 +1,17 @@
 """``vitlesson.lab.dino.training``: the config derives its schedule from the steps, a short run is seeded and recorded, and a training run writes its weights and record."""
 
 import math
+from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.support import ROOT
+from tests.support.dino_inputs import SETTINGS, not_booleans, numbers
+from tests.support.refusals import expect
 from vitlesson.data.multicrop import (
     MultiCropConfig,
 )
@@ -13,6 +19,7 @@ from vitlesson.lab import dino
 from vitlesson.lab.dino import (
     DINOConfig,
     cosine_schedule,
+    training,
     update_teacher,
 )
 
@@ -141,3 +148,195 @@ def test_the_backbones_drop_path_rate_acts_in_training_only():
         first, second = model(x), model(x)
         assert not torch.allclose(first, plain(x))
         assert not torch.allclose(first, second)
+
+
+# --- bad input refused in one line (issue 36) -------------------------------
+
+TINY = DINOConfig(
+    steps=1,
+    batch_size=2,
+    out_dim=16,
+    hidden_dim=16,
+    bottleneck_dim=8,
+    crops=MultiCropConfig(local_crops=1),
+)
+
+
+def last_seed(steps):
+    """The largest seed whose every step's crops can be seeded."""
+    return (training.MAX_BATCH_SEED - steps) // training.STEPS_PER_SEED - 1
+
+
+@SETTINGS
+@given(
+    seed=st.one_of(
+        st.integers(-3, 2**66),
+        st.sampled_from([17_592_185, 17_592_186, 10**8, 2**44, 2**64]),
+    ),
+    steps=st.one_of(st.integers(1, 3000), st.integers(1, 2**45)),
+)
+def test_every_accepted_seed_seeds_the_crops_of_every_step(seed, steps):
+    def check(config):
+        # the last image of the last step's batch: batch_views's seed
+        batch_seed = training.STEPS_PER_SEED * (seed + 1) + steps - 1
+        torch.Generator().manual_seed(
+            batch_seed * training.MAX_BATCH + training.MAX_BATCH - 1
+        )  # raises "Overflow when unpacking long long" past 2**64
+
+    expect(
+        lambda: DINOConfig(seed=seed, steps=steps),
+        check,
+        names=("seed", "steps"),
+        values=(seed, steps),
+    )
+
+
+def test_the_largest_seed_draws_its_crops_and_the_next_is_refused():
+    assert last_seed(1900) == 17_592_185  # what issue 36 measured
+    config = replace(TINY, seed=last_seed(1))
+    views = dino.batch_views(config, 0, config.crops, torch.device("cpu"))
+    assert [tuple(v.shape) for v in views] == [
+        (2, 3, 32, 32),
+        (2, 3, 32, 32),
+        (2, 3, 16, 16),
+    ]
+    with pytest.raises(
+        ValueError, match=r"seed must be at most 17592185 .* got 17592186$"
+    ):
+        replace(TINY, seed=last_seed(1) + 1)
+
+
+@pytest.mark.parametrize("loop", ["train", "train_supervised"])
+@pytest.mark.parametrize(
+    "config", [{}, 0, "", [], (), 0.5, "DINOConfig()", MultiCropConfig()]
+)
+def test_a_config_that_is_not_a_dinoconfig_is_refused(loop, config):
+    expect(
+        lambda: getattr(dino, loop)(config, progress=False),
+        lambda result: pytest.fail(f"trained with config={config!r}"),
+        names=("config",),
+        values=(config,),
+    )
+
+
+@pytest.mark.parametrize("loop", ["train", "train_supervised"])
+@pytest.mark.parametrize(
+    "device",
+    [
+        "gpu",
+        "meta",
+        torch.device("meta"),
+        "cuda:99",
+        "",
+        3,
+        1.5,
+        *(() if torch.cuda.is_available() else ("cuda",)),
+        *(() if torch.backends.mps.is_available() else ("mps",)),
+    ],
+)
+def test_a_device_this_machine_lacks_is_refused_as_evaluation_does(
+    loop, device
+):
+    expect(
+        lambda: getattr(dino, loop)(TINY, progress=False, device=device),
+        lambda result: pytest.fail(f"trained on device={device!r}"),
+        names=("device",),
+        values=(device, str(device)),
+    )
+    with pytest.raises((ValueError, TypeError)) as refused:
+        dino.evaluate_shipped(device)
+    with pytest.raises(type(refused.value), match="^device must"):
+        getattr(dino, loop)(TINY, progress=False, device=device)
+
+
+@pytest.mark.parametrize("loop", ["train", "train_supervised"])
+def test_an_update_that_makes_a_weight_inf_stops_the_run(loop, monkeypatch):
+    """The loss of a step is computed before its update: a step whose
+    update breaks the weights must be caught after it."""
+
+    def step(self, closure=None):
+        with torch.no_grad():
+            self.param_groups[0]["params"][0].fill_(float("inf"))
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", step)
+    with pytest.raises(
+        FloatingPointError,
+        match=r"^the weight \S+ became inf or NaN at step 1: training "
+        r"diverged; use a smaller learning rate than 0.001$",
+    ):
+        getattr(dino, loop)(TINY, progress=False)
+
+
+@SETTINGS
+@given(
+    clip=st.one_of(
+        numbers, st.sampled_from([np.float32(0.5), torch.tensor(2.0)])
+    ),
+    scale=st.floats(0.01, 100),
+)
+def test_clip_gradients(clip, scale):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
+    for p in model.parameters():
+        p.grad = torch.randn_like(p) * scale
+    before = [p.grad.clone() for p in model.parameters()]
+
+    def check(_):
+        limit = float(clip)
+        assert math.isfinite(limit) and limit > 0
+        for p, g in zip(model.parameters(), before, strict=True):
+            # the same direction, a norm of at most the clip
+            assert p.grad.norm() <= limit * (1 + 1e-5)
+            cosine = torch.nn.functional.cosine_similarity(
+                p.grad.flatten(), g.flatten(), dim=0
+            )
+            # (a clip below float32's range leaves nothing: zeros)
+            assert cosine > 0.9999 or not p.grad.any()
+            if g.norm() <= limit:
+                assert torch.equal(p.grad, g)
+
+    expect(
+        lambda: dino.clip_gradients(model, clip),
+        check,
+        names=("clip",),
+        values=(clip,),
+    )
+
+
+def test_clip_gradients_needs_a_module():
+    expect(
+        lambda: dino.clip_gradients([torch.zeros(2)], 1.0),
+        lambda result: pytest.fail("clipped a list"),
+        names=("model",),
+        values=([torch.zeros(2)],),
+    )
+
+
+@SETTINGS
+@given(
+    config=st.sampled_from(["tiny", None, {}, "config"]),
+    crops=st.sampled_from(["tiny", None, (2, 1)]),
+    step=st.one_of(st.integers(-2, 2), st.sampled_from([0.0, "0", None])),
+    device=st.sampled_from(["cpu", torch.device("cpu"), "gpu", "meta", 0.5]),
+    labels=not_booleans,
+)
+def test_batch_views_names_the_parameter_that_is_wrong(
+    config, crops, step, device, labels
+):
+    config = TINY if config == "tiny" else config
+    crops = TINY.crops if crops == "tiny" else crops
+
+    def check(result):
+        assert config is TINY and crops is TINY.crops
+        views, classes = result if labels else (result, None)
+        assert [tuple(v.shape[-2:]) for v in views] == [(32, 32)] * 2 + [
+            (16, 16)
+        ]
+        assert labels is False or tuple(classes.shape) == (2,)
+
+    expect(
+        lambda: dino.batch_views(config, step, crops, device, labels),
+        check,
+        names=("config", "crops", "step", "device", "labels"),
+        values=(config, crops, step, device, labels),
+    )
