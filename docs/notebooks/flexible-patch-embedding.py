@@ -205,20 +205,13 @@ patch_sizes_figure()
 # %% [markdown]
 # ## Compare the cost, measured properly
 #
-# One `time.time()` around one call measures noise: the first call pays for
-# memory allocation and library warm-up, and a single reading says nothing
-# about variance. `torch.utils.benchmark` warms up, repeats in blocks until
-# `min_run_time` has passed, and reports the median. Both forms do the same
-# arithmetic, $N \cdot D \cdot C P^2$ multiply-adds per image; any difference
-# in time comes from how the library executes it on your machine. The
-# convolution runs in oneDNN, whose speed depends on the processor, the
-# library version and the threads: on some machines it is clearly the faster
-# form, on others reshape + linear is.
-#
-# On the course site, the table under this cell is whatever the machine that
-# built the site measured, while it was busy building the other pages: it
-# shows what the output looks like, not how fast either form is. Run the cell
-# to measure your own machine.
+# One `time.time()` around one call measures noise (the first call pays for
+# allocation and warm-up). `torch.utils.benchmark` warms up, repeats in blocks
+# until `min_run_time` has passed, and reports the median. Both forms do the
+# same arithmetic, $N \cdot D \cdot C P^2$ multiply-adds per image; which is
+# faster depends on the machine (the convolution runs in oneDNN). On the course
+# site, the table below is what the build machine measured while it built
+# other pages, not a benchmark: run the cell to measure yours.
 
 # %%
 results = []
