@@ -356,3 +356,56 @@ def test_a_head_pickles_and_copies_to_the_same_function(norm_last_layer):
         again.last_layer.parametrizations.weight.original1.data.add_(1)
         assert not torch.equal(again(features), head(features))
         assert torch.equal(copy_of(wrapper)(views), wrapper(views))
+
+
+@pytest.mark.parametrize(
+    "views,error,message",
+    [
+        (
+            [],
+            TypeError,
+            "views must be a non-empty list of image batches, got list "
+            "(empty)",
+        ),
+        (
+            torch.rand(2, 3, 16, 16),
+            TypeError,
+            "views must be a non-empty list of image batches, got Tensor",
+        ),
+        (
+            [torch.rand(2, 3, 16)],
+            ValueError,
+            "views[0] must have shape (batch, 3, height, width), got "
+            "(2, 3, 16)",
+        ),
+        (
+            [torch.rand(2, 1, 16, 16)],
+            ValueError,
+            "views[0] must have shape (batch, 3, height, width), got "
+            "(2, 1, 16, 16)",
+        ),
+        (
+            [torch.rand(2, 3, 16, 16), torch.rand(3, 3, 16, 16)],
+            ValueError,
+            "every view must hold the same images: views[1] has 3",
+        ),
+    ],
+)
+def test_wrapper_refusals_word_for_word(views, error, message):
+    model = MultiCropWrapper(
+        tiny_vit(), DINOHead(16, 8, hidden_dim=8, bottleneck_dim=4)
+    )
+    with pytest.raises(error) as refused:
+        model(views)
+    assert str(refused.value).startswith(message), str(refused.value)
+
+
+def test_head_sizes_named_and_weights_drawn_as_dinos():
+    with pytest.raises(ValueError) as refused:
+        DINOHead(8, 16, bottleneck_dim=0)
+    assert str(refused.value) == "bottleneck_dim must be positive, got 0"
+    torch.manual_seed(0)
+    head = DINOHead(64, 16, hidden_dim=256, bottleneck_dim=64)
+    for linear in head.mlp[::2]:  # trunc_normal_(std=0.02), zero biases
+        assert 0.015 < linear.weight.std().item() < 0.025
+        assert not linear.bias.any()
