@@ -56,8 +56,9 @@ def square_crop_resize(image: torch.Tensor, size) -> torch.Tensor:
         image.element_size(),
     )
     _, height, width = image.shape
-    crop_h = min(height, round(width * out_h / out_w))
-    crop_w = min(width, round(height * out_w / out_h))
+    # at least one pixel, however far the shapes' aspect ratios are apart
+    crop_h = min(height, max(1, round(width * out_h / out_w)))
+    crop_w = min(width, max(1, round(height * out_w / out_h)))
     top, left = (height - crop_h) // 2, (width - crop_w) // 2
     crop = image[:, top : top + crop_h, left : left + crop_w]
     resized = F.interpolate(
@@ -124,8 +125,8 @@ def _statistic(values, name: str, low=None) -> tuple[float, ...]:
         )
     if len(values) == 0:
         raise ValueError(
-            f"{name} must hold one number per channel, got an empty "
-            f"{type(values).__name__}"
+            f"{name} must hold one number per channel, got {values!r} "
+            f"(empty)"
         )
     return tuple(
         check.finite_number(value, f"{name}[{i}]", low=low, low_open=True)

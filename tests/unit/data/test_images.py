@@ -1,5 +1,6 @@
 """``vitlesson.data.images``: the sample photograph, cropping, normalisation and ``read_image`` (every mode Pillow opens, EXIF orientation, anything else refused in one line)."""
 
+import math
 import re
 import struct
 import zlib
@@ -8,8 +9,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image
 
+from tests.support.data_inputs import SETTINGS
+from tests.support.refusals import expect
 from vitlesson.data import images
 from vitlesson.data.images import (
     IMAGENET_MEAN,
@@ -564,3 +569,94 @@ def test_a_truncated_file_message_says_so_whole(tmp_path):
         r"\(a truncated or damaged file\?\)",
         refusal(path),
     )
+
+
+# --- bad input refused in one line (issue 36) -------------------------------
+
+
+statistics = st.one_of(
+    st.lists(
+        st.one_of(
+            st.floats(-2, 2),
+            st.sampled_from([0, 0.0, -0.5, float("nan"), float("inf"), 1]),
+        ),
+        max_size=5,
+    ).map(tuple),
+    st.sampled_from(
+        [
+            None,
+            0.5,
+            "abc",
+            (0.5, "0.5", 0.5),
+            (np.float32(0.5), torch.tensor(0.5), np.float64(0.25)),
+            torch.tensor([0.5, 0.5, 0.5]),
+        ]
+    ),
+)
+
+
+@SETTINGS
+@given(mean=statistics, std=statistics, channels=st.integers(1, 4))
+def test_normalize_names_mean_and_std(mean, std, channels):
+    x = torch.rand(2, channels, 3, 3)
+
+    def check(result):
+        m = [float(v) for v in mean]
+        s = [float(v) for v in std]
+        assert len(m) == len(s) == channels
+        assert all(map(math.isfinite, m + s)) and min(s) > 0
+        expected = (x - torch.tensor(m).reshape(-1, 1, 1)) / torch.tensor(
+            s
+        ).reshape(-1, 1, 1)
+        torch.testing.assert_close(result, expected)
+
+    expect(
+        lambda: normalize(x, mean=mean, std=std),
+        check,
+        names=("mean", "std"),
+        values=(
+            mean,
+            std,
+            *(mean if isinstance(mean, tuple) else ()),
+            *(std if isinstance(std, tuple) else ()),
+        ),
+    )
+
+
+@SETTINGS
+@given(
+    scale=st.sampled_from([1.0, 255.0, -1.0, 1.5]),
+    nan=st.booleans(),
+    size=st.one_of(
+        st.integers(1, 12), st.sampled_from([10**5, (10**4, 2), 0, "8"])
+    ),
+)
+def test_square_crop_resize_refuses_what_it_would_clamp(scale, nan, size):
+    image = torch.rand(3, 10, 8) * scale
+    if nan:
+        image[0, 0, 0] = float("nan")
+
+    def check(result):
+        assert scale == 1.0 and not nan
+        assert 0 <= result.min() and result.max() <= 1
+
+    expect(
+        lambda: square_crop_resize(image, size),
+        check,
+        names=("image", "size"),
+        values=(
+            size,
+            f"{image.nan_to_num(0.5).min().item():g}",
+            f"{image.nan_to_num(0.5).max().item():g}",
+            "nan",
+        ),
+    )
+
+
+def test_sample_image_too_large_is_refused_before_allocating():
+    with pytest.raises(
+        ValueError,
+        match=r"^An image of size 100000 \(3x100000x100000\) would need "
+        r"[\d,.]+ GiB of memory",
+    ):
+        sample_image(10**5)

@@ -414,3 +414,63 @@ def test_crop_refusals_word_for_word(call, error, message):
     with pytest.raises(error) as refused:
         call(torch.Generator().manual_seed(0))
     assert str(refused.value) == message
+
+
+RANGES = st.sampled_from(
+    [(0.0, 1.0), (0.0, 255.0), (-1.0, 1.0), (0.2, 0.8), (1.0, 2.0)]
+)
+
+
+@SETTINGS
+@given(
+    low_high=RANGES,
+    nan=st.booleans(),
+    function=st.sampled_from(
+        [
+            "multi_crop",
+            "random_resized_crop",
+            "colour_jitter",
+            "random_greyscale",
+            "gaussian_blur",
+            "random_solarize",
+        ]
+    ),
+)
+def test_images_outside_0_1_are_refused_not_clamped(low_high, nan, function):
+    """Every view is promised in [0, 1]: 0-255 images (or NaN) are refused
+    where a clamp would turn them into white images."""
+    low, high = low_high
+    images = low + (high - low) * torch.rand(2, 3, 8, 8)
+    if nan:
+        images[0, 0, 0, 0] = float("nan")
+    generator = torch.Generator().manual_seed(0)
+    call = {
+        "multi_crop": lambda: multi_crop(
+            images, generator, MultiCropConfig(8, 4, 1)
+        ),
+        "random_resized_crop": lambda: [
+            random_resized_crop(images, 4, (0.5, 1.0), generator)
+        ],
+        "colour_jitter": lambda: [colour_jitter(images, generator)],
+        "random_greyscale": lambda: [random_greyscale(images, generator)],
+        "gaussian_blur": lambda: [
+            gaussian_blur(images, generator, 1.0, (0.1, 1.0))
+        ],
+        "random_solarize": lambda: [random_solarize(images, generator, 1)],
+    }[function]
+
+    def check(views):
+        assert 0 <= low and high <= 1 and not nan
+        for view in views:
+            assert 0 <= view.min() and view.max() <= 1
+
+    expect(
+        call,
+        check,
+        names=("images",),
+        values=(
+            f"{images.min().item():g}",
+            f"{images.max().item():g}",
+            "nan",
+        ),
+    )
