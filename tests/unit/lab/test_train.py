@@ -4,10 +4,16 @@ import hashlib
 import json
 import os
 
+import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.support import faults
+from tests.support.dino_inputs import SETTINGS
+from tests.support.refusals import expect
+from vitlesson._arguments import output_lock
 from vitlesson.data.shapes import make_shapes
 from vitlesson.lab import train as train_module
 from vitlesson.lab.train import (
@@ -302,3 +308,123 @@ def test_a_diverging_run_stops_with_a_message(monkeypatch, capsys):
         "the loss became nan at step 1: training diverged; use a smaller learning rate"
         in capsys.readouterr().err
     )
+
+
+# --- bad input refused in one line (issue 36) -------------------------------
+
+
+@SETTINGS
+@given(
+    lr=st.one_of(
+        st.sampled_from(
+            [float("inf"), float("nan"), 0, -1e-3, "1e-3", None, 1e-3]
+        ),
+        st.sampled_from([np.float32(1e-3), torch.tensor(1e-3)]),
+    ),
+    seed=st.one_of(
+        st.integers(-3, 3),
+        st.sampled_from([10**19, 2**64, 18_446_688_733_643, 1.0, "0"]),
+    ),
+)
+def test_train_checks_its_settings_before_training(lr, seed):
+    """lr must be finite and positive (an inf one trained a model of NaN),
+    and a seed is shown as given ("got -1", not the chunk's seed)."""
+
+    def first_data(*args, **kwargs):
+        raise KeyboardInterrupt  # accepted: stop before any training
+
+    def run():
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(train_module, "make_shapes", first_data)
+            try:
+                train_module.train(steps=1, batch_size=2, lr=lr, seed=seed)
+            except KeyboardInterrupt:
+                return "reached the data"
+
+    def check(result):
+        assert float(lr) == pytest.approx(1e-3) and type(seed) is int
+        assert 0 <= seed <= 18_446_688_733_643
+        assert result == "reached the data"
+
+    expect(run, check, names=("lr", "seed"), values=(lr, seed))
+
+
+def test_the_largest_seed_makes_its_data_and_the_next_is_refused():
+    last = (2**64 - 800) // train_module.SEEDS_APART
+    train_module.settings(800, 64, 1e-3, last)
+    make_shapes(1, seed=last * train_module.SEEDS_APART + 799)
+    with pytest.raises(ValueError, match=rf"got {last + 1}$"):
+        train_module.settings(800, 64, 1e-3, last + 1)
+
+
+def test_an_update_that_makes_a_weight_inf_stops_the_run(monkeypatch):
+    def step(self, closure=None):
+        with torch.no_grad():
+            self.param_groups[0]["params"][0].fill_(float("nan"))
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", step)
+    with pytest.raises(
+        FloatingPointError,
+        match=r"^the weight \S+ became inf or NaN at step 1: training "
+        r"diverged; use a smaller learning rate than 0.001$",
+    ):
+        train_module.train(steps=1, batch_size=2, progress=False)
+
+
+@SETTINGS
+@given(
+    batch=st.one_of(st.integers(-2, 5), st.sampled_from([np.int64(2), 1.0])),
+    images=st.integers(0, 3),
+    labels=st.sampled_from(["same", "short", "list"]),
+)
+def test_evaluate_names_what_is_wrong(batch, images, labels):
+    model = tiny_vit()
+    x = torch.rand(images, 3, 32, 32)
+    y = torch.zeros(images, dtype=torch.long)
+    y = {"same": y, "short": y[:-1], "list": y.tolist()}[labels]
+
+    def check(result):
+        assert images >= 1 and labels == "same" and int(batch) >= 1
+        assert 0 <= result <= 1
+
+    expect(
+        lambda: evaluate(model, x, y, batch=batch),
+        check,
+        names=("batch", "images", "labels"),
+        values=(batch, x, y, len(y)),
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "shown"),
+    [
+        (["--seed", "10000000000000000000"], "seed must be at most"),
+        (["--batch-size", "100000000"], "batch_size=100000000"),
+        (["--steps", "x"], "argument --steps: invalid positive_int value"),
+        (["--output", ""], "argument --output: must name a file"),
+        (["--bogus"], "unrecognized arguments: --bogus"),
+    ],
+)
+def test_each_user_error_is_one_line_and_exit_2_before_any_work(
+    tmp_path, argv, shown
+):
+    forked = [
+        "-c",
+        "import sys, vitlesson.lab.train as t\n"
+        "def work(*args, **kwargs):\n"
+        "    raise AssertionError('work started before the refusal')\n"
+        "t.train = work\n"
+        "t.main(sys.argv[1:])\n",
+    ]
+    result = faults.run_forked([*forked, *argv], tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(PROG) and shown in result.stderr
+    assert result.stdout == "" and list(tmp_path.iterdir()) == []
+
+
+def test_a_second_run_on_the_same_output_is_refused(work, capsys):
+    with output_lock(work / "tiny-shapes.json"):
+        err = refused(capsys, QUICK)
+    assert "--output tiny-shapes.json is being written by another run" in err
+    assert list(work.iterdir()) == []
