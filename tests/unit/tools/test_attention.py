@@ -350,3 +350,35 @@ def test_the_memory_guard_covers_the_measured_peak(tmp_path):
     )
     assert measured > 50 * 2**20  # the measurement saw the work
     assert measured <= estimated <= 2 * measured
+
+
+def test_a_hostile_pickle_is_refused_in_one_line_without_torchs_warning(
+    work,
+):
+    """A pickle that would run a command if unpickled: torch's
+    weights-only loader refuses it (nothing runs) and warns first about
+    the pickle protocol; the command says only its own line."""
+
+    class Hostile:
+        def __reduce__(self):
+            return (os.system, ("touch pwned",))
+
+    import pickle
+
+    (work / "hostile.pt").write_bytes(pickle.dumps(Hostile(), protocol=4))
+    picture(work / "photo.png")
+    result = faults.run_forked(
+        [
+            "-m",
+            "vitlesson.tools.attention",
+            "--checkpoint",
+            "hostile.pt",
+            "photo.png",
+        ],
+        work,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"{PROG}: error: Could not read hostile")
+    assert not (work / "pwned").exists()
+    assert not (work / "attention-maps").exists()

@@ -14,6 +14,7 @@ import time
 import pytest
 
 from tests.support import ROOT, faults
+from vitlesson._arguments import output_lock
 from vitlesson.lab.dino import throughput
 
 RECORD = {
@@ -291,3 +292,49 @@ def test_a_full_disk_leaves_the_previous_record(tmp_path):
     assert "the previous file is unchanged" in done.stderr
     assert output.read_text(encoding="utf-8") == previous
     assert [p.name for p in tmp_path.iterdir()] == [output.name]
+
+
+@pytest.mark.parametrize(
+    ("argv", "shown"),
+    [
+        (["--bogus"], "error: unrecognized arguments: --bogus"),
+        (["--steps"], "argument --steps: expected one argument"),
+        (["--output", ""], "argument --output: must name a file"),
+        (
+            ["--batch-size", "2000000", "--processes", "1"],
+            "batch_size must be at most 1048576, got 2000000",
+        ),
+    ],
+)
+def test_each_user_error_is_one_line_and_exit_2_before_any_work(
+    tmp_path, argv, shown
+):
+    forked = [
+        "-c",
+        "import sys\n"
+        "from vitlesson.lab.dino import throughput\n"
+        "def work(*args, **kwargs):\n"
+        "    raise AssertionError('work started before the refusal')\n"
+        "throughput.measure = throughput._measure_all = work\n"
+        "throughput.main(sys.argv[1:])\n",
+    ]
+    result = faults.run_forked([*forked, *argv], tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(throughput.PROG) and shown in (
+        result.stderr
+    )
+    assert result.stdout == "" and list(tmp_path.iterdir()) == []
+
+
+def test_a_second_run_on_the_same_output_is_refused(
+    tmp_path, capsys, no_measuring
+):
+    output = tmp_path / "out.json"
+    with output_lock(output):
+        with pytest.raises(SystemExit) as exit_:
+            throughput.main(["--output", str(output)])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.count("\n") == 1
+    assert f"--output {output} is being written by another run" in err
+    assert list(tmp_path.iterdir()) == []
