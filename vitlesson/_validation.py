@@ -29,7 +29,7 @@ def _is_int(value) -> bool:
     )
 
 
-def _plain(value):
+def plain_number(value):
     """A NumPy scalar or a 0-d tensor as the Python number it holds
     (``np.float32(0.1)``, ``torch.tensor(0.99)``); anything else as is."""
     if isinstance(value, torch.Tensor):
@@ -43,7 +43,7 @@ def _plain(value):
 def positive_int(value, name: str) -> int:
     """Return ``value`` if it is a positive ``int`` (or a NumPy or 0-d
     tensor integer, returned as an ``int``); raise otherwise."""
-    value = _plain(value)
+    value = plain_number(value)
     if not _is_int(value):
         raise TypeError(
             f"{name} must be an int, got {type(value).__name__} ({value!r})"
@@ -56,7 +56,7 @@ def positive_int(value, name: str) -> int:
 def non_negative_int(value, name: str) -> int:
     """Return ``value`` if it is an ``int`` >= 0 (NumPy and 0-d tensor
     integers too, returned as an ``int``); raise otherwise."""
-    value = _plain(value)
+    value = plain_number(value)
     if not _is_int(value):
         raise TypeError(
             f"{name} must be an int, got {type(value).__name__} ({value!r})"
@@ -71,7 +71,7 @@ def finite_number(
 ) -> float:
     """Return ``value`` if it is a real, finite number in the given range
     (NumPy scalars and 0-d tensors are the numbers they hold)."""
-    value = _plain(value)
+    value = plain_number(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(
             f"{name} must be a number, got {type(value).__name__} ({value!r})"

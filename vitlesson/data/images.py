@@ -125,8 +125,7 @@ def _statistic(values, name: str, low=None) -> tuple[float, ...]:
         )
     if len(values) == 0:
         raise ValueError(
-            f"{name} must hold one number per channel, got {values!r} "
-            f"(empty)"
+            f"{name} must hold one number per channel, got {values!r} (empty)"
         )
     return tuple(
         check.finite_number(value, f"{name}[{i}]", low=low, low_open=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 import torch.nn.functional as F
@@ -42,6 +42,7 @@ class MultiCropConfig:
     greyscale: float = 0.2  # DINO: 0.2
 
     def __post_init__(self):
+        plain_fields(self)
         for name in ("global_size", "local_size"):
             if check.positive_int(getattr(self, name), name) < 3:
                 raise ValueError(
@@ -54,6 +55,19 @@ class MultiCropConfig:
         _range(self.blur_sigma, "blur_sigma")
         check.finite_number(self.hue, "hue", low=0, high=0.5)
         check.finite_number(self.greyscale, "greyscale", low=0, high=1)
+
+
+def plain_fields(config) -> None:
+    """Store a frozen dataclass's NumPy and 0-d tensor numbers (also in a
+    pair) as the Python numbers they are, so that the config compares,
+    prints and saves as JSON like one built from Python numbers."""
+    for field in fields(config):
+        value = getattr(config, field.name)
+        if isinstance(value, tuple):
+            value = tuple(check.plain_number(v) for v in value)
+        else:
+            value = check.plain_number(value)
+        object.__setattr__(config, field.name, value)
 
 
 def _range(value, name: str, high: float | None = None) -> None:

@@ -180,6 +180,7 @@ def train(
     trained model is returned on the CPU.
     """
     steps, batch_size, lr, seed = settings(steps, batch_size, lr, seed)
+    check.boolean(progress, "progress")
     if examples is not None:
         examples = check.positive_int(examples, "examples")
     device = _device(device)

@@ -179,12 +179,14 @@ def cosine_schedule(
     """DINO's ``cosine_scheduler``: a linear warm-up from ``warmup_start``
     to ``start``, then half a cosine from ``start`` to ``end``; one value
     per step (its length checked, as DINO asserts it)."""
-    for name, value in [
-        ("start", start),
-        ("end", end),
-        ("warmup_start", warmup_start),
-    ]:
+    start, end, warmup_start = (
         check.finite_number(value, name)
+        for name, value in [
+            ("start", start),
+            ("end", end),
+            ("warmup_start", warmup_start),
+        ]
+    )
     if not math.isfinite(start - end) or not math.isfinite(
         start - warmup_start
     ):

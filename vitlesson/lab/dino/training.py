@@ -27,7 +27,11 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from vitlesson import _validation as check
-from vitlesson.data.multicrop import MultiCropConfig, multi_crop
+from vitlesson.data.multicrop import (
+    MultiCropConfig,
+    multi_crop,
+    plain_fields,
+)
 from vitlesson.data.objects import CLASSES, make_objects
 from vitlesson.data.shapes import normalize_shapes as normalize
 from vitlesson.lab.dino.head import DINOHead, MultiCropWrapper, _sizes
@@ -86,6 +90,7 @@ class DINOConfig:
     crops: MultiCropConfig = field(default_factory=MultiCropConfig)
 
     def __post_init__(self):
+        plain_fields(self)
         check.positive_int(self.steps, "steps")
         check.positive_int(self.batch_size, "batch_size")
         if self.batch_size > MAX_BATCH:
@@ -260,7 +265,7 @@ def batch_views(
         raise TypeError(
             f"crops must be a MultiCropConfig, got {type(crops).__name__}"
         )
-    check.non_negative_int(step, "step")
+    step = check.non_negative_int(step, "step")
     if step >= config.steps:
         raise ValueError(
             f"step must be less than config.steps ({config.steps}), got {step}"
@@ -406,6 +411,7 @@ def train(
     all-reduce is for (``tests/unit/lab/dino/test_distributed.py``): it is not DINO.
     """
     config, device, rank, world, amp = _start(config, device)
+    check.boolean(progress, "progress")
     with _seeded(config.seed, device):
         student = MultiCropWrapper(
             tiny_backbone(config.drop_path_rate),
@@ -494,6 +500,7 @@ def train_supervised(
     the labels (cross-entropy on one augmented global crop per image), for
     as many steps on batches of the same size. Returns the backbone."""
     config, device, rank, world, amp = _start(config, device)
+    check.boolean(progress, "progress")
     with _seeded(config.seed, device):
         backbone = tiny_backbone(config.drop_path_rate)
         model = nn.Sequential(

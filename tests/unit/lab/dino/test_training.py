@@ -288,7 +288,7 @@ def test_clip_gradients(clip, scale):
             # the same direction, a norm of at most the clip
             assert p.grad.norm() <= limit * (1 + 1e-5)
             cosine = torch.nn.functional.cosine_similarity(
-                p.grad.flatten(), g.flatten(), dim=0
+                p.grad.double().flatten(), g.double().flatten(), dim=0
             )
             # (a clip below float32's range leaves nothing: zeros)
             assert cosine > 0.9999 or not p.grad.any()
@@ -339,4 +339,43 @@ def test_batch_views_names_the_parameter_that_is_wrong(
         check,
         names=("config", "crops", "step", "device", "labels"),
         values=(config, crops, step, device, labels),
+    )
+
+
+def test_numpy_and_0d_tensor_settings_are_the_numbers_they_hold():
+    import json
+    from dataclasses import asdict
+
+    given_as_numpy = DINOConfig(
+        steps=np.int64(3),
+        batch_size=torch.tensor(2),
+        lr=np.float64(1e-3),
+        weight_decay=(
+            np.float64(0.04),
+            torch.tensor(0.5, dtype=torch.float64),
+        ),
+        crops=MultiCropConfig(local_crops=np.int32(2), hue=np.float64(0.25)),
+    )
+    plain = DINOConfig(
+        steps=3,
+        batch_size=2,
+        lr=1e-3,
+        weight_decay=(0.04, 0.5),
+        crops=MultiCropConfig(local_crops=2, hue=0.25),
+    )
+    assert given_as_numpy == plain and repr(given_as_numpy) == repr(plain)
+    assert json.dumps(asdict(given_as_numpy)) == json.dumps(asdict(plain))
+    assert cosine_schedule(np.float32(1.0), 0, np.int64(3)) == (
+        cosine_schedule(1.0, 0, 3)
+    )
+
+
+@pytest.mark.parametrize("loop", ["train", "train_supervised"])
+@pytest.mark.parametrize("progress", ["no", 0, None])
+def test_progress_must_be_a_bool(loop, progress):
+    expect(
+        lambda: getattr(dino, loop)(TINY, progress=progress),
+        lambda result: pytest.fail(f"trained with progress={progress!r}"),
+        names=("progress",),
+        values=(progress,),
     )
