@@ -34,6 +34,7 @@ from vitlesson._arguments import Parser, number_in, positive_int
 from vitlesson._arguments import path as path_type
 from vitlesson.data.images import IMAGENET_MEAN, IMAGENET_STD, normalize
 from vitlesson.data.images import read_image as read_rgb
+from vitlesson.data.shapes import unit_interval
 from vitlesson.lab.probes import attention_masks
 from vitlesson.tools.checkpoints import load_vit
 from vitlesson.vit import attention_weights
@@ -43,6 +44,7 @@ def read_image(path, patch_size: int) -> tuple[torch.Tensor, str]:
     """An RGB image (3, H, W) in [0, 1] (:func:`vitlesson.data.images.read_image`),
     its bottom and right edges cut to a multiple of ``patch_size`` as DINO
     does, and a note of any cut."""
+    patch_size = check.positive_int(patch_size, "patch_size")
     image = read_rgb(path)
     height, width = image.shape[1:]
     keep_h, keep_w = height - height % patch_size, width - width % patch_size
@@ -197,7 +199,18 @@ def attention_figures(
     so an interrupted run leaves no folder half-filled and nothing that
     was there before is replaced.
     """
-    folder = Path(folder)
+    folder = _path(folder, "folder")
+    check.finite_number(threshold, "threshold", low=0, high=1, low_open=True)
+    if not isinstance(image, torch.Tensor) or image.dim() != 3:
+        raise ValueError(
+            "image must be a (3, height, width) tensor, got "
+            + (
+                f"shape {tuple(image.shape)}"
+                if isinstance(image, torch.Tensor)
+                else type(image).__name__
+            )
+        )
+    unit_interval(image, "image")  # the pictures show it as it is
     if os.path.lexists(folder):
         raise ValueError(f"{folder} already exists: name a new folder")
     maps = cls_attention(model, image, mean, std).cpu()  # (h, rows, cols)
@@ -244,6 +257,18 @@ def attention_figures(
 
 
 # The command ----------------------------------------------------------------
+def _path(path, name: str) -> Path:
+    """A file or folder name (str or os.PathLike), not empty."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(
+            f"{name} must be a path (str or Path), got "
+            f"{type(path).__name__} ({path!r})"[:300]
+        )
+    if not os.fspath(path).strip():
+        raise ValueError(f"{name} must name a file or folder, got {path!r}")
+    return Path(path)
+
+
 def folder_name(path: Path) -> str:
     """A safe folder name for an image: its stem, with anything but letters,
     digits, ``-``, ``_`` and inner dots replaced, and never ``.``/``..``."""
@@ -257,6 +282,15 @@ def output_folders(
     """One distinct new folder inside ``output_dir`` per image, and a note
     where the image's own name was unsafe (``..``) or taken, by an earlier
     image of this run or by something already on disk."""
+    if isinstance(images, (str, os.PathLike)) or not hasattr(
+        images, "__iter__"
+    ):
+        raise TypeError(
+            f"images must be a list of paths, got {type(images).__name__} "
+            f"({images!r})"[:300]
+        )
+    images = [_path(path, "images[i]") for path in images]
+    output_dir = _path(output_dir, "output_dir")
     chosen, taken = [], set()
     for path in images:
         name = folder_name(path)
@@ -279,9 +313,15 @@ def output_folders(
 
 def writable_folder(path: Path, what: str = "--output-dir") -> Path:
     """Check before any work that ``path`` is, or can be made, a folder."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(
+            f"{what} must be a folder name (str or Path), got "
+            f"{type(path).__name__} ({path!r})"[:300]
+        )
     text = os.fspath(path)
     if not text.strip():
-        raise ValueError(f"{what} is empty: name a folder")
+        raise ValueError(f"{what} is empty: name a folder, got {text!r}")
+    path = Path(path)
     for folder in (path, *path.parents):
         if folder.exists():
             if not folder.is_dir():

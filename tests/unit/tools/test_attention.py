@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from tests.support import faults
+from tests.support.refusals import expect
 from vitlesson.tools import attention
 from vitlesson.tools.attention import main
 from vitlesson.vit import VisionTransformer
@@ -382,3 +383,80 @@ def test_a_hostile_pickle_is_refused_in_one_line_without_torchs_warning(
     assert result.stderr.startswith(f"{PROG}: error: Could not read hostile")
     assert not (work / "pwned").exists()
     assert not (work / "attention-maps").exists()
+
+
+@pytest.mark.parametrize(
+    ("call", "names", "values"),
+    [
+        (lambda: attention.read_image("photo.png", 0), ("patch_size",), (0,)),
+        (
+            lambda: attention.read_image("photo.png", "8"),
+            ("patch_size",),
+            ("8",),
+        ),
+        (
+            lambda: attention.attention_figures(
+                tiny(), torch.rand(3, 16, 24), "out", threshold=5.0
+            ),
+            ("threshold",),
+            (5.0,),
+        ),
+        (
+            lambda: attention.attention_figures(
+                tiny(), torch.rand(3, 16, 24) * 255, "out"
+            ),
+            ("image",),
+            ("255",),
+        ),
+        (
+            lambda: attention.attention_figures(
+                tiny(), torch.rand(16, 24), "out"
+            ),
+            ("image",),
+            ((16, 24),),
+        ),
+        (
+            lambda: attention.attention_figures(
+                tiny(), torch.rand(3, 16, 24), 5
+            ),
+            ("folder",),
+            (5,),
+        ),
+        (
+            lambda: attention.output_folders("photo.png", "maps"),
+            ("images",),
+            ("photo.png",),
+        ),
+        (
+            lambda: attention.output_folders(["photo.png"], 5),
+            ("output_dir",),
+            (5,),
+        ),
+        (
+            lambda: attention.writable_folder(5),
+            ("--output-dir",),
+            (5,),
+        ),
+    ],
+)
+def test_the_public_functions_name_what_is_wrong(work, call, names, values):
+    picture(work / "photo.png")
+    expect(
+        call,
+        lambda result: pytest.fail(f"accepted: {result!r}"),
+        names=names,
+        values=values,
+    )
+    assert not (work / "out").exists()
+
+
+def tiny():
+    torch.manual_seed(0)
+    return VisionTransformer(
+        img_size=16,
+        patch_size=8,
+        embed_dim=64,
+        depth=1,
+        num_heads=4,
+        dynamic_img_size=True,
+    )

@@ -106,6 +106,13 @@ def check(record, source: str = "the record") -> dict:
 def read(path: str | os.PathLike[str] = RECORDED) -> dict:
     """The throughput record in ``path`` (by default the one the site
     shows), checked by :func:`check`."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(
+            f"path must name a JSON file (str or Path), got "
+            f"{type(path).__name__} ({path!r})"[:300]
+        )
+    if not os.fspath(path).strip():
+        raise ValueError(f"path must name a JSON file, got {path!r}")
     path = Path(path)
     try:
         record = json.loads(path.read_text(encoding="utf-8"))

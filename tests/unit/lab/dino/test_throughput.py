@@ -338,3 +338,15 @@ def test_a_second_run_on_the_same_output_is_refused(
     assert exit_.value.code == 2 and err.count("\n") == 1
     assert f"--output {output} is being written by another run" in err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("path", [5, None, "", "  ", b"x.json"])
+def test_read_names_a_path_that_is_not_one(path):
+    from tests.support.refusals import expect
+
+    expect(
+        lambda: throughput.read(path),
+        lambda result: pytest.fail(f"read {path!r}"),
+        names=("path",),
+        values=(path,),
+    )
