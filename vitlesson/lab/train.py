@@ -126,6 +126,15 @@ def settings(steps, batch_size, lr, seed) -> tuple[int, int, float, int]:
     batch_size = check.positive_int(batch_size, "batch_size")
     lr = check.finite_number(lr, "lr", low=0, low_open=True)
     seed = check.non_negative_int(seed, "seed")
+    if steps > 2**64:  # too many steps for any seed
+        raise ValueError(
+            f"steps must be at most 2**64 (the data of step s comes from "
+            f"seed {SEEDS_APART:,}·seed + s, which must stay below 2**64), "
+            f"got {steps}"
+        )
+    check.fits_in_memory(  # the loss of every step, 32 bytes each
+        steps, f"The losses of steps={steps}", bytes_per_number=32
+    )
     last_seed = (2**64 - steps) // SEEDS_APART
     if seed > last_seed:
         raise ValueError(

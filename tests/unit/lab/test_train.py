@@ -400,6 +400,8 @@ def test_evaluate_names_what_is_wrong(batch, images, labels):
     [
         (["--seed", "10000000000000000000"], "seed must be at most"),
         (["--batch-size", "100000000"], "batch_size=100000000"),
+        (["--steps", "1" + "0" * 20], "steps must be at most 2**64"),
+        (["--steps", "10000000000"], "The losses of steps=10000000000"),
         (["--steps", "x"], "argument --steps: invalid positive_int value"),
         (["--output", ""], "argument --output: must name a file"),
         (["--bogus"], "unrecognized arguments: --bogus"),

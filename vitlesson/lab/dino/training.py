@@ -127,6 +127,13 @@ class DINOConfig:
         check.boolean(self.sharpening, "sharpening")
         check.non_negative_int(self.seed, "seed")
         last_seed = (MAX_BATCH_SEED - self.steps) // STEPS_PER_SEED - 1
+        if last_seed < 0:  # too many steps for any seed
+            raise ValueError(
+                f"steps must be at most {MAX_BATCH_SEED - STEPS_PER_SEED} "
+                f"(step s of seed n draws its data from seed "
+                f"{STEPS_PER_SEED:,}·(n + 1) + s, which must stay below "
+                f"2**44), got {self.steps}"
+            )
         if self.seed > last_seed:
             raise ValueError(
                 f"seed must be at most {last_seed} with steps={self.steps} "
@@ -176,6 +183,12 @@ def _fits_in_memory(config: DINOConfig) -> None:
         + sum(3 * size * size for size in sizes)  # its views
         + DEPTH * sum(18 * WIDTH * t + 2 * HEADS * t * t for t in tokens)
         + 6 * config.out_dim * (len(sizes) + 2)  # student, teacher, loss
+    )
+    check.fits_in_memory(  # a Python float in a list takes 32 bytes
+        3 * config.steps,
+        f"The learning-rate, weight-decay and momentum schedules of "
+        f"steps={config.steps}",
+        bytes_per_number=32,
     )
     check.fits_in_memory(
         config.batch_size * per_image,
