@@ -52,8 +52,10 @@ def assigned_in_class(cls: type) -> set[str]:
     ``self.x = ...``, ``self.x, self.y = ...``, ``self.x: T = ...`` or
     ``self.register_buffer("x", ...)``."""
     names: set[str] = set()
-    for klass in cls.__mro__:
-        if not klass.__module__.startswith("vitlesson"):
+    for klass in cls.__mro__:  # and a torch layer it extends (Conv2d)
+        if klass is nn.Module or not klass.__module__.startswith(
+            ("vitlesson", "torch.nn.modules")
+        ):
             continue
         tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
         for node in ast.walk(tree):
