@@ -89,30 +89,70 @@ class IncludeError(ValueError):
     """An include line that cannot be expanded, with the page, line and package file named."""
 
 
+class MarkerError(IncludeError):
+    """A section marker missing, doubled or out of order in a package file,
+    with that file and line named."""
+
+
 def _section_lines(
     file_lines: list[str], section: str, path: str
 ) -> tuple[int, int]:
-    """Indices of the start and end markers of ``section`` in a file."""
+    """Indices of the start and end markers of ``section`` in a file.
+
+    A section with a marker missing, doubled or out of order is an error
+    that names the package file's line where the marker is wrong (the
+    caller adds the include line); a section with no marker at all is the
+    include's mistake, and the error lists the file's sections."""
     starts = [
         i for i, text in enumerate(file_lines) if f"[start:{section}]" in text
     ]
     ends = [
         i for i, text in enumerate(file_lines) if f"[end:{section}]" in text
     ]
-    if len(starts) != 1 or len(ends) != 1 or ends[0] < starts[0]:
-        found = sorted(
-            {
-                m
-                for text in file_lines
-                for m in re.findall(r"--8<-- \[(?:start|end):([\w-]+)\]", text)
-            }
-        )
+    start_marker = f"'# --8<-- [start:{section}]'"
+    end_marker = f"'# --8<-- [end:{section}]'"
+    found = sorted(
+        {
+            m
+            for text in file_lines
+            for m in re.findall(r"--8<-- \[(?:start|end):([\w-]+)\]", text)
+        }
+    )
+    markers = f"markers in {path}: {', '.join(found) or 'none'}"
+    if len(starts) == 1 and len(ends) == 1 and ends[0] > starts[0]:
+        return starts[0], ends[0]
+    if not starts and not ends:
         raise IncludeError(
-            f"section {section!r} of {path} needs one '# --8<-- [start:{section}]' line and one "
-            f"'# --8<-- [end:{section}]' line after it; found {len(starts)} start and {len(ends)} end "
+            f"section {section!r} of {path} needs one {start_marker} line "
+            f"and one {end_marker} line after it; found 0 start and 0 end "
             f"marker(s). Sections in {path}: {', '.join(found) or 'none'}"
         )
-    return starts[0], ends[0]
+    if len(starts) > 1:
+        problem = (
+            f"{starts[1] + 1}: a second {start_marker} line (the first is "
+            f"line {starts[0] + 1})"
+        )
+    elif len(ends) > 1:
+        problem = (
+            f"{ends[1] + 1}: a second {end_marker} line (the first is line "
+            f"{ends[0] + 1})"
+        )
+    elif not ends:
+        problem = (
+            f"{starts[0] + 1}: section {section!r} starts here, and no "
+            f"{end_marker} line follows ({markers})"
+        )
+    elif not starts:
+        problem = (
+            f"{ends[0] + 1}: section {section!r} ends here, and no "
+            f"{start_marker} line comes before it ({markers})"
+        )
+    else:
+        problem = (
+            f"{ends[0] + 1}: the {end_marker} line comes before its "
+            f"{start_marker} line ({starts[0] + 1})"
+        )
+    raise MarkerError(f"{path}:{problem}")
 
 
 def expand_include(
@@ -136,6 +176,9 @@ def expand_include(
     if section:
         try:
             start, end = _section_lines(file_lines, section, path)
+        except MarkerError as error:  # the package file's line comes first
+            included = f"; {where} includes it" if where else ""
+            raise MarkerError(f"{error}{included}") from None
         except IncludeError as error:
             raise IncludeError(f'{prefix}--8<-- "{target}": {error}') from None
         first_line = start + 2

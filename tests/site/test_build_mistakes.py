@@ -70,10 +70,14 @@ def line_of(path: Path, pattern: str) -> tuple[int, str]:
     raise AssertionError(f"no line of {path} matches {pattern!r}")
 
 
-def stops_in_one_line(done: subprocess.CompletedProcess, *expected: str):
+def stops_in_one_line(
+    done: subprocess.CompletedProcess,
+    *expected: str,
+    aborted: str = "Aborted with a BuildError!",
+):
     """The build failed (exit status 1) with one error line on stderr
     holding every expected piece (beside MkDocs' "Error reading page 'x':"
-    and "Aborted with a BuildError!"), no traceback and no colours."""
+    and its last line, ``aborted``), no traceback and no colours."""
     output = done.stdout + done.stderr
     assert done.returncode == 1, output
     assert "Traceback" not in output, output
@@ -86,7 +90,7 @@ def stops_in_one_line(done: subprocess.CompletedProcess, *expected: str):
     assert len(errors) == 1, output
     for piece in expected:
         assert piece in errors[0], (piece, output)
-    assert "Aborted with a BuildError!" in output, output
+    assert aborted in output, output
     return errors[0]
 
 
@@ -241,6 +245,84 @@ MISTAKES = [
 ]
 
 
+# --- mistakes whose one line names the file and line where they are ----------
+# Each makes its mistake in a copy of the project and gives the copy, the
+# whole line the build must stop with, and MkDocs' last line.
+
+
+def link_to_a_missing_page(folder: Path):
+    root = project_copy(folder)
+    page = root / "docs/lessons/patches.md"
+    number, line = line_of(page, r"\[part 2\]\(attention\.md\)")
+    edit(page, line, line.replace("(attention.md)", "(atention.md)"))
+    return root, (
+        f"docs/lessons/patches.md:{number}: the link 'atention.md' names "
+        "docs/lessons/atention.md, which is not a page of the site; did you "
+        "mean 'attention.md'?"
+    )
+
+
+def link_to_a_missing_anchor(folder: Path):
+    root = project_copy(folder)
+    page = root / "docs/lessons/patches.md"
+    number, line = line_of(page, r"vit-encoder\.md#the-encoder-block\)")
+    edit(page, line, line.replace("encoder-block)", "encoder-blok)"))
+    return root, (
+        f"docs/lessons/patches.md:{number}: the link "
+        "'vit-encoder.md#the-encoder-blok' names the anchor "
+        "#the-encoder-blok, which docs/lessons/vit-encoder.md does not "
+        "have; did you mean '#the-encoder-block'?"
+    )
+
+
+def plugin_misspelt(folder: Path):
+    root = project_copy(folder)
+    number, line = line_of(root / "mkdocs.yml", r"^  - glightbox:$")
+    edit(root / "mkdocs.yml", line, line.replace("glightbox", "glightbx"))
+    return root, (
+        f"mkdocs.yml:{number}: plugins: no plugin named 'glightbx' is "
+        "installed; did you mean 'glightbox'?"
+    )
+
+
+def end_marker_deleted(folder: Path):
+    root = project_copy(folder)
+    source = root / "vitlesson/patching.py"
+    start, _ = line_of(source, r"# --8<-- \[start:patchify\]$")
+    edit(source, "# --8<-- [end:patchify]\n", "")
+    include, _ = line_of(
+        root / "docs/lessons/patches.md", r'"vitlesson/patching.py:patchify"'
+    )
+    return root, (
+        f"vitlesson/patching.py:{start}: section 'patchify' starts here, and "
+        "no '# --8<-- [end:patchify]' line follows (markers in "
+        "vitlesson/patching.py: patch_embedding, patch_projection, patchify, "
+        f"unpatchify); docs/lessons/patches.md:{include} includes it"
+    )
+
+
+NAMED_MISTAKES = [
+    link_to_a_missing_page,
+    link_to_a_missing_anchor,
+    plugin_misspelt,
+    end_marker_deleted,
+]
+
+
+def link_judged_while_rendering(folder: Path):
+    """A link to a file that is not a page (here a notebook) is MkDocs' to
+    judge while it renders: its warning gets the page's line."""
+    root = tiny_copy(folder, "page.md", "hooks/links.py")
+    (root / "docs/page.md").write_text(
+        "# A page\n\nProse.\n\nSee [the exercise](exercise.py).\n",
+        encoding="utf-8",
+    )
+    return root, (
+        "docs/page.md:5: Doc file 'page.md' contains a link 'exercise.py', "
+        "but the target is not found among documentation files."
+    )
+
+
 def built(prepared: dict) -> dict:
     """Build every copy of ``prepared`` (name -> (copy, expected pieces of
     its error line)), one forked build after another: name -> (the build,
@@ -261,17 +343,26 @@ def built(prepared: dict) -> dict:
 
 @pytest.fixture(scope="module")
 def early_builds(tmp_path_factory):
-    """Every mistake of :data:`MISTAKES` in its own copy, all built at once:
-    name -> (the build, the copy, the pieces its error line has)."""
+    """Every mistake of :data:`MISTAKES` and :data:`NAMED_MISTAKES` in its
+    own copy, all built at once: name -> (the build, the copy, the pieces
+    of its error line, or the whole line)."""
     return built(
         {
-            mistake.__name__: (
-                root := project_copy(
+            **{
+                mistake.__name__: (
+                    root := project_copy(
+                        tmp_path_factory.mktemp(mistake.__name__)
+                    ),
+                    mistake(root),
+                )
+                for mistake in MISTAKES
+            },
+            **{
+                mistake.__name__: mistake(
                     tmp_path_factory.mktemp(mistake.__name__)
-                ),
-                mistake(root),
-            )
-            for mistake in MISTAKES
+                )
+                for mistake in [*NAMED_MISTAKES, link_judged_while_rendering]
+            },
         }
     )
 
@@ -284,6 +375,34 @@ def test_a_mistake_stops_the_build_in_one_line_before_rendering(
     done, root, expected = early_builds[mistake.__name__]
     stops_in_one_line(done, *expected)
     nothing_rendered(root)
+
+
+@pytest.mark.site
+@pytest.mark.parametrize("mistake", NAMED_MISTAKES, ids=lambda m: m.__name__)
+def test_a_mistake_is_one_line_naming_its_file_and_line(early_builds, mistake):
+    """A broken link, a misspelt plugin and a deleted section marker stop
+    the build before anything is rendered, in the one line expected."""
+    done, root, expected = early_builds[mistake.__name__]
+    aborted = (
+        "Aborted with a configuration error!"
+        if mistake is plugin_misspelt
+        else "Aborted with a BuildError!"
+    )
+    line = stops_in_one_line(done, expected, aborted=aborted)
+    assert line == f"ERROR   -  {expected}", done.stderr
+    nothing_rendered(root)
+
+
+@pytest.mark.site
+def test_mkdocs_link_warnings_name_the_page_line(early_builds):
+    done, _, expected = early_builds["link_judged_while_rendering"]
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    warnings = [
+        line for line in done.stderr.splitlines() if line.startswith("WARN")
+    ]
+    assert warnings == [f"WARNING -  {expected}"], output
+    assert "Aborted with 1 warnings in strict mode!" in output, output
 
 
 # --- mistakes found while rendering: copies cut down to what they need --------

@@ -117,9 +117,8 @@ def snippet_file():
         (
             "# --8<-- [start:one]\nx = 1\n# --8<-- [end:onee]\n",
             "one",
-            "docs/page.md:2: --8<-- \".cache/test-snippet.py:one\": section 'one' of .cache/test-snippet.py needs one "
-            "'# --8<-- [start:one]' line and one '# --8<-- [end:one]' line after it; found 1 start and 0 end marker(s). "
-            "Sections in .cache/test-snippet.py: one, onee",
+            ".cache/test-snippet.py:1: section 'one' starts here, and no '# --8<-- [end:one]' line follows "
+            "(markers in .cache/test-snippet.py: one, onee); docs/page.md:2 includes it",
         ),
         (
             "# --8<-- [start:one]\nx = 1\n# --8<-- [end:one]\n",
