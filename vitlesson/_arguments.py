@@ -103,10 +103,12 @@ class Parser(argparse.ArgumentParser):
 
 
 @contextlib.contextmanager
-def output_lock(path, option: str = "--output") -> Iterator[None]:
+def output_lock(path, what: str | None = None) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` (a file the command is about to
     write) while the block runs: a second run writing the same file refuses
-    with a one-line ``ValueError`` instead of racing the first.
+    with a one-line ``ValueError`` instead of racing the first. ``what``
+    names the output in that message as the user gave it (by default
+    ``--output PATH``).
 
     The lock is ``fcntl.flock`` on a hidden file beside the output
     (``.NAME.lock``), removed when the block ends. The operating system
@@ -117,13 +119,14 @@ def output_lock(path, option: str = "--output") -> Iterator[None]:
     from pathlib import Path
 
     path = Path(path)
+    what = what or f"--output {path}"
     lock = path.with_name(f".{path.name}.lock")
     while True:
         try:
             fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except OSError as error:
             raise ValueError(
-                f"{option} {path}: cannot make its lock file {lock} "
+                f"{what}: cannot make its lock file {lock} "
                 f"({error.strerror or error})"
             ) from None
         try:
@@ -131,7 +134,7 @@ def output_lock(path, option: str = "--output") -> Iterator[None]:
         except BlockingIOError:
             os.close(fd)
             raise ValueError(
-                f"{option} {path} is being written by another run "
+                f"{what} is being written by another run "
                 f"(it holds {lock}): wait for it to end or name another "
                 f"file"
             ) from None

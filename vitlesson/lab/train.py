@@ -377,7 +377,10 @@ def _run(parser, args, argv, held: contextlib.ExitStack) -> None:
         outputs(weights, record_path, PROG)
         held.enter_context(
             _arguments.output_lock(
-                record_path, "--record" if args.record else "--output"
+                record_path,
+                f"--record ({weights})"
+                if args.record
+                else f"--output {weights}",
             )
         )
     except ValueError as error:

@@ -428,5 +428,5 @@ def test_each_user_error_is_one_line_and_exit_2_before_any_work(
 def test_a_second_run_on_the_same_output_is_refused(work, capsys):
     with output_lock(work / "tiny-shapes.json"):
         err = refused(capsys, QUICK)
-    assert "--output tiny-shapes.json is being written by another run" in err
+    assert "--output tiny-shapes.pt is being written by another run" in err
     assert list(work.iterdir()) == []

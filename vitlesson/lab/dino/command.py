@@ -332,9 +332,13 @@ def _run(parser, args, argv, held: contextlib.ExitStack) -> None:
             # run refuses to replace files it did not make
             outputs(weights, record_path, None if ablation else PROG)
             if rank == 0:  # the one process that writes
+                output = weights or record_path  # as the user named it
                 held.enter_context(
                     _arguments.output_lock(
-                        record_path, "--record" if args.record else "--output"
+                        record_path,
+                        f"--record ({output})"
+                        if args.record
+                        else f"--output {output}",
                     )
                 )
     except ValueError as error:
