@@ -294,7 +294,8 @@ def run(
     block_seconds, rounds = (0.02, 2) if quick else (0.05, 30)
     torch.set_num_threads(threads)
     warm_up_allocator()
-    results = {
+    patch_rows = patch_embedding_rows(threads, block_seconds, rounds, progress)
+    results: dict = {
         "machine": {
             "cpu": cpu_model(),
             "threads": threads,
@@ -304,12 +305,10 @@ def run(
         "date": datetime.date.today().isoformat(),
         "code": stamp(__file__),  # the code it ran: pages note changes
         "mode": "quick" if quick else "full",
-        "patch_embedding": patch_embedding_rows(
-            threads, block_seconds, rounds, progress
-        ),
+        "patch_embedding": patch_rows,
+        "default_vs_roof": roof_summary(patch_rows),
         "attention": attention_rows(threads, block_seconds, rounds, progress),
     }
-    results["default_vs_roof"] = roof_summary(results["patch_embedding"])
     if include_vit:
         results["vit"] = vit_row(threads, block_seconds, rounds, progress)
     return results
