@@ -1,4 +1,4 @@
-"""Every link between pages checked before anything is rendered, its line named.
+"""Every link between pages checked before rendering, its line named.
 
 MkDocs checks a page's links while it renders the page, and its anchors only
 after every page is rendered (minutes of figures, page outputs and notebooks
@@ -6,12 +6,13 @@ on a cold cache), and its warning names the page but not the line:
 "Doc file 'lessons/patches.md' contains a link 'atention.md', but the target
 'lessons/atention.md' is not found among documentation files." Here, in
 ``on_files``, each Markdown page is converted with the site's own Markdown
-settings (no hook runs: a few milliseconds a page) and every link it makes to
-another page (``*.md``, or an anchor alone) is checked against the site's
-pages and the anchors those pages have (every ``id`` of the converted page:
-headings, attribute lists, raw HTML), as MkDocs checks them. The first broken
-one stops the build in one line naming the page's line and the nearest page
-or anchor that exists.
+settings (no hook runs, and fenced code is left out: 0.08-0.12 s for 12
+pages) and every link it makes to another page (``*.md``, or an anchor alone)
+is checked against the site's pages and the anchors those pages have (every
+``id`` of the converted page: headings, attribute lists, raw HTML), as MkDocs
+checks them. The first broken one stops the build in one line naming the
+page's line and the nearest page or anchor that exists. An anchor that a
+hook would add while the page renders is not known here: link to headings.
 
 Links that only the render can judge (to figures and other generated files,
 to a notebook's headings, links that hooks add) are left to MkDocs; each of
@@ -119,12 +120,10 @@ def nearest(wrong: str, names, what: str) -> str:
     return f"; did you mean {what + close[0]!r}?" if close else ""
 
 
-def broken_link(
-    uri: str, url: str, pages: dict[str, set[str] | None]
-) -> str | None:
+def broken_link(uri: str, url: str, pages: dict[str, set[str]]) -> str | None:
     """What is wrong with the link ``url`` of the page ``uri``, if the link
-    names a page (``*.md``) or an anchor and ``pages`` (uri -> its anchors;
-    None where only the render knows them) says it is broken."""
+    names a page (``*.md``) or an anchor that ``pages`` (uri -> its
+    anchors) does not have."""
     scheme, netloc, path, _, anchor = urlsplit(url)
     if scheme or netloc or url.startswith(("/", "\\")):
         return None  # external or absolute: MkDocs' own settings judge them
@@ -144,7 +143,7 @@ def broken_link(
             f"the site{nearest(path, written, '')}"
         )
     anchors = pages[target]
-    if not anchor or anchors is None or unquote(anchor) in anchors:
+    if not anchor or unquote(anchor) in anchors:
         return None
     return (
         f"the link {url!r} names the anchor #{anchor}, which docs/{target} "
@@ -158,11 +157,10 @@ def check_links(texts: dict[str, str], generated, config) -> None:
     line of their own to name): raises :class:`LinkError` at the first
     broken one, naming the page's line."""
     md, links = converter(config)
-    pages: dict[str, set[str] | None] = {}
+    pages: dict[str, set[str]] = {}
     found: dict[str, list[str]] = {}
     for uri, text in {**texts, **generated}.items():
         md.reset()
-        links.found = []
         pages[uri] = set(ANCHOR.findall(md.convert(text)))
         found[uri] = links.found
     for uri, text in texts.items():

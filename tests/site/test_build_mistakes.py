@@ -405,6 +405,32 @@ def test_mkdocs_link_warnings_name_the_page_line(early_builds):
     assert "Aborted with 1 warnings in strict mode!" in output, output
 
 
+def test_a_config_error_is_given_its_line_of_mkdocs_yml(monkeypatch, tmp_path):
+    """Any setting MkDocs refuses gets its line; a plugin name that is
+    like no installed one lists the installed ones."""
+    from sitebuild import config_lines
+
+    monkeypatch.chdir(tmp_path)
+    Path("mkdocs.yml").write_text(
+        "site_name: A site\ntheme:\n  name: materail\nplugins:\n"
+        "  - search\n  - zzqx:\n      enabled: true\n",
+        encoding="utf-8",
+    )
+    theme = "Config value 'theme': Unrecognised theme name: 'materail'."
+    assert config_lines.with_line(theme, Path("mkdocs.yml")) == (
+        f"mkdocs.yml:2: {theme}"
+    )
+    plugin = "Config value 'plugins': The \"zzqx\" plugin is not installed"
+    line = config_lines.with_line(plugin, Path("mkdocs.yml"))
+    assert line.startswith(
+        "mkdocs.yml:6: plugins: no plugin named 'zzqx' is installed; "
+        "installed: "
+    ), line
+    assert {"search", "glightbox", "mkdocs-jupyter"} <= set(
+        line.split("installed: ")[1].split(", ")
+    ), line
+
+
 # --- mistakes found while rendering: copies cut down to what they need --------
 
 TINY = """\
