@@ -3,7 +3,12 @@
 Each module is one build concern, loaded by a thin MkDocs hook of the same
 name in hooks/ (which imports the event functions MkDocs calls and nothing
 else): page outputs, quizzes, figures, explorers, glossary, notebooks,
-benchmarks, reading. Beside them, ``lesson_code`` finds and runs a page's
+benchmarks, records (the note on a page whose recorded result predates the
+code it measured), links (every link between pages checked before
+anything renders), reading. ``config_lines`` is listed in
+``markdown_extensions`` instead, because MkDocs loads extensions before
+plugins and hooks: it gives MkDocs' errors about mkdocs.yml their line.
+Beside them, ``lesson_code`` finds and runs a page's
 python blocks (for the build and for the tests), ``cache`` keys each cached
 result on what its code reaches, and ``figure_recipes`` and
 ``explorer_data`` compute what the figures and explorers show (imported
