@@ -11,7 +11,21 @@ mkdocs.yml renumbers it), the reading time from the rendered page itself:
 * every line a block prints at :data:`SECONDS_PER_OUTPUT_LINE`;
 * every figure at :data:`SECONDS_PER_FIGURE`.
 
-Nothing is typed into the pages: edit a page and its time changes with it.
+The solutions of an exercise (notebook cells tagged ``solution``, folded on the
+page) are not counted: the learner writes them. What the learner needs to
+write an exercise's answers is declared, as an estimate, by the page that
+offers it: ``exercise_minutes: 25`` in a Markdown page's front matter or in an
+exercise notebook's metadata (its jupytext header, under ``jupyter:``).
+
+A section's time, e.g. Lesson 1.2's, is the sum over its pages of the reading
+minutes each page shows and of the exercise minutes each declares. A page
+states it where it has the marker ``<!-- vitlesson:time Lesson 1.2 -->`` (the
+section's title up to its colon), which becomes "(148 min: 128 of reading, 20 of
+exercises)". Where the marker stays a comment (the page's notebook, made before
+any page is timed), the sentence reads as well without it.
+
+Nothing is typed into the pages: edit a page and its time changes with it,
+and so do the totals.
 
 Before anything is rendered, every page the nav names must be a file of docs/: a
 typo stops the build in one line (MkDocs itself only warns, after every page).
@@ -24,6 +38,7 @@ import math
 import re
 from html.parser import HTMLParser
 
+import jupytext
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
 
@@ -35,6 +50,11 @@ SECONDS_PER_FIGURE = 12
 # Blocks whose <pre> is something a block printed, not code to read.
 OUTPUT_CLASSES = ("result", "jp-OutputArea")
 SKIPPED_TAGS = ("script", "style", "template")
+# An exercise notebook's solution cells (nbconvert's class for the tag).
+SOLUTION_CLASS = "celltag_solution"
+EXERCISE_MINUTES = "exercise_minutes"
+NOTEBOOK_SUFFIXES = (".py", ".ipynb")
+TIME_MARKER = re.compile(r"<!-- vitlesson:time (?P<section>[^<>]*?) -->")
 VOID_TAGS = {
     "area",
     "base",
@@ -54,6 +74,11 @@ WORD = re.compile(r"[\w’'-]+")
 
 # page.file.src_uri -> (section title, part number, parts in the section), set in on_nav.
 _PLACES: dict[str, tuple[str, int, int]] = {}
+# section title -> its pages' src_uri, in order, set in on_nav.
+_SECTIONS: dict[str, list[str]] = {}
+# page.file.src_uri -> (reading minutes shown, exercise minutes declared),
+# set in on_page_content.
+_TIMES: dict[str, tuple[int, int]] = {}
 
 
 class _Counter(HTMLParser):
@@ -83,7 +108,7 @@ class _Counter(HTMLParser):
         in_output = in_output or any(
             c.startswith(OUTPUT_CLASSES) for c in classes
         )
-        skipped = skipped or tag in SKIPPED_TAGS
+        skipped = skipped or tag in SKIPPED_TAGS or SOLUTION_CLASS in classes
         if tag == "pre" and not in_pre:
             self._pre_text = []
         self._stack.append((tag, in_pre or tag == "pre", in_output, skipped))
@@ -176,6 +201,7 @@ def on_files(files, config):
 
 def on_nav(nav, config, files):
     _PLACES.clear()
+    _SECTIONS.clear()
     for item in nav.items:
         if not getattr(item, "is_section", False):
             continue
@@ -185,9 +211,45 @@ def on_nav(nav, config, files):
             if getattr(child, "is_page", False)
         ]
         short = item.title.split(":")[0].strip()
+        _SECTIONS[short] = [page.file.src_uri for page in pages]
         for number, page in enumerate(pages, start=1):
             _PLACES[page.file.src_uri] = (short, number, len(pages))
     return nav
+
+
+def exercise_minutes(page) -> int:
+    """The working time a page declares for its exercise (0 without one):
+    ``exercise_minutes`` in a Markdown page's front matter, or in an exercise
+    notebook's metadata."""
+    uri = page.file.src_uri
+    if uri.endswith(NOTEBOOK_SUFFIXES):
+        metadata = jupytext.read(page.file.abs_src_path).metadata
+    else:
+        metadata = page.meta or {}
+    minutes = metadata.get(EXERCISE_MINUTES, 0)
+    if type(minutes) is not int or minutes < 0:
+        raise PluginError(
+            f"docs/{uri}: {EXERCISE_MINUTES}: expected a whole number of "
+            f"minutes, 0 or more, got {minutes!r}"
+        )
+    return minutes
+
+
+def section_time(section: str) -> tuple[int, int]:
+    """Reading minutes and exercise minutes of a section's pages, summed."""
+    times = [_TIMES[uri] for uri in _SECTIONS[section]]
+    return sum(r for r, _ in times), sum(e for _, e in times)
+
+
+def time_text(reading: int, exercises: int) -> str:
+    """``148 min: 128 of reading, 20 of exercises`` (or ``106 min of
+    reading`` without exercises)."""
+    if not exercises:
+        return f"{reading} min of reading"
+    return (
+        f"{reading + exercises} min: {reading} of reading, "
+        f"{exercises} of exercises"
+    )
 
 
 def page_line(src_uri: str, minutes: int) -> str:
@@ -202,6 +264,7 @@ def page_line(src_uri: str, minutes: int) -> str:
 
 def on_page_content(content, page, config, files):
     minutes = reading_minutes(content)
+    _TIMES[page.file.src_uri] = (minutes, exercise_minutes(page))
     line = html.escape(page_line(page.file.src_uri, minutes))
     meta = f'<p class="vl-page-meta">{line}</p>'
     end = content.find("</h1>")
@@ -209,3 +272,22 @@ def on_page_content(content, page, config, files):
         return meta + content
     end += len("</h1>")
     return content[:end] + meta + content[end:]
+
+
+@event_priority(50)  # before the search plugin indexes the page's text
+def on_page_context(context, page, config, nav):
+    """Each time marker replaced with its section's time: every page's
+    content has been rendered (and timed) before any page's context."""
+
+    def replace(match):
+        section = match["section"]
+        if section not in _SECTIONS:
+            raise PluginError(
+                f"docs/{page.file.src_uri}: the marker {match[0]!r} names "
+                f"the section {section!r}; expected one of "
+                f"{', '.join(map(repr, _SECTIONS))}"
+            )
+        return html.escape(f"({time_text(*section_time(section))})")
+
+    page.content = TIME_MARKER.sub(replace, page.content)
+    return context

@@ -1,5 +1,6 @@
 # ---
 # jupyter:
+#   exercise_minutes: 20
 #   jupytext:
 #     formats: py:percent
 #   kernelspec:
