@@ -172,7 +172,8 @@ def _labels(labels, name: str, features: torch.Tensor) -> None:
     if labels.min() < 0:
         raise ValueError(
             f"{name} must be class indices 0, 1, ..., got "
-            f"{labels.min().item()}"
+            f"{labels.min().item()} (in {name} of shape "
+            f"{tuple(labels.shape)})"
         )
 
 
@@ -228,12 +229,15 @@ def _attention(attention, mass) -> None:
     if not (cls.isfinite().all() and (cls >= 0).all()):
         raise ValueError(
             "attention must hold finite weights >= 0 (a softmax), got "
-            f"values from {cls.min().item():.3g} to {cls.max().item():.3g}"
+            f"values from {cls.min().item():.3g} to {cls.max().item():.3g} "
+            f"(shape {shape})"
         )
-    if cls.numel() and not (cls.sum(dim=-1) > 0).all():
+    empty = int((cls.sum(dim=-1) <= 0).sum()) if cls.numel() else 0
+    if empty:
         raise ValueError(
-            "attention gives the patches no weight in some CLS rows "
-            "(they sum to 0): there is no mass to threshold"
+            f"attention gives the patches no weight in {empty} of its "
+            f"{cls.shape[0] * cls.shape[1]} CLS rows (they sum to 0; shape "
+            f"{shape}): there is no mass to threshold"
         )
     check.finite_number(mass, "mass", low=0, high=1, low_open=True)
 

@@ -214,8 +214,9 @@ def test_attention_masks(shape, dtype, kind, values, mass):
 
     def check(masks):
         assert kind == "dense" and dtype.is_floating_point
-        assert len(shape) == 4 and shape[-1] == shape[-2] >= 2
-        assert values == "softmax" or 0 in shape[:2]
+        # (B, heads, N+1, N+1) maps or their CLS rows (B, heads, 1, N+1)
+        assert len(shape) == 4 and shape[-2] in (1, shape[-1])
+        assert shape[-1] >= 2 and (values == "softmax" or 0 in shape[:2])
         assert type(mass) in (int, float) and 0 < mass <= 1
         assert masks.dtype == torch.bool
         assert masks.shape == (*shape[:2], shape[-1] - 1)
@@ -592,17 +593,19 @@ def test_attention_masks_threshold_cls_rows_and_their_edges():
         (
             cls_rows([0.2, -0.1, 0.9]),
             "attention must hold finite weights >= 0 (a softmax), got values "
-            "from -0.1 to 0.9",
+            "from -0.1 to 0.9 (shape (1, 1, 1, 3))",
         ),
         (
             torch.cat([cls_rows([1.0, 0.5, 0.5]), cls_rows([1.0, 0.0, 0.0])]),
-            "attention gives the patches no weight in some CLS rows (they "
-            "sum to 0): there is no mass to threshold",
+            "attention gives the patches no weight in 1 of its 2 CLS rows "
+            "(they sum to 0; shape (2, 1, 1, 3)): there is no mass to "
+            "threshold",
         ),
         (
             cls_rows([0.2, 0.4, 0.4], [1.0, 0.0, 0.0]),
-            "attention gives the patches no weight in some CLS rows (they "
-            "sum to 0): there is no mass to threshold",
+            "attention gives the patches no weight in 1 of its 2 CLS rows "
+            "(they sum to 0; shape (1, 2, 1, 3)): there is no mass to "
+            "threshold",
         ),
     ],
 )
