@@ -166,6 +166,7 @@ class Module:
                 isinstance(target, ast.Name) for target in _targets(node)
             ):
                 for target in _targets(node):
+                    assert isinstance(target, ast.Name)  # checked above
                     self.definitions.setdefault(target.id, []).append(node)
             else:
                 self.body.append(node)

@@ -166,7 +166,7 @@ def _bound(statement: ast.Import | ast.ImportFrom) -> dict[str, str]:
     """Each name an import statement binds, with that import alone."""
     bound = {}
     for alias in statement.names:
-        one = ast.Import(names=[alias])
+        one: ast.stmt = ast.Import(names=[alias])
         if isinstance(statement, ast.ImportFrom):
             one = ast.ImportFrom(statement.module, [alias], statement.level)
         name = alias.asname or alias.name.split(".")[0]

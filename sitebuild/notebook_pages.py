@@ -130,6 +130,8 @@ def lighten(output: str, page_url: str, warn) -> tuple[str, str, str]:
     digest = hashlib.sha256(css.encode()).hexdigest()[:10]
     uri = f"assets/stylesheets/notebook-{digest}.css"
     first = STYLE.search(output)
+    if first is None:
+        raise ValueError("mkdocs-jupyter's page has no <style> to replace")
     output = (
         output[: first.start()]
         + f'<link rel="stylesheet" href="{get_relative_url(uri, page_url)}">\n'
