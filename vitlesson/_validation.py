@@ -203,6 +203,12 @@ def image_size_pair(img_size, name: str = "img_size") -> tuple[int, int]:
 def patch_grid(img_size: tuple[int, int], patch_size: int) -> tuple[int, int]:
     """Rows and columns of patches; refuse a size they do not tile exactly."""
     height, width = img_size
+    if patch_size > min(height, width):  # no multiple of it fits: say so
+        raise ValueError(
+            f"patch size {patch_size} is larger than a side of the image "
+            f"({height}*{width}): use a patch size that tiles it, such as "
+            f"{math.gcd(height, width)} (nothing is cropped silently)"
+        )
     if height % patch_size or width % patch_size:
         raise ValueError(
             f"Image size ({height}*{width}) is not divisible by patch size "

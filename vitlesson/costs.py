@@ -34,7 +34,8 @@ def patch_embedding_flops(
 ) -> int:
     """N patches times a (D x C*P*P) matrix: 2 * N * C*P*P * D = 2*H*W*C*D."""
     n = token_count(img_size, patch_size)
-    patch_dim = check.positive_int(in_channels, "in_channels") * patch_size**2
+    P = check.positive_int(patch_size, "patch_size")
+    patch_dim = check.positive_int(in_channels, "in_channels") * P**2
     return 2 * n * patch_dim * check.positive_int(embed_dim, "embed_dim")
 
 

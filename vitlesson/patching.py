@@ -22,8 +22,10 @@ def patch_config(
     ``img_size`` is an int or (H, W) that the patches tile exactly (nothing
     is cropped); the sizes are positive ints; each keyword flag is a bool.
     """
-    H, W = _checked_size(img_size, patch_size, in_channels, embed_dim, **flags)
-    return H // patch_size, W // patch_size
+    (H, W), P, _, _ = _checked_size(
+        img_size, patch_size, in_channels, embed_dim, **flags
+    )
+    return H // P, W // P
 
 
 # --8<-- [start:patchify]
@@ -82,13 +84,13 @@ class PatchEmbedding(nn.Module):
         dynamic_img_size=False,
     ):
         super().__init__()
-        self.img_size = _checked_size(
+        self.img_size, patch_size, in_channels, embed_dim = _checked_size(
             img_size,
             patch_size,
             in_channels,
             embed_dim,
             dynamic_img_size=dynamic_img_size,
-        )  # (H, W), tiled exactly by P x P patches
+        )  # (H, W), tiled exactly by P x P patches; sizes as Python ints
         self.patch_size, self.in_channels = patch_size, in_channels
         self.embed_dim, self.dynamic_img_size = embed_dim, dynamic_img_size
         H, W = self.img_size
@@ -149,13 +151,13 @@ class FlexiblePatchEmbedding(nn.Module):
         flatten_patches=True,
     ):
         super().__init__()
-        self.img_size = _checked_size(
+        self.img_size, patch_size, in_channels, embed_dim = _checked_size(
             img_size,
             patch_size,
             in_channels,
             embed_dim,
             flatten_patches=flatten_patches,
-        )  # (H, W)
+        )  # (H, W) and the sizes as Python ints
         self.patch_size, self.flatten_patches = patch_size, flatten_patches
         H, W = self.img_size
         self.grid_size = (H // patch_size, W // patch_size)  # (rows, cols)
@@ -195,15 +197,21 @@ class FlexiblePatchEmbedding(nn.Module):
 def _check_patchable(images, patch_size) -> None:
     """A float (B, C, H, W) batch whose sides ``patch_size`` tiles exactly."""
     check.image_batch(images)
-    check.patch_grid(
-        images.shape[-2:], check.positive_int(patch_size, "patch_size")
-    )
+    patch_size = check.positive_int(patch_size, "patch_size")
+    if 0 in images.shape[1:]:
+        raise ValueError(
+            "images must have at least one channel, row and column, got "
+            f"shape {tuple(images.shape)}: there are no patches to cut"
+        )
+    check.patch_grid(images.shape[-2:], patch_size)
 
 
 def _checked_size(
     img_size, patch_size, in_channels, embed_dim, **flags
-) -> tuple[int, int]:
-    """Check a patch embedding's settings; return ``img_size`` as (H, W).
+) -> tuple[tuple[int, int], int, int, int]:
+    """Check a patch embedding's settings; return ``img_size`` as (H, W)
+    and the three other sizes as Python ints (a NumPy or 0-d tensor size
+    is the number it holds).
 
     The sizes are positive ints, the patches tile the image exactly (nothing
     is cropped), each keyword flag is a bool, and the (D, C, P, P) kernel
@@ -212,16 +220,16 @@ def _checked_size(
     for name, value in flags.items():
         check.boolean(value, name)
     size = check.image_size_pair(img_size)
-    check.positive_int(patch_size, "patch_size")
-    check.positive_int(in_channels, "in_channels")
-    check.positive_int(embed_dim, "embed_dim")
+    patch_size = check.positive_int(patch_size, "patch_size")
+    in_channels = check.positive_int(in_channels, "in_channels")
+    embed_dim = check.positive_int(embed_dim, "embed_dim")
     check.patch_grid(size, patch_size)
     check.fits_in_memory(
         (embed_dim, in_channels, patch_size, patch_size),
         f"A patch kernel of {embed_dim} x {in_channels} x {patch_size} x "
         f"{patch_size}",
     )
-    return size
+    return size, patch_size, in_channels, embed_dim
 
 
 def _check_input(layer: PatchEmbedding, images) -> None:
@@ -245,9 +253,8 @@ def _check_input(layer: PatchEmbedding, images) -> None:
 def _checked_unpatch_size(patches, patch_size, img_size) -> tuple[int, int]:
     """Check (B, N, C*P*P) patches for :func:`unpatchify`; return (H, W)."""
     size = check.image_size_pair(img_size)
-    rows, cols = check.patch_grid(
-        size, check.positive_int(patch_size, "patch_size")
-    )
+    patch_size = check.positive_int(patch_size, "patch_size")
+    rows, cols = check.patch_grid(size, patch_size)
     check.float_tensor(patches, "patches")
     if patches.dim() != 3:
         raise ValueError(

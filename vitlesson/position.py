@@ -29,7 +29,9 @@ class PositionalEmbedding(nn.Module):
 
     def __init__(self, n_patches, embed_dim, dropout=0.1):
         super().__init__()
-        _check_config(n_patches, embed_dim, dropout)
+        n_patches, embed_dim, dropout = _check_config(
+            n_patches, embed_dim, dropout
+        )  # as Python numbers
         self.n_patches, self.embed_dim = n_patches, embed_dim
         shape = (1, n_patches + 1, embed_dim)  # (1, N+1, D): CLS + N patches
         check.fits_in_memory(shape, f"A position table of {shape}")
@@ -99,7 +101,13 @@ def _patch_embeddings(embedding: torch.Tensor, grid_size):
             f"{rows}x{cols} grid (patch tokens only, CLS removed), "
             f"got {tuple(embedding.shape)}"
         )
-    return embedding.detach().cpu().double(), rows, cols
+    table = embedding.detach().cpu().double()  # (N, D)
+    if not table.isfinite().all():
+        raise ValueError(
+            f"embedding of shape {tuple(embedding.shape)} holds NaN or "
+            "infinite values: nothing to compare"
+        )
+    return table, rows, cols
 
 
 # --8<-- [start:analysis]
@@ -110,6 +118,7 @@ def cosine_similarity_maps(embedding: torch.Tensor, grid_size):
     vector is to the vector of position (i, j).
     """
     table, rows, cols = _patch_embeddings(embedding, grid_size)
+    _check_directions(table, embedding)
     unit = F.normalize(table, dim=1)  # (N, D), rows of length 1
     similarity = unit @ unit.T  # (N, N)
     return similarity.reshape(rows, cols, rows, cols).float()
@@ -134,6 +143,7 @@ def principal_component_maps(embedding: torch.Tensor, grid_size, k: int = 3):
         )
     centred = table - table.mean(dim=0)  # (N, D)
     u, s, _ = torch.linalg.svd(centred, full_matrices=False)  # u: (N, r)
+    _check_variation(s, table, embedding)
     variance = s**2 / (s**2).sum()
     maps = (u[:, :k] * s[:k]).T  # (N, k) -> (k, N)
     return maps.reshape(k, rows, cols).float(), variance[:k].float()
@@ -209,11 +219,39 @@ def resample_position_embedding(
 # --- checks of this module's arguments ---------------------------------------
 
 
-def _check_config(n_patches, embed_dim, dropout) -> None:
-    """Check a PositionalEmbedding's sizes and dropout rate."""
-    check.positive_int(n_patches, "n_patches")
-    check.positive_int(embed_dim, "embed_dim")
-    check.probability(dropout, "dropout")
+def _check_directions(table, embedding) -> None:
+    """Every position's vector has a direction (cosine needs a length)."""
+    lengths = table.norm(dim=1)  # (N,)
+    if (lengths <= 1e-12 * lengths.max().clamp(min=1)).any():
+        row = int(lengths.argmin())
+        raise ValueError(
+            f"embedding of shape {tuple(embedding.shape)} has a zero vector "
+            f"at position {row}: a cosine similarity needs vectors of "
+            "non-zero length"
+        )
+
+
+def _check_variation(singular_values, table, embedding) -> None:
+    """The positions differ: a table with the same vector everywhere (all
+    zeros, or constant) has no direction of variation, and no fractions of
+    a variance of 0."""
+    scale = table.abs().max().clamp(min=1e-300)
+    if singular_values.max() <= 1e-9 * scale * max(table.shape) ** 0.5:
+        raise ValueError(
+            f"embedding of shape {tuple(embedding.shape)} has the same "
+            "vector at every position (a variance of 0): there are no "
+            "components to show"
+        )
+
+
+def _check_config(n_patches, embed_dim, dropout) -> tuple[int, int, float]:
+    """Check a PositionalEmbedding's sizes and dropout rate; return them as
+    Python numbers."""
+    return (
+        check.positive_int(n_patches, "n_patches"),
+        check.positive_int(embed_dim, "embed_dim"),
+        check.probability(dropout, "dropout"),
+    )
 
 
 def _check_tokens(tokens, table) -> None:

@@ -54,7 +54,9 @@ class Attention(nn.Module):
         proj_drop: float = 0.0,
     ):
         super().__init__()
-        _check_attention(dim, num_heads, qkv_bias, attn_drop, proj_drop)
+        dim, num_heads, attn_drop, proj_drop = _check_attention(
+            dim, num_heads, qkv_bias, attn_drop, proj_drop
+        )  # as Python numbers
         self.num_heads, self.head_dim = num_heads, dim // num_heads
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self.attn_drop = nn.Dropout(attn_drop)
@@ -86,7 +88,7 @@ class Mlp(nn.Module):
 
     def __init__(self, dim: int, hidden_dim: int, drop: float = 0.0):
         super().__init__()
-        _check_mlp(dim, hidden_dim, drop)
+        dim, hidden_dim, drop = _check_mlp(dim, hidden_dim, drop)
         self.fc1 = nn.Linear(dim, hidden_dim)
         self.act = nn.GELU()
         self.fc2 = nn.Linear(hidden_dim, dim)
@@ -136,6 +138,7 @@ class Block(nn.Module):
         drop_path: float = 0.0,
     ):
         super().__init__()
+        dim = check.positive_int(dim, "embed_dim")
         hidden = _mlp_hidden(dim, mlp_ratio)  # dim * mlp_ratio, whole
         self.norm1 = nn.LayerNorm(dim, eps=1e-6)
         self.attn = Attention(dim, num_heads, qkv_bias, attn_drop, drop)
@@ -186,11 +189,14 @@ class VisionTransformer(nn.Module):
         super().__init__()
         # The sizes of the patches, blocks and attention are checked by the
         # layers that use them; these settings are the model's own.
-        check.positive_int(depth, "depth")
-        check.non_negative_int(num_classes, "num_classes")
-        check.probability(drop_rate, "drop_rate")
-        check.probability(attn_drop_rate, "attn_drop_rate")
-        check.probability(drop_path_rate, "drop_path_rate")
+        # A NumPy or 0-d tensor setting is kept as the number it holds.
+        depth = check.positive_int(depth, "depth")
+        num_classes = check.non_negative_int(num_classes, "num_classes")
+        drop_rate = check.probability(drop_rate, "drop_rate")
+        attn_drop_rate = check.probability(attn_drop_rate, "attn_drop_rate")
+        drop_path_rate = check.probability(drop_path_rate, "drop_path_rate")
+        embed_dim = check.positive_int(embed_dim, "embed_dim")
+        num_heads, mlp_ratio = map(check.plain_number, (num_heads, mlp_ratio))
         self.num_classes, self.depth = num_classes, depth
         self.embed_dim = self.num_features = embed_dim  # DINO's two names
         self.patch_embed = PatchEmbedding(
@@ -226,7 +232,10 @@ class VisionTransformer(nn.Module):
         rates = torch.linspace(0, drop_path_rate, depth, device="cpu").tolist()
         self.blocks = nn.ModuleList([first, *map(block, rates[1:])])
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
-        check.fits_in_memory((num_classes, embed_dim), "The head")
+        check.fits_in_memory(
+            (num_classes, embed_dim),
+            f"The head of num_classes={num_classes:,}",
+        )
         self.head = (
             nn.Linear(embed_dim, num_classes) if num_classes else nn.Identity()
         )
@@ -311,12 +320,7 @@ def attention_rollout(maps: torch.Tensor) -> torch.Tensor:
     connection as an identity (0.5 A + 0.5 I: its rows still sum to 1), and
     multiply the layers: (B, depth, heads, T, T) -> (B, T, T).
     """
-    check.float_tensor(maps, "maps")
-    if maps.dim() != 5 or maps.shape[-1] != maps.shape[-2]:
-        raise ValueError(
-            "maps must have shape (batch, depth, heads, tokens, "
-            f"tokens), got {tuple(maps.shape)}"
-        )
+    _check_maps(maps)
     eye = torch.eye(maps.shape[-1], dtype=maps.dtype, device=maps.device)
     rollout = eye.expand(maps.shape[0], -1, -1)  # (B, T, T)
     for layer in maps.unbind(dim=1):  # (B, h, T, T) each, first block first
@@ -375,6 +379,40 @@ def _vit(embed_dim: int, num_heads: int, **kwargs) -> VisionTransformer:
 # --- checks of this module's arguments ---------------------------------------
 
 
+def _check_maps(maps) -> None:
+    """Attention weights (B, depth, heads, T, T) of at least one head, each
+    row non-negative and summing to 1 (what a softmax gives), so that the
+    rollout's rows are distributions too."""
+    check.float_tensor(maps, "maps")
+    if maps.dim() != 5 or maps.shape[-1] != maps.shape[-2]:
+        raise ValueError(
+            "maps must have shape (batch, depth, heads, tokens, "
+            f"tokens), got {tuple(maps.shape)}"
+        )
+    if not maps.shape[2]:
+        raise ValueError(
+            "maps must hold at least one head to average, got shape "
+            f"{tuple(maps.shape)}"
+        )
+    if not maps.numel() or maps.is_meta:  # no values to look at
+        return
+    totals = maps.sum(dim=-1, dtype=torch.float64).flatten()  # B*depth*h*T
+    worst = totals[(totals - 1).abs().nan_to_num(math.inf).argmax()].item()
+    lowest = maps.min().item()
+    tolerance = max(1e-3, 4 * torch.finfo(maps.dtype).eps)
+    if not abs(worst - 1) <= tolerance or lowest < 0:  # NaN fails `<=`
+        found = (
+            f"a weight of {lowest:.3g}"
+            if lowest < 0
+            else f"a row summing to {worst:.4g}"
+        )
+        raise ValueError(
+            f"maps of shape {tuple(maps.shape)} must be attention weights "
+            "(each row non-negative, summing to 1, as softmax gives), got "
+            f"{found}: pass the model's get_all_selfattention(images)"
+        )
+
+
 def _check_query_key(q, k) -> None:
     """Check queries and keys (..., T, d) that can be multiplied."""
     check.float_tensor(q, "q")
@@ -391,23 +429,32 @@ def _check_query_key(q, k) -> None:
             "batch dimensions and d, at least one key, got "
             f"{tuple(q.shape)} and {tuple(k.shape)}"
         )
+    if not q.shape[-1]:
+        raise ValueError(
+            "q and k must have d >= 1 numbers per token (the scale is "
+            f"1/sqrt(d)), got shapes {tuple(q.shape)} and {tuple(k.shape)}"
+        )
 
 
-def _check_attention(dim, num_heads, qkv_bias, attn_drop, proj_drop) -> None:
-    """Check the sizes and dropout rates of multi-head attention.
+def _check_attention(dim, num_heads, qkv_bias, attn_drop, proj_drop):
+    """Check the sizes and dropout rates of multi-head attention; return
+    them (not ``qkv_bias``) as Python numbers.
 
     The qkv (3D x D) and output (D x D) projections must fit in memory.
     """
-    check.positive_int(dim, "embed_dim")
-    check.positive_int(num_heads, "num_heads")
+    dim = check.positive_int(dim, "embed_dim")
+    num_heads = check.positive_int(num_heads, "num_heads")
     check.boolean(qkv_bias, "qkv_bias")
-    check.probability(attn_drop, "attn_drop")
-    check.probability(proj_drop, "proj_drop")
+    attn_drop = check.probability(attn_drop, "attn_drop")
+    proj_drop = check.probability(proj_drop, "proj_drop")
     if dim % num_heads:
         raise ValueError(
             f"embed_dim ({dim}) must be divisible by num_heads ({num_heads})"
         )
-    check.fits_in_memory(4 * dim * dim, f"Attention of width {dim}")
+    check.fits_in_memory(
+        4 * dim * dim, f"Attention of width embed_dim={dim:,}"
+    )
+    return dim, num_heads, attn_drop, proj_drop
 
 
 def _mlp_hidden(dim, mlp_ratio) -> int:
@@ -417,7 +464,8 @@ def _mlp_hidden(dim, mlp_ratio) -> int:
     loader reads the ratio back as fc1's width / dim, and 16 * 4.1 = 65.6
     would build a width of 65 that no ratio in a config names.
     """
-    check.positive_int(dim, "embed_dim")
+    dim = check.positive_int(dim, "embed_dim")
+    mlp_ratio = check.plain_number(mlp_ratio)
     check.finite_number(mlp_ratio, "mlp_ratio", low=0, low_open=True)
     width = dim * mlp_ratio
     if not math.isfinite(width) or round(width) < 1:
@@ -441,14 +489,17 @@ def _mlp_hidden(dim, mlp_ratio) -> int:
     return hidden
 
 
-def _check_mlp(dim, hidden_dim, drop) -> None:
-    """Check an MLP's widths and dropout; fc1 and fc2 must fit in memory."""
-    check.positive_int(dim, "dim")
-    check.positive_int(hidden_dim, "hidden_dim")
-    check.probability(drop, "drop")
+def _check_mlp(dim, hidden_dim, drop) -> tuple[int, int, float]:
+    """Check an MLP's widths and dropout (returned as Python numbers); fc1
+    and fc2 must fit in memory."""
+    dim = check.positive_int(dim, "dim")
+    hidden_dim = check.positive_int(hidden_dim, "hidden_dim")
+    drop = check.probability(drop, "drop")
     check.fits_in_memory(
-        2 * dim * hidden_dim, f"An MLP of width {dim} -> {hidden_dim:,}"
+        2 * dim * hidden_dim,
+        f"An MLP of width dim={dim} -> hidden_dim={hidden_dim:,}",
     )
+    return dim, hidden_dim, drop
 
 
 def _check_tokens(layer: nn.Linear, x, **flags) -> None:

@@ -983,7 +983,8 @@ def test_return_attention_must_be_a_bool(value):
         (
             (16, 10**12),
             ValueError,
-            r"An MLP of width 16 -> 1,000,000,000,000 would need [\d,.]+ GiB",
+            r"An MLP of width dim=16 -> hidden_dim=1,000,000,000,000 would "
+            r"need [\d,.]+ GiB",
         ),
     ],
 )
@@ -1015,7 +1016,11 @@ def test_a_width_read_back_as_a_ratio_rebuilds_the_same_width(dim, hidden):
     "kwargs,error,message",
     [
         ({"num_classes": True}, TypeError, "num_classes must be an int"),
-        ({"num_classes": 10**12}, ValueError, "The head would need"),
+        (
+            {"num_classes": 10**12},
+            ValueError,
+            "The head of num_classes=1,000,000,000,000 would need",
+        ),
         ({"depth": 2.0}, TypeError, "depth must be an int, got float"),
         ({"embed_dim": 0}, ValueError, "embed_dim must be positive, got 0"),
         ({"num_heads": 0}, ValueError, "num_heads must be positive, got 0"),

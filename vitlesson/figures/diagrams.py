@@ -17,6 +17,7 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
+from vitlesson import _validation as check
 from vitlesson.figures.plots import SMALL, WIDTH
 from vitlesson.patching import patch_config, patchify
 from vitlesson.vit import attention_weights
@@ -429,6 +430,7 @@ def attention_matrix_figure(
     the number of entries, (N+1)^2 per head and layer, for the lesson's
     configurations.
     """
+    grid, dim, seed, configs = _check_matrix_figure(grid, dim, seed, configs)
     generator = torch.Generator().manual_seed(seed)
     tokens = grid * grid + 1
     q = torch.randn(tokens, dim, generator=generator)
@@ -673,3 +675,33 @@ def dino_step_figure(
         color="#444444",
     )
     return fig
+
+
+def _check_matrix_figure(grid, dim, seed, configs):
+    """Check :func:`attention_matrix_figure`'s arguments; return them as
+    Python numbers and a tuple of (img_size, patch_size) pairs. The
+    (N+1) x (N+1) weights must fit in memory."""
+    grid = check.positive_int(grid, "grid")
+    dim = check.positive_int(dim, "dim")
+    seed = check.non_negative_int(seed, "seed")
+    if seed >= 2**64:
+        raise ValueError(f"seed must be below 2**64, got {seed}")
+    tokens = grid * grid + 1
+    check.fits_in_memory(
+        max(tokens * tokens, tokens * dim),
+        f"An attention matrix of grid={grid} ({tokens:,} tokens)",
+    )
+    if isinstance(configs, (str, bytes)) or not hasattr(configs, "__iter__"):
+        raise TypeError(
+            "configs must be (img_size, patch_size) pairs, got "
+            f"{type(configs).__name__} ({configs!r})"
+        )
+    configs = tuple(configs)
+    if not configs or not all(
+        isinstance(pair, (tuple, list)) and len(pair) == 2 for pair in configs
+    ):
+        raise ValueError(
+            "configs must be one or more (img_size, patch_size) pairs, got "
+            f"{configs!r}"
+        )
+    return grid, dim, seed, configs

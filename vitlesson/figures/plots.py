@@ -56,9 +56,9 @@ def patch_mosaic(
 ) -> np.ndarray:
     """The image's patches laid out on their grid with ``gap`` white pixels between them."""
     pixels = _to_numpy_image(image)
-    rows, cols = check.patch_grid(
-        pixels.shape[:2], check.positive_int(patch_size, "patch_size")
-    )
+    patch_size = check.positive_int(patch_size, "patch_size")
+    gap = check.non_negative_int(gap, "gap")
+    rows, cols = check.patch_grid(pixels.shape[:2], patch_size)
     step = patch_size + gap
     mosaic = np.ones((rows * step - gap, cols * step - gap, 3))
     for r in range(rows):

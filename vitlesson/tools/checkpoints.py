@@ -20,10 +20,13 @@ import math
 import numbers
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from vitlesson._validation import plain_number
 
 # --8<-- [start:to_hf]
 _RENAMES = [
@@ -42,6 +45,7 @@ def to_hf_vit_state_dict(
     state_dict: dict[str, torch.Tensor],
 ) -> dict[str, torch.Tensor]:
     """Rename a DINO/timm ViT state dict (no head) to ``ViTModel``'s keys."""
+    _check_state_dict(state_dict, "state_dict")  # tensors; qkv rows 3D
     converted = {}
     for key, value in state_dict.items():
         qkv = re.match(r"^blocks\.(\d+)\.attn\.qkv\.(weight|bias)$", key)
@@ -65,6 +69,45 @@ def to_hf_vit_state_dict(
 
 
 # --8<-- [end:to_hf]
+
+
+def _check_state_dict(state, name: str) -> None:
+    """``state`` must be a state dict: string keys, tensor values (a model,
+    a list, NumPy arrays or ``None`` are refused); a ``qkv`` tensor must
+    stack three equal parts, (3D, ...)."""
+    if not isinstance(state, Mapping):
+        hint = (
+            ": pass model.state_dict()"
+            if isinstance(state, torch.nn.Module)
+            else ""
+        )
+        raise TypeError(
+            f"{name} must be a state dict (a dict of tensors), got "
+            f"{type(state).__name__}{hint}"
+        )
+    for key, value in state.items():
+        if not isinstance(key, str):
+            raise TypeError(
+                f"{name} keys must be strings, got {type(key).__name__} "
+                f"({key!r})"
+            )
+        if not isinstance(value, torch.Tensor):
+            hint = (
+                ": convert it with torch.from_numpy(...)"
+                if type(value).__module__ == "numpy"
+                else ""
+            )
+            raise TypeError(
+                f"{name}[{key!r}] must be a torch.Tensor, got "
+                f"{type(value).__name__}{hint}"
+            )
+        if re.search(r"\.qkv\.(weight|bias)$", key) and (
+            value.dim() == 0 or value.shape[0] % 3
+        ):
+            raise ValueError(
+                f"{name}[{key!r}] must stack queries, keys and values, "
+                f"(3D, ...) rows, got shape {tuple(value.shape)}"
+            )
 
 
 # --8<-- [start:hf_reference]
@@ -141,6 +184,7 @@ def from_hf_vit_state_dict(
     Queries, keys and values are stacked back into one ``qkv`` layer; the
     pooler (not part of DINO's backbone) is left out.
     """
+    _check_state_dict(state_dict, "state_dict")
     converted, parts = {}, {}
     for key, value in state_dict.items():
         key = key.removeprefix("vit.")  # ViTFor… models wrap a ViTModel
@@ -168,6 +212,12 @@ def from_hf_vit_state_dict(
                 f"{name} needs query, key and value weights; "
                 f"missing {', '.join(missing)}"
             )
+        shapes = [tuple(parts[name, w].shape) for w in "qkv"]
+        if len(set(shapes)) > 1 or not shapes[0]:
+            raise ValueError(
+                f"{name}: query, key and value must have one shape, "
+                f"got {shapes[0]}, {shapes[1]} and {shapes[2]}"
+            )
         converted[name] = torch.cat(
             [parts[name, w] for w in "qkv"]
         )  # 3 x (D, ...) -> (3D, ...)
@@ -190,7 +240,9 @@ _WRAPPERS = ("teacher", "student", "model", "state_dict")
 
 def _whole_number(value, what: str) -> int:
     """A positive count read from a file (JSON, metadata strings) or given
-    by the caller: ``6`` or ``"6"``, never ``"six"``, ``4.5`` or ``True``."""
+    by the caller: ``6`` or ``"6"``, never ``"six"``, ``4.5`` or ``True``
+    (a NumPy or 0-d tensor integer is the number it holds)."""
+    value = plain_number(value)
     if isinstance(value, str) and value.strip().isdecimal():
         value = int(value)
     elif isinstance(value, numbers.Integral) and not isinstance(value, bool):
@@ -358,6 +410,7 @@ def backbone_state_dict(
     DINO's projection head, kept beside the backbone in a full checkpoint,
     is left out, as DINO's ``visualize_attention.py`` does.
     """
+    _check_checkpoint(state, checkpoint_key)
     if checkpoint_key in state and isinstance(state[checkpoint_key], dict):
         state = state[checkpoint_key]
     elif not any(isinstance(v, torch.Tensor) for v in state.values()):
@@ -373,6 +426,7 @@ def backbone_state_dict(
                 f"checkpoint; it has {entries}"
             )
         state = state[entries[0]]
+    _refuse_arrays(state)
     state = {
         k.removeprefix("module."): v
         for k, v in state.items()
@@ -392,6 +446,48 @@ def backbone_state_dict(
     return state
 
 
+def _check_checkpoint(state, checkpoint_key) -> None:
+    """A checkpoint's dictionary, and its ``checkpoint_key`` entry (when
+    it is the only way in) a state dict rather than a number or a list."""
+    if not isinstance(checkpoint_key, str):
+        raise TypeError(
+            "checkpoint_key must be a string such as 'teacher', "
+            f"got {type(checkpoint_key).__name__}"
+        )
+    if not isinstance(state, Mapping):
+        hint = (
+            ": pass model.state_dict()"
+            if isinstance(state, torch.nn.Module)
+            else ""
+        )
+        raise TypeError(
+            "state must be a checkpoint's dictionary (a state dict), got "
+            f"{type(state).__name__}{hint}"
+        )
+    _refuse_arrays(state)
+    entry = state.get(checkpoint_key)
+    if (
+        checkpoint_key in state
+        and not isinstance(entry, Mapping)
+        and not any(isinstance(v, torch.Tensor) for v in state.values())
+    ):
+        raise ValueError(
+            f"state[{checkpoint_key!r}] is not a state dict (a dict of "
+            f"tensors), got {type(entry).__name__} ({entry!r:.60})"
+        )
+
+
+def _refuse_arrays(state: Mapping) -> None:
+    """NumPy arrays where tensors belong would be dropped as settings."""
+    arrays = [k for k, v in state.items() if type(v).__module__ == "numpy"]
+    if arrays:
+        raise TypeError(
+            f"state[{arrays[0]!r}] must be a torch.Tensor, got "
+            f"{type(state[arrays[0]]).__name__}: convert it with "
+            "torch.from_numpy(...)"
+        )
+
+
 def architecture(
     state: dict[str, torch.Tensor], num_heads: int | None = None, img_size=None
 ) -> dict:
@@ -402,6 +498,7 @@ def architecture(
     other (the package's ``img_size=(32, 16)``) needs ``img_size``, since
     8 positions may be 4×2, 2×4 or 8×1 patches.
     """
+    _check_state_dict(state, "state")
     required = [
         "cls_token",
         "pos_embed",

@@ -527,8 +527,13 @@ def test_a_state_dict_without_blocks_or_with_misshapen_tensors(tmp_path):
             "patch_embed.proj.weight must have shape",
         ),
         "qkv": (
-            state | {"blocks.0.attn.qkv.weight": torch.zeros(64, 64)},
+            state | {"blocks.0.attn.qkv.weight": torch.zeros(96, 64)},
             "does not fit a ViT",
+        ),
+        "qkv-not-thirds": (
+            state | {"blocks.0.attn.qkv.weight": torch.zeros(64, 64)},
+            r"state\['blocks.0.attn.qkv.weight'\] must stack queries, "
+            r"keys and values, \(3D, ...\) rows, got shape \(64, 64\)",
         ),
         "no-mlp": (
             {k: v for k, v in state.items() if ".mlp." not in k},
