@@ -206,9 +206,13 @@ def stale(root: Path = ROOT) -> list[Stale]:
             content = json.loads(
                 (root / record.path).read_text(encoding="utf-8")
             )
+        except json.JSONDecodeError as error:
+            raise PluginError(
+                f"{record.path}: not valid JSON: {error}"
+            ) from None
         except (OSError, ValueError) as error:
             raise PluginError(
-                f"{record.path}: cannot be read: {error}"
+                f"{record.path}: cannot read it: {error}"
             ) from None
         grouped: dict[tuple, list[str]] = {}
         for name, code in _stamps(record, content).items():
