@@ -1234,3 +1234,232 @@ def test_mlp_ratio_sets_the_hidden_width_that_acts(training):
         for block in wide.blocks:
             block.mlp.fc2.weight[:, 32:].normal_()
         assert not torch.allclose(wide(x), narrow(x))
+
+
+# --- issue 36: inputs that were accepted silently, or refused too strictly -
+
+
+def test_attention_weights_of_zero_width_tokens_are_refused():
+    q = k = torch.zeros(1, 2, 3, 0)
+    with pytest.raises(
+        ValueError,
+        match=r"^q and k must have d >= 1 numbers per token \(the scale is "
+        r"1/sqrt\(d\)\), got shapes \(1, 2, 3, 0\) and \(1, 2, 3, 0\)$",
+    ):
+        attention_weights(q, k)
+
+
+def test_rollout_of_no_heads_is_refused():
+    with pytest.raises(
+        ValueError,
+        match=r"^maps must hold at least one head to average, got shape "
+        r"\(1, 1, 0, 3, 3\)$",
+    ):
+        attention_rollout(torch.zeros(1, 1, 0, 3, 3))
+
+
+@pytest.mark.parametrize(
+    "maps,found",
+    [
+        (torch.full((1, 1, 2, 3, 3), 0.5), "a row summing to 1.5"),
+        (
+            torch.tensor([[0.5, 0.5], [1.5, -0.5]]).expand(1, 1, 1, 2, 2),
+            "a weight of -0.5",
+        ),
+        (torch.full((1, 1, 1, 2, 2), float("nan")), "a row summing to nan"),
+    ],
+)
+def test_rollout_of_scores_that_are_not_softmax_weights_is_refused(
+    maps, found
+):
+    with pytest.raises(ValueError) as error:
+        attention_rollout(maps)
+    message = str(error.value)
+    assert message.startswith(f"maps of shape {tuple(maps.shape)} must be ")
+    assert found in message and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "dtype", [torch.float32, torch.float16, torch.bfloat16]
+)
+def test_rollout_accepts_softmax_weights_in_every_float_dtype(dtype):
+    maps = torch.randn(2, 3, 4, 50, 50).softmax(dim=-1).to(dtype)
+    rollout = attention_rollout(maps)
+    sums = rollout.float().sum(dim=-1)
+    torch.testing.assert_close(sums, torch.ones_like(sums), atol=0.05, rtol=0)
+
+
+@SETTINGS
+@given(
+    shape=st.lists(st.integers(0, 4), min_size=5, max_size=5),
+    scale=st.sampled_from([None, 1.0, 3.0, -1.0]),
+)
+def test_rollout_of_any_maps_is_distributions_or_a_refusal(shape, scale):
+    """Softmax rows (scale None) give rows that sum to 1; scaled ones, a
+    wrong shape or no heads are refused in one line."""
+    shape[-1] = shape[-2]
+    maps = torch.randn(shape).softmax(dim=-1)
+    if scale is not None and maps.numel():
+        maps = maps * scale + (0.1 if scale == 1.0 else 0.0)
+
+    def check_result(rollout):
+        assert rollout.shape == (shape[0], shape[-1], shape[-1])
+        if rollout.numel():
+            torch.testing.assert_close(
+                rollout.sum(-1), torch.ones(rollout.shape[:-1])
+            )
+
+    expect(
+        lambda: attention_rollout(maps),
+        check_result,
+        names="maps",
+        values=[maps],
+    )
+
+
+@SETTINGS
+@given(
+    q_shape=st.lists(st.integers(0, 4), min_size=2, max_size=4),
+    k_rows=st.integers(0, 4),
+)
+def test_attention_weights_of_any_widths_are_rows_of_one_or_a_refusal(
+    q_shape, k_rows
+):
+    q = torch.randn(q_shape)
+    k = torch.randn(*q_shape[:-2], k_rows, q_shape[-1])
+
+    def check_result(weights):
+        assert weights.shape == (*q_shape[:-1], k_rows)
+        assert torch.isfinite(weights).all()
+        if weights.numel():
+            torch.testing.assert_close(
+                weights.sum(-1), torch.ones(weights.shape[:-1])
+            )
+
+    expect(
+        lambda: attention_weights(q, k),
+        check_result,
+        names=("q", "k"),
+        values=[q, k],
+    )
+
+
+# Every int or float setting of the core layers, in a value they accept.
+_NUMBER_SETTINGS = {
+    Attention: dict(dim=8, num_heads=2, attn_drop=0.1, proj_drop=0.1),
+    Mlp: dict(dim=8, hidden_dim=16, drop=0.1),
+    DropPath: dict(p=0.1),
+    Block: dict(
+        dim=8,
+        num_heads=2,
+        mlp_ratio=2.0,
+        drop=0.1,
+        attn_drop=0.1,
+        drop_path=0.1,
+    ),  # fmt: skip
+    VisionTransformer: dict(
+        img_size=16,
+        patch_size=8,
+        in_channels=3,
+        num_classes=4,
+        embed_dim=8,
+        depth=2,
+        num_heads=2,
+        mlp_ratio=2.0,
+        drop_rate=0.1,
+        attn_drop_rate=0.1,
+        drop_path_rate=0.1,
+    ),  # fmt: skip
+    vitlesson.PatchEmbedding: dict(
+        img_size=16, patch_size=8, in_channels=3, embed_dim=8
+    ),
+    vitlesson.FlexiblePatchEmbedding: dict(
+        img_size=16, patch_size=8, in_channels=3, embed_dim=8
+    ),
+    vitlesson.PositionalEmbedding: dict(n_patches=4, embed_dim=8, dropout=0.1),
+    vitlesson.VisionTransformerEmbedding: dict(
+        img_size=16, patch_size=8, in_channels=3, embed_dim=8, dropout=0.1
+    ),
+}
+
+
+def _wrapped(value, form: str):
+    """``value`` as a NumPy scalar, a 0-d NumPy array or a 0-d tensor."""
+    import numpy as np
+
+    if form == "numpy scalar":
+        return np.int64(value) if type(value) is int else np.float32(value)
+    return np.array(value) if form == "numpy array" else torch.tensor(value)
+
+
+def _input_for(layer):
+    if isinstance(layer, (Attention, Block, Mlp, DropPath)):
+        return torch.randn(2, 3, 8)
+    if isinstance(layer, vitlesson.PositionalEmbedding):
+        return torch.randn(2, 5, 8)
+    return torch.rand(2, 3, 16, 16)
+
+
+def _plain_attributes(module):
+    """(name, value) of every number a module or its sub-modules keeps
+    that is not a Python number."""
+    return [
+        (name, type(value).__name__)
+        for sub in module.modules()
+        for name, value in vars(sub).items()
+        if not name.startswith("_")
+        and type(value).__module__ in ("numpy", "torch")
+        and not isinstance(value, (torch.nn.Module, torch.dtype))
+    ]
+
+
+@SETTINGS
+@given(
+    cls=st.sampled_from(list(_NUMBER_SETTINGS)),
+    data=st.data(),
+    form=st.sampled_from(["numpy scalar", "numpy array", "tensor"]),
+)
+def test_core_layers_take_numpy_and_0d_tensor_numbers_as_numbers(
+    cls, data, form
+):
+    """``PatchEmbedding(np.int64(224))``, ``dropout=np.float32(0.1)``: each
+    setting is the number it holds, kept as a Python number, so that the
+    layer runs, trains and pickles as with plain numbers."""
+    import pickle
+
+    settings = _NUMBER_SETTINGS[cls]
+    name = data.draw(st.sampled_from(sorted(settings)), label="setting")
+    layer = cls(**settings | {name: _wrapped(settings[name], form)})
+    assert _plain_attributes(layer) == []
+    x = _input_for(layer)
+    layer.train()
+    out = layer(x)
+    out = out[0] if isinstance(out, tuple) else out
+    if out.requires_grad:  # DropPath has no weights
+        out.sum().backward()  # trains
+    copy_ = pickle.loads(pickle.dumps(layer.eval()))
+    first, second = layer(x), copy_(x)
+    first = first[0] if isinstance(first, tuple) else first
+    second = second[0] if isinstance(second, tuple) else second
+    torch.testing.assert_close(first, second)
+
+
+@pytest.mark.parametrize("cls", list(_NUMBER_SETTINGS))
+def test_core_models_pickle(cls):
+    import pickle
+
+    layer = cls(**_NUMBER_SETTINGS[cls]).eval()
+    copy_ = pickle.loads(pickle.dumps(layer))
+    x = _input_for(layer)
+    first, second = layer(x), copy_(x)
+    first = first[0] if isinstance(first, tuple) else first
+    second = second[0] if isinstance(second, tuple) else second
+    torch.testing.assert_close(first, second)
+
+
+def test_patch_embedding_of_a_numpy_224_is_224():
+    import numpy as np
+
+    layer = vitlesson.PatchEmbedding(np.int64(224), np.int64(16))
+    assert layer.img_size == (224, 224) and type(layer.patch_size) is int
+    assert layer.n_patches == 196 and type(layer.n_patches) is int
