@@ -418,8 +418,11 @@ def _run(parser, args, argv, held: contextlib.ExitStack) -> None:
             f"({error.strerror or error}): the previous files are "
             "unchanged\n",
         )
-    print(json.dumps(record, indent=1))
-    print(f"written to {weights} and {record_path}", file=sys.stderr)
+    try:  # the pair is in place: a Ctrl-C now interrupts only the report
+        print(json.dumps(record, indent=1))
+        print(f"written to {weights} and {record_path}", file=sys.stderr)
+    except KeyboardInterrupt:
+        parser.exit(130, "\n" + interrupted(PROG, written=True))
 
 
 if __name__ == "__main__":

@@ -430,3 +430,31 @@ def test_a_second_run_on_the_same_output_is_refused(work, capsys):
         err = refused(capsys, QUICK)
     assert "--output tiny-shapes.pt is being written by another run" in err
     assert list(work.iterdir()) == []
+
+
+def test_ctrl_c_while_the_command_reports_says_the_files_are_written(
+    tmp_path, monkeypatch, capsys
+):
+    """A Ctrl-C after the pair is in place, while the command prints its
+    record, must not claim that nothing was written (training and
+    evaluation are left out: the model is an untrained tiny ViT)."""
+    monkeypatch.setattr(
+        train_module,
+        "train",
+        lambda **options: (train_module.tiny_vit(), {"steps": 0}),
+    )
+    monkeypatch.setattr(train_module, "results", lambda model: {})
+    monkeypatch.chdir(tmp_path)
+
+    def interrupted_print(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("builtins.print", interrupted_print)
+    with pytest.raises(SystemExit) as stop:
+        train_module.main(["--output", "run.pt"])
+    assert stop.value.code == 130
+    assert capsys.readouterr().err.strip() == (
+        "python -m vitlesson.lab.train: interrupted after its files were "
+        "written in full"
+    )
+    assert (tmp_path / "run.pt").exists() and (tmp_path / "run.json").exists()

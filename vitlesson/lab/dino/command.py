@@ -424,13 +424,16 @@ def _run(parser, args, argv, held: contextlib.ExitStack) -> None:
             f"({error.strerror or error}): the previous files "
             f"are unchanged\n",
         )
-    print(
-        json.dumps(
-            record[ablation]["metrics"] if ablation else record["metrics"]
+    try:  # the pair is in place: a Ctrl-C now interrupts only the report
+        print(
+            json.dumps(
+                record[ablation]["metrics"] if ablation else record["metrics"]
+            )
         )
-    )
-    print(
-        f"written to {weights or record_path}"
-        + (f" and {record_path}" if weights else ""),
-        file=sys.stderr,
-    )
+        print(
+            f"written to {weights or record_path}"
+            + (f" and {record_path}" if weights else ""),
+            file=sys.stderr,
+        )
+    except KeyboardInterrupt:
+        parser.exit(130, "\n" + interrupted(PROG, written=True))
