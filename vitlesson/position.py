@@ -220,14 +220,15 @@ def resample_position_embedding(
 
 
 def _check_directions(table, embedding) -> None:
-    """Every position's vector has a direction (cosine needs a length)."""
+    """Every position's vector has a direction: ``F.normalize`` divides
+    by at least 1e-12, so a shorter vector would not become a unit one."""
     lengths = table.norm(dim=1)  # (N,)
-    if (lengths <= 1e-12 * lengths.max().clamp(min=1)).any():
-        row = int(lengths.argmin())
+    row = int(lengths.argmin())
+    if lengths[row] < 1e-12:
         raise ValueError(
-            f"embedding of shape {tuple(embedding.shape)} has a zero vector "
-            f"at position {row}: a cosine similarity needs vectors of "
-            "non-zero length"
+            f"embedding of shape {tuple(embedding.shape)} has a vector of "
+            f"length {lengths[row].item():.3g} at position {row}: a cosine "
+            "similarity needs vectors of length 1e-12 or more"
         )
 
 

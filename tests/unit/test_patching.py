@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from hypothesis import given
@@ -479,3 +481,61 @@ def test_the_conv_form_no_longer_returns_a_meta_tensor_silently():
         model = tiny_vit()
         out = model(torch.randn(2, 3, 16, 16))
     assert out.device.type == "meta" and out.shape == (2, 8)
+
+
+# --- issue 36: empty images, and suggestions the user can take -------------
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 0, 0), (2, 3, 0, 4), (1, 0, 4, 4)])
+def test_patchify_of_an_empty_image_is_refused(shape):
+    with pytest.raises(
+        ValueError,
+        match=r"^images must have at least one channel, row and column, got "
+        rf"shape {re.escape(str(shape))}: there are no patches to cut$",
+    ):
+        patchify(torch.zeros(shape), 2)
+
+
+def test_a_patch_larger_than_the_image_suggests_a_size_that_tiles_it():
+    with pytest.raises(ValueError) as error:
+        patchify(torch.zeros(1, 3, 4, 4), 10**18)
+    message = str(error.value)
+    assert message == (
+        "patch size 1000000000000000000 is larger than a side of the image "
+        "(4*4): use a patch size that tiles it, such as 4 (nothing is "
+        "cropped silently)"
+    )
+
+
+@SETTINGS
+@given(
+    height=st.integers(1, 64),
+    width=st.integers(1, 64),
+    patch_size=st.one_of(st.integers(1, 80), st.just(10**18)),
+)
+def test_every_suggested_size_is_one_the_user_can_use(
+    height, width, patch_size
+):
+    """A refusal's suggestion is a patch size that tiles the image, or an
+    image no larger than the one given that the patch size tiles."""
+    images = torch.zeros(1, 1, height, width)
+    try:
+        patches = patchify(images, patch_size)
+    except ValueError as error:
+        message = str(error)
+        assert "\n" not in message and str(patch_size) in message
+        suggested = re.search(r"such as (\d+)(?:\*(\d+))?", message)
+        assert suggested, message
+        if suggested.group(2) is None:  # a patch size
+            size = int(suggested.group(1))
+            assert height % size == 0 and width % size == 0, message
+        else:  # an image size
+            rows, cols = int(suggested.group(1)), int(suggested.group(2))
+            assert rows <= height and cols <= width, message
+            assert rows % patch_size == 0 and cols % patch_size == 0
+        return
+    assert patches.shape == (
+        1,
+        (height // patch_size) * (width // patch_size),
+        patch_size**2,
+    )

@@ -538,3 +538,83 @@ def test_position_analysis_arguments():
         neighbour_similarity(torch.randn(1, 3), 1)
     with pytest.raises(ValueError, match=r"got \(16, 0\)"):
         neighbour_similarity(torch.randn(16, 0), 4)
+
+
+# --- issue 36: tables with nothing to compare ------------------------------
+
+
+@pytest.mark.parametrize(
+    "table", [torch.zeros(16, 8), torch.ones(16, 8), torch.full((16, 8), -3.0)]
+)
+def test_principal_components_of_a_table_without_variance_are_refused(table):
+    with pytest.raises(
+        ValueError,
+        match=r"^embedding of shape \(16, 8\) has the same vector at every "
+        r"position \(a variance of 0\): there are no components to show$",
+    ):
+        principal_component_maps(table, 4)
+
+
+def test_cosine_similarity_of_a_zero_vector_is_refused():
+    table = torch.randn(16, 8)
+    table[5] = 0
+    with pytest.raises(
+        ValueError,
+        match=r"^embedding of shape \(16, 8\) has a vector of length 0 at "
+        r"position 5: a cosine similarity needs vectors of length 1e-12 or "
+        r"more$",
+    ):
+        cosine_similarity_maps(table, 4)
+    with pytest.raises(ValueError, match="length 0 at position 0"):
+        cosine_similarity_maps(torch.zeros(16, 8), 4)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_position_analysis_refuses_nan_or_infinite_tables(bad):
+    table = torch.randn(16, 8)
+    table[3, 2] = bad
+    for analysis in (cosine_similarity_maps, principal_component_maps):
+        with pytest.raises(ValueError, match="holds NaN or infinite values"):
+            analysis(table, 4)
+
+
+@SETTINGS
+@given(
+    kind=st.sampled_from(["random", "zero", "constant", "one row", "scaled"]),
+    scale=st.sampled_from([1e-30, 1e-6, 1.0, 1e6, 1e30]),
+)
+def test_position_analysis_gives_finite_results_or_a_refusal(kind, scale):
+    """Every map is finite and the variance fractions are in [0, 1] and
+    sum to at most 1; a table they cannot describe is refused."""
+    table = {
+        "random": torch.randn(16, 8),
+        "zero": torch.zeros(16, 8),
+        "constant": torch.ones(16, 8) * 2,
+        "one row": torch.randn(1, 8).expand(16, 8).clone(),
+        "scaled": torch.randn(16, 8),
+    }[kind] * (scale if kind == "scaled" else 1.0)
+
+    def check_maps(maps):
+        assert torch.isfinite(maps).all()
+
+    def check_components(result):
+        maps, fractions = result
+        assert torch.isfinite(maps).all() and torch.isfinite(fractions).all()
+        assert (fractions >= 0).all() and fractions.sum() <= 1 + 1e-6
+
+    maps = expect(
+        lambda: cosine_similarity_maps(table, 4),
+        check_maps,
+        names="embedding",
+        values=[table],
+    )
+    components = expect(
+        lambda: principal_component_maps(table, 4),
+        check_components,
+        names="embedding",
+        values=[table],
+    )
+    if kind == "random" or (kind == "scaled" and scale >= 1e-6):
+        assert maps is not None and components is not None  # they differ
+    if kind in ("zero", "constant", "one row"):  # nothing to decompose
+        assert components is None
