@@ -110,15 +110,15 @@ def pytest_collection_modifyitems(items):
 
 
 def pytest_terminal_summary(terminalreporter):
-    """The number of inputs the core layers' property tests tried (about
-    2,500 under make test, a tenth of that under make test-fast), and the
-    recorded results measured before a change to their code."""
+    """The number of inputs the property tests tried (a tenth as many
+    under make test-fast), and the recorded results measured before a
+    change to their code."""
     from sitebuild.records import report, stale
     from tests.support.layer_inputs import CASES
 
     if CASES["count"]:
         terminalreporter.write_line(
-            f"{CASES['count']:,} property-based cases tried on the core layers"
+            f"{CASES['count']:,} property-based cases tried on the API"
         )
     for line in report(stale()):  # information: the run does not fail
         terminalreporter.write_line(line)

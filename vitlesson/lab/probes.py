@@ -182,7 +182,7 @@ def _values(x: torch.Tensor, name: str) -> None:
     if x.layout != torch.strided:
         raise TypeError(
             f"{name} must be a dense tensor, got layout {x.layout}: "
-            f"call {name}.to_values()"
+            f"call {name}.to_dense()"
         )
     if x.device.type == "meta":
         raise ValueError(
