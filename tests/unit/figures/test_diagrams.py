@@ -154,3 +154,50 @@ def test_the_site_builds_it_and_part_6_shows_it():
     assert figures.registered()["figures/dino-step.png"].recipe == "dino_step"
     page = Path(figures.ROOT, "docs", "lessons", "dino-connection.md")
     assert "(../figures/dino-step.png)" in page.read_text(encoding="utf-8")
+
+
+# --- issue 36: settings the attention figure cannot draw --------------------
+
+
+def test_attention_matrix_of_no_patches_is_refused():
+    from vitlesson.figures.diagrams import attention_matrix_figure
+
+    with pytest.raises(ValueError, match=r"^grid must be positive, got 0$"):
+        attention_matrix_figure(grid=0)
+
+
+def test_attention_matrix_too_large_for_memory_is_refused_before_work():
+    from vitlesson.figures.diagrams import attention_matrix_figure
+
+    with pytest.raises(
+        ValueError,
+        match=r"^An attention matrix of grid=400 \(160,001 tokens\) would "
+        r"need [\d,.]+ GiB of memory",
+    ):
+        attention_matrix_figure(grid=400)
+
+
+@pytest.mark.parametrize(
+    "kwargs,error,message",
+    [
+        ({"grid": 2.5}, TypeError, r"^grid must be an int, got float"),
+        ({"dim": 0}, ValueError, r"^dim must be positive, got 0$"),
+        ({"seed": -1}, ValueError, r"^seed must be 0 or more, got -1$"),
+        ({"seed": 2**64}, ValueError, r"^seed must be below 2\*\*64"),
+        ({"configs": 5}, TypeError, r"^configs must be \(img_size, patch_"),
+        ({"configs": ()}, ValueError, r"^configs must be one or more"),
+        ({"configs": [(224,)]}, ValueError, r"^configs must be one or more"),
+    ],
+)
+def test_attention_matrix_settings_are_checked(kwargs, error, message):
+    from vitlesson.figures.diagrams import attention_matrix_figure
+
+    with pytest.raises(error, match=message):
+        attention_matrix_figure(**kwargs)
+
+
+def test_attention_matrix_takes_numpy_numbers():
+    from vitlesson.figures.diagrams import attention_matrix_figure
+
+    figure = attention_matrix_figure(grid=np.int64(2), dim=np.int64(4))
+    assert "2×2 patches + CLS: 5×5 weights" in figure.axes[0].get_title()

@@ -1,8 +1,13 @@
 """``vitlesson.figures.plots``: the lesson's figures show what they say (mosaic gaps, the patch grid, one colour scale for every similarity map)."""
 
+import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
+from tests.support.layer_inputs import SETTINGS
+from tests.support.refusals import expect
 from vitlesson.data.images import (
     sample_image,
 )
@@ -154,3 +159,42 @@ def test_training_curves_draw_every_run_in_both_panels():
     one = training_curves_figure({"DINO": runs["control"]}, log_k=5.5)
     assert one.axes[1].get_yscale() == "linear"
     assert one.axes[0].get_legend() is None  # one run needs no names
+
+
+# --- issue 36: settings the figures cannot draw -----------------------------
+
+
+@pytest.mark.parametrize("gap", [-5, -1])
+def test_a_negative_mosaic_gap_is_refused(gap):
+    with pytest.raises(
+        ValueError, match=rf"^gap must be 0 or more, got {gap}$"
+    ):
+        patch_mosaic(torch.rand(3, 8, 8), 4, gap=gap)
+
+
+@SETTINGS
+@given(
+    gap=st.one_of(st.integers(-6, 6), st.sampled_from([1.5, "2", None])),
+    patch_size=st.sampled_from([1, 2, 4, 3, 0]),
+)
+def test_any_mosaic_has_its_patches_and_gaps_or_is_refused(gap, patch_size):
+    image = torch.rand(3, 8, 8)
+
+    def check_result(mosaic):
+        rows = 8 // patch_size
+        assert mosaic.shape == (
+            rows * (patch_size + gap) - gap,
+            rows * (patch_size + gap) - gap,
+            3,
+        )
+        corner = mosaic[:patch_size, :patch_size]
+        assert np.allclose(
+            corner, image[:, :patch_size, :patch_size].permute(1, 2, 0)
+        )
+
+    expect(
+        lambda: patch_mosaic(image, patch_size, gap=gap),
+        check_result,
+        names=("gap", "patch_size", "patch size"),
+        values=[gap, patch_size],
+    )
