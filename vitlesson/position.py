@@ -57,7 +57,9 @@ def sincos_2d_position_embedding(
     wavelengths from 2*pi up to ``2*pi * temperature**((D/4 - 1) / (D/4))``
     (just short of ``temperature * 2*pi``). Nothing is learned.
     """
-    rows, cols = _checked_sincos_grid(grid_size, embed_dim, temperature)
+    rows, cols, embed_dim, temperature = _checked_sincos_grid(
+        grid_size, embed_dim, temperature
+    )  # checked, as Python numbers
     quarter = embed_dim // 4  # sin and cos, for rows and for columns
     i = torch.arange(quarter, dtype=torch.float64)  # (D/4,)
     frequencies = temperature ** (-i / quarter)  # (D/4,)
@@ -159,7 +161,7 @@ def neighbour_similarity(
     grid gives clearly more to neighbours than to distant positions.
     """
     rows, cols = check.image_size_pair(grid_size, "grid_size")
-    check.finite_number(far, "far", low=1)
+    far = check.finite_number(far, "far", low=1)
     maps = cosine_similarity_maps(embedding, (rows, cols))
     similarity = maps.reshape(rows * cols, rows * cols)  # (N, N)
     r, c = torch.meshgrid(
@@ -269,10 +271,13 @@ def _check_tokens(tokens, table) -> None:
 
 
 def _checked_sincos_grid(grid_size, embed_dim, temperature):
-    """Check a 2-D sin-cos table's arguments; return its (rows, cols)."""
+    """Check a 2-D sin-cos table's arguments; return its rows, columns,
+    width and temperature as Python numbers."""
     rows, cols = check.image_size_pair(grid_size, "grid_size")
     embed_dim = check.positive_int(embed_dim, "embed_dim")
-    check.finite_number(temperature, "temperature", low=1.0, low_open=True)
+    temperature = check.finite_number(
+        temperature, "temperature", low=1.0, low_open=True
+    )
     check.fits_in_memory(
         (rows * cols, embed_dim),
         f"A {rows}x{cols} sin-cos table",
@@ -283,7 +288,7 @@ def _checked_sincos_grid(grid_size, embed_dim, temperature):
             "embed_dim must be divisible by 4 for a 2-D sin-cos embedding, "
             f"got {embed_dim}"
         )
-    return rows, cols
+    return rows, cols, embed_dim, temperature
 
 
 def _checked_grids(

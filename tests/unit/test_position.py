@@ -27,6 +27,7 @@ from vitlesson.position import (
     cosine_similarity_maps,
     neighbour_similarity,
     principal_component_maps,
+    resample_position_embedding,
     sincos_2d_position_embedding,
 )
 
@@ -618,3 +619,27 @@ def test_position_analysis_gives_finite_results_or_a_refusal(kind, scale):
         assert maps is not None and components is not None  # they differ
     if kind in ("zero", "constant", "one row"):  # nothing to decompose
         assert components is None
+
+
+@pytest.mark.parametrize("form", ["numpy", "tensor"])
+def test_position_functions_take_numpy_and_0d_tensor_numbers(form):
+    import numpy as np
+
+    from vitlesson import costs
+
+    wrap = np.array if form == "numpy" else torch.tensor
+    table = sincos_2d_position_embedding(4, 16)
+    assert torch.equal(
+        sincos_2d_position_embedding(wrap(4), wrap(16), wrap(10000.0)), table
+    )
+    pos_embed = torch.randn(1, 17, 8)
+    assert torch.equal(
+        resample_position_embedding(pos_embed, wrap(2), None, wrap(1)),
+        resample_position_embedding(pos_embed, 2),
+    )
+    assert neighbour_similarity(table, wrap(4), wrap(2.0)) == (
+        neighbour_similarity(table, 4, 2.0)
+    )
+    assert costs.patch_embedding_flops(
+        wrap(224), wrap(16), wrap(8), wrap(3)
+    ) == costs.patch_embedding_flops(224, 16, 8, 3)
