@@ -161,7 +161,8 @@ def neighbour_similarity(
     grid gives clearly more to neighbours than to distant positions.
     """
     rows, cols = check.image_size_pair(grid_size, "grid_size")
-    far = check.finite_number(far, "far", low=1)
+    far = check.plain_number(far)  # as the number given: 4, not 4.0
+    check.finite_number(far, "far", low=1)
     maps = cosine_similarity_maps(embedding, (rows, cols))
     similarity = maps.reshape(rows * cols, rows * cols)  # (N, N)
     r, c = torch.meshgrid(
