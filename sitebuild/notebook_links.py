@@ -8,15 +8,32 @@ nothing where ``vitlesson`` imports; its links point at the published site
 (``SITE_URL``) or, without one, name the page in plain text. Colab opens a
 notebook from a GitHub path only: the notebooks branch that
 ``.github/workflows/publish.yml`` fills with ``site/downloads/``.
+
+The install cell installs the commit the notebook was built from (the
+publishing workflow's ``GITHUB_SHA``, else ``git rev-parse HEAD`` of the
+checkout), not the repository's head, which moves on after the notebook is
+written; without git, the cell says that it installs the head.
+
+From the copy opened from disk (``make build-offline``), Chromium ignores a
+link's ``download`` attribute on another ``file://`` address (even in the same
+folder) and opens the notebook's JSON instead. That copy therefore also
+carries each notebook as a script (``downloads/<name>.ipynb.js``), which
+``docs/javascripts/notebook.js`` loads on the click and saves under its name.
 """
 
 from __future__ import annotations
 
+import functools
+import json
+import os
 import posixpath
 import re
-from pathlib import PurePosixPath
+import subprocess
+from pathlib import Path, PurePosixPath
 
 import nbformat
+
+from sitebuild import ROOT
 
 DOWNLOADS = "downloads/"
 # The branch the publishing workflow pushes site/downloads/ to; the Colab links open it.
@@ -26,6 +43,9 @@ GITHUB_REPOSITORY = re.compile(
     r"^https://github\.com/(?P<owner>[\w.-]+)/(?P<repo>[\w.-]+?)(?:\.git)?/?$"
 )
 INSTALL_MARKER = "<!-- vitlesson:install -->"
+COMMIT = re.compile(r"^[0-9a-f]{40}$")
+# What the copy opened from disk adds to each notebook's name: its script.
+OFFLINE_SCRIPT = ".js"
 
 
 def site_url_of(config) -> str:
@@ -49,15 +69,60 @@ def colab_url(config, download: str) -> str | None:
     )
 
 
-def install_cell(config):
-    """First cell of every downloaded notebook: the package, installed only where it is missing."""
+@functools.cache
+def built_commit(github_sha: str | None, root: Path) -> str | None:
+    """The commit the site is built from: ``github_sha`` (the publishing
+    workflow's ``GITHUB_SHA``) when given, else the checkout's HEAD at
+    ``root``; None where ``root`` is not a git checkout or git is missing."""
+    if github_sha:
+        if not COMMIT.match(github_sha):
+            raise ValueError(
+                "GITHUB_SHA: expected a commit's 40 hexadecimal digits, "
+                f"got {github_sha!r}"
+            )
+        return github_sha
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "--verify", "--quiet", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=False,
+            # Never the HEAD of a repository above the checkout.
+            env={**os.environ, "GIT_CEILING_DIRECTORIES": str(root.parent)},
+        )
+    except OSError:  # no git
+        return None
+    commit = done.stdout.strip()
+    return commit if done.returncode == 0 and COMMIT.match(commit) else None
+
+
+def install_cell(config, commit: str | None = None):
+    """First cell of every downloaded notebook: the package, installed only
+    where it is missing, at ``commit`` (by default :func:`built_commit` of
+    this checkout)."""
     repo = (config.get("repo_url") or "").rstrip("/")
     if repo:
+        commit = commit or built_commit(os.environ.get("GITHUB_SHA"), ROOT)
+        if commit:
+            target = f"{repo}@{commit}"
+            why = (
+                "# The course package `vitlesson`, where it is missing (in "
+                "Colab, for\n# instance): installed at the commit this "
+                f"notebook was built from,\n# {commit[:12]}."
+            )
+        else:
+            target = repo
+            why = (
+                "# The course package `vitlesson`, where it is missing (in "
+                "Colab, for\n# instance): installed from the repository's "
+                "head (the site was built\n# without git, so the commit of "
+                "this notebook is not known).\n#"
+            )
         body = (
-            '    %pip install --quiet "vitlesson @ git+' + repo + '"\n'
+            '    %pip install --quiet "vitlesson @ git+' + target + '"\n'
             "    importlib.invalidate_caches()\n"
         )
-        why = "installed from the course repository where it is missing (in Colab,\n# for instance)"
     else:
         body = (
             "    raise ModuleNotFoundError(\n"
@@ -67,10 +132,12 @@ def install_cell(config):
             '        "then .venv/bin/jupyter lab)."\n'
             "    )\n"
         )
-        why = "where it is missing, this cell says how to get it"
+        why = (
+            "# The course package `vitlesson`: where it is missing, this "
+            "cell says\n# how to get it."
+        )
     source = (
-        f"# The course package `vitlesson`: {why}; where it imports, this\n"
-        "# cell does nothing.\n"
+        f"{why} Where it imports, this cell does nothing.\n"
         "import importlib\n"
         "import importlib.util\n\n"
         'if importlib.util.find_spec("vitlesson") is None:\n' + body
@@ -141,4 +208,22 @@ def install_command(config) -> str:
         "get the course repository from whoever gave you the site, then, in its folder,\n"
         "one command installs everything into `.venv` and serves the site at\n"
         "http://127.0.0.1:8000:\n\n```bash\nmake serve\n```\n"
+    )
+
+
+def is_offline_copy(config) -> bool:
+    """Whether this build is the copy opened from disk (Material's offline
+    plugin enabled: ``make build-offline``)."""
+    plugin = config.plugins.get("material/offline")
+    return bool(plugin is not None and plugin.config.enabled)
+
+
+def offline_script(name: str, notebook: str) -> str:
+    """A notebook as a script that the copy opened from disk can load
+    (``fetch()`` of a ``file://`` address is refused): it files the
+    notebook's text under its name in ``window.vitlessonNotebooks``."""
+    return (
+        "window.vitlessonNotebooks = window.vitlessonNotebooks || {};\n"
+        f"window.vitlessonNotebooks[{json.dumps(name)}] = "
+        f"{json.dumps(notebook, ensure_ascii=False)};\n"
     )

@@ -67,8 +67,11 @@ from sitebuild.notebook_links import (  # noqa: F401
     DOWNLOADS,
     INSTALL_MARKER,
     NOTEBOOKS_BRANCH,  # read by tests/site/test_publishing.py
+    OFFLINE_SCRIPT,
     colab_url,
     install_command,
+    is_offline_copy,
+    offline_script,
 )
 from sitebuild.notebook_pages import (  # noqa: F401
     lighten,
@@ -148,6 +151,14 @@ def on_files(files, config):
             files.append(
                 File.generated(config, f"{DOWNLOADS}{name}", content=content)
             )
+            if is_offline_copy(config):  # saved by notebook.js from disk
+                files.append(
+                    File.generated(
+                        config,
+                        f"{DOWNLOADS}{name}{OFFLINE_SCRIPT}",
+                        content=offline_script(name, content),
+                    )
+                )
         names = list(notebooks)
         _downloads[uri] = {"notebook": f"{DOWNLOADS}{names[0]}"}
         if len(names) > 1:

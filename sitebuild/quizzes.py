@@ -16,7 +16,10 @@ Each question becomes a group of buttons (docs/javascripts/quiz.js reveals the c
 option's explanation and says whether it was right); the answers never leave the reader's
 browser. Several questions can share one fence, each starting with ``?``. After a page's last
 quiz comes its score (questions answered, and right at the first try) with a button that
-clears every answer of the page.
+clears every answer of the page. The answers are kept in the browser's localStorage, so a
+page shows them, and its score, when the reader comes back; each question carries a key
+made from its text (``data-key``), so an answer is not shown against a question that has
+changed since.
 
 Every quiz of every page is read before anything is rendered (in ``on_files``): a
 malformed one stops the build in one line naming its page and line.
@@ -32,6 +35,7 @@ parser of its syntax, and it brings a terminal quiz runner's dependencies
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 
@@ -117,6 +121,16 @@ def parse(body: str, where: str, first_line: int | None = None) -> list[dict]:
     return questions
 
 
+def question_key(question: dict) -> str:
+    """A short fingerprint of a question and its options, in their order:
+    a kept answer is shown only while the question is the same."""
+    text = "\n".join(
+        [question["question"]]
+        + [f"{o['correct']} {o['text']}" for o in question["options"]]
+    )
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
 def render(questions: list[dict], page_id: str, first: int) -> str:
     parts = []
     for number, question in enumerate(questions, start=first):
@@ -131,7 +145,8 @@ def render(questions: list[dict], page_id: str, first: int) -> str:
                 f"<strong>{'Right.' if option['correct'] else 'Not quite.'}</strong> {inline(option['why'])}</div></li>"
             )
         parts.append(
-            f'<div class="vl-quiz" role="group" aria-labelledby="{qid}">'
+            f'<div class="vl-quiz" role="group" aria-labelledby="{qid}" '
+            f'data-key="{question_key(question)}">'
             f'<p class="vl-quiz__question" id="{qid}"><strong>{number}.</strong> {inline(question["question"])}</p>'
             f'<ul class="vl-quiz__options">{"".join(options)}</ul>'
             f'<p class="vl-quiz__status" aria-live="polite"></p></div>'

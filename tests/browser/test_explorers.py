@@ -415,6 +415,59 @@ def test_a_quiz_page_keeps_score_and_resets(page):
     ) == ("1", "0")
 
 
+def test_quiz_answers_and_score_are_kept_across_visits(page):
+    """Answers (and so the page's score) come back when the learner
+    returns to a page, until the reset; an answer kept for a question
+    that has changed since is not shown."""
+    page.goto(page.base + "lessons/attention/", wait_until="load")
+    quizzes, score = page.locator(".vl-quiz"), page.locator(".vl-quiz-score")
+    total = quizzes.count()
+    first, second = quizzes.nth(0), quizzes.nth(1)
+    first.locator(".vl-quiz__option[data-correct=true]").click()
+    wrong = second.locator(".vl-quiz__option[data-correct=false]").first
+    wrong.click()
+    second.locator(".vl-quiz__option[data-correct=true]").click()
+    shown = score.inner_text()
+    assert f"1 of {total} right at the first try (2 of {total}" in shown
+
+    page.goto(page.base + "lessons/patches/", wait_until="load")
+    assert page.locator(".vl-quiz__option[aria-pressed=true]").count() == 0
+    page.go_back(wait_until="load")  # as a learner comes back
+    assert score.inner_text() == shown
+    assert (
+        score.get_attribute("data-answered"),
+        score.get_attribute("data-right"),
+    ) == ("2", "1")
+    assert page.locator(".vl-quiz__option[aria-pressed=true]").count() == 3
+    for button in (wrong, second.locator("[data-correct=true]")):
+        assert button.get_attribute("aria-pressed") == "true"
+        why = button.get_attribute("aria-describedby")
+        assert page.locator(f"#{why}").is_visible()
+    assert second.locator(".vl-quiz__status").inner_text().startswith("Right")
+    assert first.locator(".vl-quiz__status").inner_text().startswith("Right")
+
+    # A kept answer whose question changed since (another key) is dropped.
+    qid = first.get_attribute("aria-labelledby")
+    page.evaluate(
+        """(qid) => {
+            const name = "vitlesson.quiz." + qid;
+            const kept = JSON.parse(localStorage.getItem(name));
+            localStorage.setItem(name, JSON.stringify({...kept, key: "old"}));
+        }""",
+        qid,
+    )
+    page.reload(wait_until="load")
+    assert first.locator("[aria-pressed=true]").count() == 0
+    assert score.get_attribute("data-answered") == "1"
+
+    score.get_by_role("button", name="Reset the answers on this page").click()
+    page.reload(wait_until="load")
+    assert page.locator(".vl-quiz__option[aria-pressed=true]").count() == 0
+    assert score.inner_text().startswith(f"Score: 0 of {total} questions")
+    kept = "Object.keys(localStorage).filter(k => k.startsWith('vitlesson.'))"
+    assert page.evaluate(kept) == []  # the stale answer went too
+
+
 def test_every_quiz_page_has_one_score(site):
     for index in site.rglob("index.html"):
         text = index.read_text(encoding="utf-8")

@@ -565,3 +565,40 @@ def test_the_offline_copy_works_opened_from_disk(browser, offline_site):
         elsewhere == []
     )  # nothing from another host, not even the search worker's shim
     context.close()
+
+
+def test_download_buttons_save_the_notebook_from_disk(browser, offline_site):
+    """From the copy opened from disk, "Download notebook" (and the
+    exercise's "Solutions") saves the file under its name, byte for byte,
+    and the page stays: Chromium ignores the download attribute of a link
+    to another file:// address, so notebook.js saves it from the script
+    the offline build writes beside each notebook."""
+    context = browser.new_context(accept_downloads=True)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    saved = {}
+    for source, button in [
+        ("lessons/patches.html", "a.vl-download"),
+        ("notebooks/flexible-patch-embedding.html", "a.vl-download"),
+        ("notebooks/flexible-patch-embedding.html", "a.vl-solutions"),
+    ]:
+        url = (offline_site / source).as_uri()
+        page.goto(url)
+        with page.expect_download(timeout=15000) as info:
+            page.click(button)
+        download = info.value
+        name = download.suggested_filename
+        saved[name] = Path(download.path()).read_bytes()
+        assert page.url == url  # not navigated to the JSON
+        assert saved[name] == (offline_site / "downloads" / name).read_bytes()
+    assert sorted(saved) == [
+        "flexible-patch-embedding-solutions.ipynb",
+        "flexible-patch-embedding.ipynb",
+        "patches.ipynb",
+    ]
+    assert json.loads(saved["patches.ipynb"])["cells"][0]["id"] == (
+        "code-install"
+    )
+    assert errors == []
+    context.close()

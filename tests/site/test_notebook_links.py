@@ -1,12 +1,18 @@
 """Where a downloaded notebook runs (sitebuild/notebook_links.py): its
 install cell, its links outside the site, its Colab address."""
 
+import json
+import subprocess
+
 import pytest
 
+from sitebuild import ROOT, notebook_links
 from sitebuild.notebook_links import (
     absolute_links,
+    built_commit,
     colab_url,
     install_cell,
+    offline_script,
     page_path,
 )
 
@@ -50,10 +56,55 @@ def test_colab_opens_the_notebooks_branch_of_a_github_repository_only():
 
 
 def test_the_install_cell_installs_from_the_repository_or_says_how():
-    repo = install_cell({"repo_url": "https://github.com/o/c"}).source
+    repo = install_cell({"repo_url": "https://github.com/o/c"}, "a" * 40)
     assert (
-        '%pip install --quiet "vitlesson @ git+https://github.com/o/c"' in repo
-    )
+        '%pip install --quiet "vitlesson @ git+https://github.com/o/c@'
+        + "a" * 40
+        + '"'
+    ) in repo.source
     bare = install_cell({"repo_url": ""}).source
     assert "%pip" not in bare and "raise ModuleNotFoundError(" in bare
     compile(bare, "cell", "exec")  # without a repository, plain Python
+
+
+def test_the_install_cell_pins_the_commit_the_notebook_was_built_from(
+    monkeypatch, tmp_path
+):
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    config = {"repo_url": "https://github.com/o/c"}
+    monkeypatch.delenv("GITHUB_SHA", raising=False)
+    assert built_commit(None, ROOT) == head
+    assert f'git+https://github.com/o/c@{head}"' in install_cell(config).source
+    # The publishing workflow names the commit it builds.
+    monkeypatch.setenv("GITHUB_SHA", "0123456789abcdef" * 2 + "01234567")
+    assert (
+        '@0123456789abcdef0123456789abcdef01234567"'
+        in install_cell(config).source
+    )
+    with pytest.raises(ValueError, match="GITHUB_SHA: expected a commit's 40"):
+        built_commit("main", ROOT)
+    # Without git (a folder that is no checkout), the head, said plainly.
+    assert built_commit(None, tmp_path) is None
+    monkeypatch.delenv("GITHUB_SHA")
+    monkeypatch.setattr(notebook_links, "ROOT", tmp_path)
+    unpinned = install_cell(config).source
+    assert 'git+https://github.com/o/c"' in unpinned
+    assert "from the repository's head (the site was built" in unpinned
+    assert "without git, so the commit of this notebook is not known" in (
+        unpinned
+    )
+
+
+def test_the_offline_copy_carries_each_notebook_as_a_script():
+    notebook = '{"cells": [], "note": "</script> \u2028 é"}'
+    script = offline_script("patches.ipynb", notebook)
+    prefix = 'window.vitlessonNotebooks["patches.ipynb"] = '
+    line = script.split("\n")[1]
+    assert line.startswith(prefix) and line.endswith(";")
+    assert json.loads(line[len(prefix) : -1]) == notebook

@@ -4,6 +4,7 @@ built site, a copy that works opened from disk, and the files of a public projec
 import html
 import importlib.util
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sitebuild.notebook_links import built_commit
 from tests.support import ROOT
 from tests.support.npm_packages import npm_package
 from tests.support.site_build import REPO_URL, SITE_URL, shared_build
@@ -236,13 +238,31 @@ def test_published_notebooks_install_the_package_from_the_repository(
 
     notebooks = sorted((published_site / "downloads").glob("*.ipynb"))
     assert len(notebooks) >= 10
+    pins = set()
     for path in notebooks:
         cell = json.loads(path.read_text(encoding="utf-8"))["cells"][0]
         source = "".join(cell["source"])
-        assert (
-            cell["id"] == "code-install"
-            and f'%pip install --quiet "vitlesson @ git+{REPO_URL}"' in source
+        pin = re.search(
+            rf'%pip install --quiet "vitlesson @ git\+{re.escape(REPO_URL)}'
+            r'@([0-9a-f]{40})"',
+            source,
         )
+        assert cell["id"] == "code-install" and pin, source
+        pins.add(pin[1])
+    # Pinned to the commit the notebooks were built from
+    # (sitebuild/notebook_links.py): the workflow's GITHUB_SHA, else this
+    # checkout's HEAD when it was built (other commits may have come since).
+    assert len(pins) == 1, pins
+    commit = pins.pop()
+    if os.environ.get("GITHUB_SHA"):
+        assert commit == built_commit(os.environ["GITHUB_SHA"], ROOT)
+    assert (
+        subprocess.run(
+            ["git", "merge-base", "--is-ancestor", commit, "HEAD"], cwd=ROOT
+        ).returncode
+        == 0
+    )
+    package = f"vitlesson @ git+{REPO_URL}@{commit}"
     calls = []
 
     class Shell:  # what the magic asks IPython to do
@@ -258,7 +278,7 @@ def test_published_notebooks_install_the_package_from_the_repository(
         importlib.util, "find_spec", lambda name: None
     )  # as in a fresh Colab runtime
     exec(code, {"get_ipython": Shell})
-    assert calls == [("pip", f'install --quiet "vitlesson @ git+{REPO_URL}"')]
+    assert calls == [("pip", f'install --quiet "{package}"')]
 
 
 MARKDOWN_LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
