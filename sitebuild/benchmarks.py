@@ -107,6 +107,9 @@ def values(results: dict) -> dict[str, str]:
         "attention_table": attention_table(results),
         "default_vs_roof_min": f"{min(default_ratio):.2f}",
         "default_vs_roof_median": f"{statistics.median(default_ratio):.2f}",
+        "default_vs_roof_geomean": (
+            f"{statistics.geometric_mean(default_ratio):.3f}"
+        ),
         "default_vs_roof_count": f"{sum(r >= 0.90 for r in default_ratio)} of {len(default_ratio)}",
         "conv_vs_roof_min": f"{min(conv_ratio):.2f}",
         "conv_vs_roof_max": f"{max(conv_ratio):.2f}",
@@ -124,7 +127,7 @@ def values(results: dict) -> dict[str, str]:
         "sdpa_speedup_last": f"{last['ms']['explicit'] / last['ms']['sdpa']:.1f}",
         "vit_ours_ms": f"{vit['ms']['vitlesson']:.0f}" if vit else "n/a",
         "vit_hf_ms": f"{vit['ms']['transformers']:.0f}" if vit else "n/a",
-        "vit_ratio": f"{vit['ratio']:.2f}" if vit else "n/a",
+        "vit_ratio": f"{vit['ratio']:.3f}" if vit else "n/a",
         "vit_ours_faults": _count(vit, "vitlesson"),
         "vit_hf_faults": _count(vit, "transformers"),
         "transformers_version": vit.get("transformers_version", "n/a"),
