@@ -223,7 +223,6 @@ TESTS = Path(__file__).resolve().parents[1]
 # Modules without a test file of their own, and where they are tested.
 TESTED_ELSEWHERE = {
     "_arguments.py": "through each command's argument errors",
-    "_runs.py": "with _io, in unit/test_io.py",
 }
 
 
@@ -261,3 +260,27 @@ def test_no_test_module_imports_another():
                 and not name.startswith("tests.support")
             ]
     assert not imports, imports
+
+
+def test_the_lesson_never_imports_the_lab_or_the_tools():
+    """The tree reads top-down: the lesson's modules (and the data and
+    figures they draw) stand alone; lab/ and tools/ build on them."""
+    upward = []
+    for module in sorted(PACKAGE.rglob("*.py")):
+        relative = module.relative_to(PACKAGE)
+        if relative.parts[0] in ("lab", "tools") or module.name == "_moved.py":
+            continue
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+            names = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
+            upward += [
+                f"{relative}: {name}"
+                for name in names
+                if name.startswith(("vitlesson.lab", "vitlesson.tools"))
+            ]
+    assert not upward, upward
