@@ -220,10 +220,6 @@ def test_physical_memory_is_read_once_at_import():
 # --- tests by subject -------------------------------------------------------
 
 TESTS = Path(__file__).resolve().parents[1]
-# Modules without a test file of their own, and where they are tested.
-TESTED_ELSEWHERE = {
-    "_arguments.py": "through each command's argument errors",
-}
 
 
 def test_every_module_has_a_unit_test_file_named_after_it():
@@ -233,54 +229,43 @@ def test_every_module_has_a_unit_test_file_named_after_it():
         relative = module.relative_to(PACKAGE)
         if module.name in ("__init__.py", "__main__.py"):
             continue
-        if relative.as_posix() in TESTED_ELSEWHERE:
-            continue
         name = "test_" + module.stem.lstrip("_") + ".py"
         if not (TESTS / "unit" / relative.parent / name).exists():
             missing.append(relative.as_posix())
     assert not missing, missing
 
 
+def imported(path: Path) -> list[str]:
+    """Every module name a file's import statements name."""
+    names: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            names.append(node.module or "")
+        elif isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+    return names
+
+
 def test_no_test_module_imports_another():
     """Shared helpers live in tests/support; a test file imports only them."""
-    imports = []
-    for path in sorted(TESTS.rglob("test_*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = (
-                [node.module or ""]
-                if isinstance(node, ast.ImportFrom)
-                else [alias.name for alias in node.names]
-                if isinstance(node, ast.Import)
-                else []
-            )
-            imports += [
-                f"{path.relative_to(TESTS)}: {name}"
-                for name in names
-                if name.startswith("tests")
-                and not name.startswith("tests.support")
-            ]
+    imports = [
+        f"{path.relative_to(TESTS)}: {name}"
+        for path in sorted(TESTS.rglob("test_*.py"))
+        for name in imported(path)
+        if name.startswith("tests") and not name.startswith("tests.support")
+    ]
     assert not imports, imports
 
 
 def test_the_lesson_never_imports_the_lab_or_the_tools():
     """The tree reads top-down: the lesson's modules (and the data and
     figures they draw) stand alone; lab/ and tools/ build on them."""
-    upward = []
-    for module in sorted(PACKAGE.rglob("*.py")):
-        relative = module.relative_to(PACKAGE)
-        if relative.parts[0] in ("lab", "tools") or module.name == "_moved.py":
-            continue
-        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
-            names = (
-                [node.module or ""]
-                if isinstance(node, ast.ImportFrom)
-                else [alias.name for alias in node.names]
-                if isinstance(node, ast.Import)
-                else []
-            )
-            upward += [
-                f"{relative}: {name}"
-                for name in names
-                if name.startswith(("vitlesson.lab", "vitlesson.tools"))
-            ]
+    upward = [
+        f"{module.relative_to(PACKAGE)}: {name}"
+        for module in sorted(PACKAGE.rglob("*.py"))
+        if module.relative_to(PACKAGE).parts[0] not in ("lab", "tools")
+        and module.name != "_moved.py"  # it names where modules went
+        for name in imported(module)
+        if name.startswith(("vitlesson.lab", "vitlesson.tools"))
+    ]
     assert not upward, upward
