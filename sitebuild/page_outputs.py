@@ -28,6 +28,7 @@ import html
 import json
 import logging
 import os
+import re
 import time
 import traceback
 from pathlib import Path
@@ -149,12 +150,21 @@ def run_page(fences) -> list[str]:
 
 
 def output_block(text: str, indent: str) -> str:
-    """One line of raw HTML (so that blank lines cannot split it)."""
-    body = html.escape(text.rstrip("\n")).replace("\n", "&#10;")
-    return (
-        f'{indent}<div class="result" markdown="0"><pre><code>'
-        f"{body}</code></pre></div>"
-    )
+    """At the top of a page, one line of raw HTML (so that blank lines
+    cannot split it). Indented (inside a fold or a tab), Markdown does not
+    take raw HTML as a block: it would wrap it in a paragraph and put the
+    glossary's abbreviations into the output. There the output is a fence
+    of class ``result``, longer than any run of backticks in it."""
+    if not indent:
+        body = html.escape(text.rstrip("\n")).replace("\n", "&#10;")
+        return (
+            '<div class="result" markdown="0"><pre><code>'
+            f"{body}</code></pre></div>"
+        )
+    runs = [len(run) for run in re.findall("`+", text)]
+    fence = "`" * max(3, max(runs, default=0) + 1)
+    lines = [f"{fence} {{.text .result}}", *text.rstrip("\n").split("\n")]
+    return "\n".join(f"{indent}{line}" for line in [*lines, fence])
 
 
 def check_includes(text: str, where: str, preprocessor) -> None:

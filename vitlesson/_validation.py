@@ -205,8 +205,8 @@ def patch_grid(img_size: tuple[int, int], patch_size: int) -> tuple[int, int]:
     height, width = img_size
     if patch_size > min(height, width):  # no multiple of it fits: say so
         raise ValueError(
-            f"patch size {patch_size} is larger than a side of the image "
-            f"({height}*{width}): use a patch size that tiles it, such as "
+            f"Image size ({height}*{width}) is smaller than patch size "
+            f"{patch_size}: use a patch size that tiles it, such as "
             f"{math.gcd(height, width)} (nothing is cropped silently)"
         )
     if height % patch_size or width % patch_size:

@@ -177,3 +177,34 @@ def test_page_code_runs_on_one_torch_thread_and_gives_the_count_back():
         assert torch.get_num_threads() == 2  # given back after a failure too
     finally:
         torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("indent", ["", "    "])
+def test_an_output_follows_its_block_at_the_top_and_inside_a_fold(indent):
+    """Inside a fold, raw HTML would become a paragraph (an empty <p>
+    between the code and its output) and the glossary's abbreviations
+    would reach into the printed text; the output stays a block of its
+    own, verbatim, right after the code."""
+    import markdown
+
+    code = f'{indent}```python\n{indent}print("batch: ```")\n{indent}```'
+    page = (
+        ('??? note "folded"\n' if indent else "")
+        + code
+        + "\n\n"
+        + page_outputs.output_block("batch: ```\n<b>", indent)
+        + "\n\n*[batch]: a group of images\n"
+    )
+    extensions = [
+        "abbr",
+        "admonition",
+        "md_in_html",
+        "pymdownx.details",
+        "pymdownx.highlight",
+        "pymdownx.superfences",
+    ]
+    rendered = markdown.markdown(page, extensions=extensions)
+    after_code = rendered.split("</code></pre></div>", 1)[1].lstrip()
+    assert after_code.startswith('<div class="result')
+    assert "<abbr" not in rendered and "<p></p>" not in rendered
+    assert "batch: ```\n&lt;b&gt;" in rendered.replace("&#10;", "\n")

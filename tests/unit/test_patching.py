@@ -501,9 +501,9 @@ def test_a_patch_larger_than_the_image_suggests_a_size_that_tiles_it():
         patchify(torch.zeros(1, 3, 4, 4), 10**18)
     message = str(error.value)
     assert message == (
-        "patch size 1000000000000000000 is larger than a side of the image "
-        "(4*4): use a patch size that tiles it, such as 4 (nothing is "
-        "cropped silently)"
+        "Image size (4*4) is smaller than patch size 1000000000000000000: "
+        "use a patch size that tiles it, such as 4 (nothing is cropped "
+        "silently)"
     )
 
 
