@@ -11,11 +11,15 @@ an output, and their names are new each time, so they never stand in the way
 of the next run; and they carry the id of the process that writes them, so the
 next write of the same file removes the drafts of writers that no longer run
 (:func:`remove_leftovers`). A draft of a process still running is left alone.
+
+Two runs writing the same file would both report success: a command holds
+:func:`output_lock` on its output while it runs, so the second refuses.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import io
 import os
@@ -179,3 +183,51 @@ def writable_output(
             f"{what} {text} cannot be written: {parent} does not exist"
         )
     return path
+
+
+@contextlib.contextmanager
+def output_lock(path, what: str | None = None) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (a file the command is about to
+    write) while the block runs: a second run writing the same file refuses
+    with a one-line ``ValueError`` instead of racing the first. ``what``
+    names the output in that message as the user gave it (by default
+    ``--output PATH``).
+
+    The lock is ``fcntl.flock`` on a hidden file beside the output
+    (``.NAME.lock``), removed when the block ends. The operating system
+    releases a flock when its process dies, so a lock file left by a run
+    that was killed blocks nothing: the next run takes it and removes it.
+    """
+    path = Path(path)
+    what = what or f"--output {path}"
+    lock = path.with_name(f".{path.name}.lock")
+    while True:
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as error:
+            raise ValueError(
+                f"{what}: cannot make its lock file {lock} "
+                f"({error.strerror or error})"
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ValueError(
+                f"{what} is being written by another run "
+                f"(it holds {lock}): wait for it to end or name another "
+                f"file"
+            ) from None
+        try:  # the file locked is still the one of that name (not removed
+            same = os.stat(lock).st_ino == os.fstat(fd).st_ino  # meanwhile)
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock)
+        os.close(fd)

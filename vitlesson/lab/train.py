@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from vitlesson import _arguments
+from vitlesson import _arguments, _io
 from vitlesson import _validation as check
 from vitlesson._arguments import (
     Parser,
@@ -376,7 +376,7 @@ def _run(parser, args, argv, held: contextlib.ExitStack) -> None:
         settings(args.steps, args.batch_size, args.lr, args.seed)
         outputs(weights, record_path, PROG)
         held.enter_context(
-            _arguments.output_lock(
+            _io.output_lock(
                 record_path,
                 f"--record ({weights})"
                 if args.record

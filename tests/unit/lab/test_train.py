@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from tests.support import faults
 from tests.support.dino_inputs import SETTINGS
 from tests.support.refusals import expect
-from vitlesson._arguments import output_lock
+from vitlesson._io import output_lock
 from vitlesson.data.shapes import make_shapes
 from vitlesson.lab import train as train_module
 from vitlesson.lab.train import (

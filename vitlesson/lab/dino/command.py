@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from vitlesson import _arguments
+from vitlesson import _arguments, _io
 from vitlesson._arguments import non_negative_int, number_in, positive_int
 from vitlesson._provenance import stamp
 from vitlesson._runs import interrupted, outputs, state_bytes, write_pair
@@ -334,7 +334,7 @@ def _run(parser, args, argv, held: contextlib.ExitStack) -> None:
             if rank == 0:  # the one process that writes
                 output = weights or record_path  # as the user named it
                 held.enter_context(
-                    _arguments.output_lock(
+                    _io.output_lock(
                         record_path,
                         f"--record ({output})"
                         if args.record

@@ -33,7 +33,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from vitlesson import _arguments
+from vitlesson import _arguments, _io
 from vitlesson._arguments import number_in, positive_int
 from vitlesson._io import writable_output, write_text
 from vitlesson._provenance import stamp
@@ -341,7 +341,7 @@ def _run(parser, args, argv, held: contextlib.ExitStack) -> None:
                 f"every process count, got {uneven}"
             )
         DINOConfig(steps=args.steps, batch_size=args.batch_size)  # fits?
-        held.enter_context(_arguments.output_lock(output))
+        held.enter_context(_io.output_lock(output))
     except ValueError as error:
         parser.exit(2, f"{PROG}: {error}\n")
     try:

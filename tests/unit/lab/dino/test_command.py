@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tests.support import faults
-from vitlesson._arguments import output_lock
+from vitlesson._io import output_lock
 from vitlesson.lab import dino
 
 # --- the command and the shipped run -------------------------------------------------------------

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from tests.support import ROOT, faults
-from vitlesson._arguments import output_lock
+from vitlesson._io import output_lock
 from vitlesson.lab.dino import throughput
 
 RECORD = {
