@@ -16,6 +16,8 @@ page) are not counted: the learner writes them. What the learner needs to
 write an exercise's answers is declared, as an estimate, by the page that
 offers it: ``exercise_minutes: 25`` in a Markdown page's front matter or in an
 exercise notebook's metadata (its jupytext header, under ``jupyter:``).
+A part that ends with an exercise box (:mod:`sitebuild.exercise_boxes`) counts
+the minutes its notebook declares.
 
 A section's time, e.g. Lesson 1.2's, is the sum over its pages of the reading
 minutes each page shows and of the exercise minutes each declares. A page
@@ -41,6 +43,8 @@ from html.parser import HTMLParser
 import jupytext
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
+
+from sitebuild import exercise_boxes
 
 WORDS_PER_MINUTE = 200
 SECONDS_PER_CODE_LINE = 10
@@ -217,10 +221,11 @@ def on_nav(nav, config, files):
     return nav
 
 
-def exercise_minutes(page) -> int:
-    """The working time a page declares for its exercise (0 without one):
+def exercise_minutes(page, files=None) -> int:
+    """The working time a page declares for its exercises (0 without one):
     ``exercise_minutes`` in a Markdown page's front matter, or in an exercise
-    notebook's metadata."""
+    notebook's metadata, plus the minutes of the exercise notebooks the page
+    offers at its end (:mod:`sitebuild.exercise_boxes`)."""
     uri = page.file.src_uri
     if uri.endswith(NOTEBOOK_SUFFIXES):
         metadata = jupytext.read(page.file.abs_src_path).metadata
@@ -232,6 +237,8 @@ def exercise_minutes(page) -> int:
             f"docs/{uri}: {EXERCISE_MINUTES}: expected a whole number of "
             f"minutes, 0 or more, got {minutes!r}"
         )
+    if files is not None and not uri.endswith(NOTEBOOK_SUFFIXES):
+        minutes += exercise_boxes.minutes(page.file.content_string, files)
     return minutes
 
 
@@ -264,7 +271,7 @@ def page_line(src_uri: str, minutes: int) -> str:
 
 def on_page_content(content, page, config, files):
     minutes = reading_minutes(content)
-    _TIMES[page.file.src_uri] = (minutes, exercise_minutes(page))
+    _TIMES[page.file.src_uri] = (minutes, exercise_minutes(page, files))
     line = html.escape(page_line(page.file.src_uri, minutes))
     meta = f'<p class="vl-page-meta">{line}</p>'
     end = content.find("</h1>")

@@ -14,12 +14,14 @@ from tests.support import ROOT
 
 DOCS = ROOT / "docs"
 META = re.compile(r'class="vl-page-meta">([^<]*)<')
+OFFERED = re.compile(r"^<!-- vitlesson:exercise (\S+) -->", re.MULTILINE)
 LESSON_CAP_MINUTES = 150  # issue 34 §3: reading and exercises together
 
 
 def section_times(site: Path, section: str) -> tuple[int, int, int]:
     """Pages, reading minutes shown and exercise minutes declared of a
-    section of the built site, read from each page and its source."""
+    section of the built site, read from each page and its source (with
+    the exercise notebooks a page offers at its end)."""
     pages = reading = exercises = 0
     for built in sorted(site.rglob("index.html")):
         shown = META.search(built.read_text(encoding="utf-8"))
@@ -31,6 +33,9 @@ def section_times(site: Path, section: str) -> tuple[int, int, int]:
         if stem.with_suffix(".md").exists():
             text = stem.with_suffix(".md").read_text(encoding="utf-8")
             declared = get_data(text)[1]
+            for source in OFFERED.findall(text):  # the box at its end
+                notebook = jupytext.read(DOCS / source).metadata
+                exercises += notebook["exercise_minutes"]
         else:
             declared = jupytext.read(stem.with_suffix(".py")).metadata
         exercises += declared.get("exercise_minutes", 0)
