@@ -2,26 +2,35 @@
 
 ``_harness`` holds what every check shares (settings drawn per run, the
 package's solution refused while a check runs, the learner's exceptions
-turned into messages); ``patch_embedding`` checks part 4's exercise,
-``dino_loss`` part 6's. The checks are imported here, so a notebook calls
+turned into messages); ``positions`` checks part 3's exercise,
+``patch_embedding`` part 4's, ``encoder_block`` part 5's, ``dino_loss``
+part 6's. The checks are imported here, so a notebook calls
 ``exercises.check_manual_patching(manual_patching)``.
 """
 
 from vitlesson.exercises._harness import ExerciseError
 from vitlesson.exercises.dino_loss import check_dino_loss, check_ema_update
+from vitlesson.exercises.encoder_block import check_encoder_block
 from vitlesson.exercises.patch_embedding import (
     CONFIGURATIONS,
     check_configuration_table,
     check_flexible_patch_embedding,
     check_manual_patching,
 )
+from vitlesson.exercises.positions import (
+    check_cls_and_positions,
+    check_resize_positions,
+)
 
 __all__ = [
     "CONFIGURATIONS",
     "ExerciseError",
+    "check_cls_and_positions",
     "check_configuration_table",
     "check_dino_loss",
     "check_ema_update",
+    "check_encoder_block",
     "check_flexible_patch_embedding",
     "check_manual_patching",
+    "check_resize_positions",
 ]
