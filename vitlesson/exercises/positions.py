@@ -325,7 +325,7 @@ def wrong_resizes(
         "align_corners=True: the lesson's convention (Hugging Face's) "
         "is align_corners=False, corners of cells, not their centres, "
         "line up": {"align_corners": True},
-        "antialias=True (timm's default when shrinking): the lesson's "
+        "antialias=True (timm's default): the lesson's "
         "convention, Hugging Face's, is antialias=False": {"antialias": True},
     }
     wrong = {
