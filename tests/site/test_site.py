@@ -1,5 +1,6 @@
 """The built site: strict build, every fence collected, figures present, nothing loaded from other hosts."""
 
+import html
 import json
 import logging
 import re
@@ -190,10 +191,13 @@ def test_maths_is_rendered_by_the_self_hosted_katex(site):
 
 
 def test_package_code_is_included_not_copied(site):
-    """The class bodies on the page come from the package source through snippets."""
-    lesson_md = (DOCS / "lessons" / "patches.md").read_text(encoding="utf-8")
-    assert "class PatchEmbedding" not in lesson_md
-    lesson = (site / "lessons" / "patches" / "index.html").read_text(
+    """The class bodies on the page come from the package source through
+    snippets: the page's Markdown holds no class, its HTML the class's
+    docstring as the source writes it."""
+    page_md = (DOCS / "appendix" / "going-further.md").read_text("utf-8")
+    assert "class PatchEmbedding" not in page_md
+    assert '"vitlesson/patching.py:patch_embedding"' in page_md
+    page = (site / "appendix" / "going-further" / "index.html").read_text(
         encoding="utf-8"
     )
     source = (ROOT / "vitlesson" / "patching.py").read_text(encoding="utf-8")
@@ -201,9 +205,13 @@ def test_package_code_is_included_not_copied(site):
         source.split("class PatchEmbedding(nn.Module):\n")[1]
         .splitlines()[0]
         .strip('" ')
-    )
-    assert docstring_line.split(":")[0].replace("(", "").split()[0] in lesson
-    assert "--8&lt;--" not in lesson and "[start:" not in lesson
+    )  # Images (B, C, H, W) -> patch tokens (B, N, D).
+    assert html.escape(docstring_line, quote=False) in page
+    for shown in (
+        page,
+        (site / "lessons/patches/index.html").read_text("utf-8"),
+    ):
+        assert "--8&lt;--" not in shown and "[start:" not in shown
 
 
 def test_figures_are_generated_not_committed(site):
