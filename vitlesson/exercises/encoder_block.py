@@ -57,14 +57,14 @@ LAYERS = {
 }
 
 TOKEN_DIMS = ("images B", "tokens T", "embedding D")
-EPS = 1e-6  # ViT's and DINO's LayerNorm; PyTorch's 1e-5 is close enough
+EPS = 1e-6  # ViT's and DINO's LayerNorm, where a norm names no eps
 
 
-def layer_norm(x: torch.Tensor, weight, bias) -> torch.Tensor:
+def layer_norm(x: torch.Tensor, weight, bias, eps) -> torch.Tensor:
     """Each token to mean 0 and variance 1, then scaled and shifted."""
     mean = x.mean(dim=-1, keepdim=True)  # (B, T, 1)
     variance = x.var(dim=-1, keepdim=True, unbiased=False)  # (B, T, 1)
-    return (x - mean) / torch.sqrt(variance + EPS) * weight + bias
+    return (x - mean) / torch.sqrt(variance + eps) * weight + bias
 
 
 def _tanh_gelu(x: torch.Tensor) -> torch.Tensor:
@@ -85,7 +85,8 @@ def reference_block(
     mistake: str = "",
 ) -> torch.Tensor:
     """The check's own block: (B, T, D) -> (B, T, D) from the weights ``w``
-    (keys ``norm1.weight``, ``qkv.bias``, ...). ``mistake`` makes one of
+    (keys ``norm1.weight``, ``qkv.bias``, ..., and each LayerNorm's
+    ``eps``: the learner's own, 1e-5 by PyTorch's default, 1e-6 in ViT). ``mistake`` makes one of
     :data:`MISTAKES` instead, to name a wrong answer."""
     B, T, D = x.shape
     d = D // heads
@@ -93,7 +94,8 @@ def reference_block(
     def norm(name: str, tokens: torch.Tensor) -> torch.Tensor:
         if mistake == "one LayerNorm":
             name = "norm1"
-        return layer_norm(tokens, w[f"{name}.weight"], w[f"{name}.bias"])
+        weight, bias = w[f"{name}.weight"], w[f"{name}.bias"]
+        return layer_norm(tokens, weight, bias, float(w[f"{name}.eps"]))
 
     def attention(tokens: torch.Tensor) -> torch.Tensor:
         qkv = tokens @ w["qkv.weight"].T + w["qkv.bias"]  # (B, T, 3D)
@@ -260,6 +262,14 @@ def _filled(block, shown, D, hidden, ratio, end) -> dict[str, torch.Tensor]:
             value = 0.3 * torch.randn(shape)
         parameter.copy_(value)
         weights[key] = value.clone()
+    for norm in ("norm1", "norm2"):  # the learner's own, like PyTorch's 1e-5
+        eps = getattr(layers[norm], "eps", EPS)
+        if not isinstance(eps, float) or not 0 <= eps <= 1e-3:
+            raise ExerciseError(
+                f"In {shown}, {norm}.eps is {describe(eps)}: a LayerNorm's "
+                "eps only keeps it from dividing by 0 (ViT's is 1e-6)"
+            )
+        weights[f"{norm}.eps"] = torch.tensor(eps)
     return weights
 
 
@@ -365,7 +375,7 @@ def check_encoder_block(cls, *, draw: random.Random) -> None:
             "output as the check's pre-norm block with its weights"
         )
         for _ in range(2):
-            heads = draw.choice([2, 3, 4])
+            heads = draw.choice([2, 4, 6])
             D = heads * draw.choice([4, 6, 8])
             ratio = draw.choice([2.0, 3.0])
             B, T = draw.choice([1, 3]), draw.randrange(3, 20)
