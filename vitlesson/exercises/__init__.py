@@ -4,7 +4,8 @@
 package's solution refused while a check runs, the learner's exceptions
 turned into messages); ``patch_grid`` checks part 1's exercise,
 ``attention`` part 2's, ``positions`` part 3's, ``patch_embedding`` part
-4's, ``encoder_block`` part 5's, ``dino_loss`` part 6's. The checks are imported here, so a notebook calls
+4's, ``encoder_block`` part 5's, ``dino_loss`` part 6's. The checks are
+imported here, so a notebook calls
 ``exercises.check_manual_patching(manual_patching)``.
 """
 

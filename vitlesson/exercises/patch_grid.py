@@ -304,7 +304,7 @@ def check_patch_grid(patch_grid, *, draw: random.Random) -> None:
     )
 
 
-# --- Task 2: draw the grid ----------------------------------------------------
+# --- Task 2: draw the grid --------------------------------------------------
 
 
 def _image_axes(figure) -> list:
