@@ -371,8 +371,8 @@ def check_encoder_block(cls, *, draw: random.Random) -> None:
     with refusing_the_solution(SOLUTIONS), torch.no_grad():
         _check_block(cls, name, 192, 3, 4.0, 2, 197)
         print(
-            "✓ EncoderBlock(192, 3, 4.0): (2, 197, 192) tokens, the same "
-            "output as the check's pre-norm block with its weights"
+            "✓ EncoderBlock(192, 3, 4.0): (2, 197, 192), as the check's "
+            "own block"
         )
         for _ in range(2):
             heads = draw.choice([2, 4, 6])
@@ -387,6 +387,6 @@ def check_encoder_block(cls, *, draw: random.Random) -> None:
                 cls, name, D, heads, ratio, B, T, _drawn_note(settings)
             )
     print(
-        "✓ EncoderBlock: also right on 2 settings drawn for this run "
-        "(other widths, head counts, MLP ratios and token counts)"
+        "✓ EncoderBlock: also right on 2 drawn settings (width, heads, "
+        "MLP ratio)"
     )

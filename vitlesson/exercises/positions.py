@@ -249,9 +249,8 @@ def check_cls_and_positions(
     with refusing_the_solution(SOLUTIONS), torch.no_grad():
         _check_sequence(add_cls_and_positions, 2, 196, 768)
         print(
-            "✓ add_cls_and_positions: (2, 196, 768) patch tokens -> "
-            "(2, 197, 768), the CLS token first, each row of pos_embed "
-            "added to its token"
+            "✓ add_cls_and_positions: (2, 196, 768) -> (2, 197, 768), "
+            "CLS first"
         )
         for _ in range(2):
             B, N = draw.choice([1, 3, 4]), draw.randrange(3, 50)
@@ -261,8 +260,7 @@ def check_cls_and_positions(
                 add_cls_and_positions, B, N, D, _drawn_note(settings)
             )
     print(
-        "✓ add_cls_and_positions: also right on 2 settings drawn for this "
-        "run (other batches, token counts and widths)"
+        "✓ add_cls_and_positions: also right on 2 drawn settings (B, N and D)"
     )
 
 
@@ -455,8 +453,7 @@ def check_resize_positions(
             _check_resize(resize_positions, 14, n, 384)
             print(
                 f"✓ resize_positions: 14x14 -> {n}x{n} ({pixels}x{pixels} "
-                f"images at P = 16), (1, 197, 384) -> "
-                f"(1, {n * n + 1}, 384), the CLS row kept"
+                "images), CLS row kept"
             )
         for smaller in (True, False):
             g, n = draw.sample(range(3, 11), 2)
@@ -466,7 +463,4 @@ def check_resize_positions(
             D = draw.choice([4, 6, 10, 16])
             settings = f"a {g}x{g} table of width {D} resized to {n}x{n}"
             _check_resize(resize_positions, g, n, D, _drawn_note(settings))
-    print(
-        "✓ resize_positions: also right on 2 settings drawn for this run "
-        "(other grids, larger and smaller, and widths)"
-    )
+    print("✓ resize_positions: also right on 2 drawn grids (larger, smaller)")
