@@ -12,11 +12,12 @@
 # %% [markdown]
 # # Exercise: DINO's loss and its teacher
 #
-# You write the two pieces of a DINO training step that
-# [part 6](../../lessons/dino-connection/) describes: the loss between the
+# You write the two pieces of a DINO training step: the loss between the
 # teacher's centred, sharpened distribution and the student's, and the
 # teacher's update, an exponential moving average (EMA) of the student's
-# weights.
+# weights. Both are described in
+# [part 6](../../lessons/dino-connection/), which shows what centering and
+# sharpening do to one output.
 #
 # **How to work through it.** Each task has a **TODO** cell for your code,
 # then a **check** from `vitlesson.exercises` that runs *your* code: it
@@ -36,6 +37,7 @@ import torch.nn as nn
 from vitlesson import exercises
 
 torch.manual_seed(0)
+torch.set_num_threads(2)
 
 # %% [markdown]
 # ## Task 1: the loss
@@ -121,11 +123,11 @@ def ema_update(teacher, student, momentum):
 
 
 # %% tags=["solution"]
-@torch.no_grad()
 def ema_update(teacher, student, momentum):
     pairs = zip(teacher.parameters(), student.parameters(), strict=True)
-    for t, s in pairs:
-        t.mul_(momentum).add_(s, alpha=1 - momentum)
+    with torch.no_grad():  # the teacher learns by this average alone
+        for t, s in pairs:
+            t.mul_(momentum).add_(s, alpha=1 - momentum)
 
 
 # %%

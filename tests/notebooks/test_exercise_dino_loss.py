@@ -1,0 +1,172 @@
+"""Part 6's exercise as a learner meets it: the notebook downloaded from the
+built site, answers typed into its TODO cells, run top to bottom in a
+Jupyter kernel ("Run all")."""
+
+import asyncio
+import json
+
+import nbformat
+import pytest
+from jupyter_client.manager import AsyncKernelManager
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+from tests.notebooks.test_notebooks import (
+    RESET,
+    defines,
+    downloaded_notebook,
+    stdout,
+)
+from tests.support import ROOT
+
+EXERCISE = "notebooks/dino-loss"
+TASKS = ["dino_loss", "ema_update"]  # what the TODO cells define
+
+# Right answers that are not the published ones.
+CROSS_ENTROPY = """def dino_loss(student_out, teacher_out, center, student_temp,
+              teacher_temp):
+    with torch.no_grad():
+        q = ((teacher_out - center) / teacher_temp).softmax(dim=1)
+    return nn.functional.cross_entropy(student_out / student_temp, q)
+"""
+LERP = """def ema_update(teacher, student, momentum):
+    with torch.no_grad():
+        for t, s in zip(teacher.parameters(), student.parameters()):
+            t.lerp_(s, 1 - momentum)
+"""
+# The classic mistake: the teacher's distribution is not detached.
+NO_STOP_GRADIENT = """def dino_loss(student_out, teacher_out, center, student_temp,
+              teacher_temp):
+    q = ((teacher_out - center) / teacher_temp).softmax(dim=-1)
+    log_p = (student_out / student_temp).log_softmax(dim=-1)
+    return -(q * log_p).sum(dim=-1).mean()
+"""
+
+STOPPED = ("learner, untouched", "learner, no stop-gradient")
+
+
+def typed_into(notebook, answers: dict[str, str]):
+    """The notebook with ``answers`` (name -> code) typed into the TODO
+    cells that define those names."""
+    notebook = nbformat.from_dict(json.loads(json.dumps(notebook)))
+    todo = {
+        defines(cell): cell
+        for cell in notebook.cells
+        if "exercise" in cell.metadata.get("tags", [])
+    }
+    assert sorted(todo) == sorted(TASKS)
+    for name, code in answers.items():
+        todo[name].source = code
+    return notebook
+
+
+@pytest.fixture(scope="module")
+def executed(site) -> dict:
+    """The downloaded notebooks, each run once, one after another in one
+    kernel whose namespace is emptied before each:
+
+    * "solutions": the solutions notebook, as downloaded;
+    * "learner, right": the exercise with right answers other than the
+      published ones typed in (F.cross_entropy, lerp_);
+    * "learner, untouched": the exercise as downloaded;
+    * "learner, no stop-gradient": the teacher left attached in the loss.
+    The last two stop at a check; their error is kept under "errors"."""
+    exercise = nbformat.read(downloaded_notebook(site, EXERCISE), as_version=4)
+    notebooks = {
+        "solutions": nbformat.read(
+            downloaded_notebook(site, EXERCISE, "solutions"), as_version=4
+        ),
+        "learner, right": typed_into(
+            exercise, {"dino_loss": CROSS_ENTROPY, "ema_update": LERP}
+        ),
+        "learner, untouched": exercise,
+        "learner, no stop-gradient": typed_into(
+            exercise, {"dino_loss": NO_STOP_GRADIENT}
+        ),
+    }
+    errors = {}
+
+    async def execute(notebook, km, kc) -> None:
+        client = NotebookClient(
+            notebook, km=km, timeout=600, kernel_name="python3"
+        )
+        client.kc = kc  # the shared kernel's client: none is started
+        await client.async_execute()
+
+    async def run_all():
+        km = AsyncKernelManager(kernel_name="python3")
+        await km.start_kernel(cwd=str(ROOT))
+        kc = km.client()
+        kc.start_channels()
+        await kc.wait_for_ready(timeout=120)
+        try:
+            for label, notebook in notebooks.items():
+                await execute(RESET, km, kc)
+                try:
+                    await execute(notebook, km, kc)
+                except CellExecutionError as error:
+                    if label not in STOPPED:
+                        raise
+                    errors[label] = error
+        finally:
+            kc.stop_channels()
+            await km.shutdown_kernel(now=True)
+
+    asyncio.run(run_all())
+    return {**notebooks, "errors": errors}
+
+
+def test_the_download_has_no_solution_and_the_solutions_no_todo(site):
+    exercise = nbformat.read(downloaded_notebook(site, EXERCISE), as_version=4)
+    solutions = nbformat.read(
+        downloaded_notebook(site, EXERCISE, "solutions"), as_version=4
+    )
+    for notebook, todo in ((exercise, True), (solutions, False)):
+        defined = [defines(cell) for cell in notebook.cells if defines(cell)]
+        assert sorted(defined) == sorted(TASKS)  # each task defined once
+        for cell in notebook.cells:
+            if defines(cell):
+                assert ("raise NotImplementedError" in cell.source) == todo
+        assert not any(
+            "solution" in cell.metadata.get("tags", [])
+            for cell in exercise.cells
+        )
+
+
+def test_the_exercise_page_runs_the_complete_solution(site):
+    html = (site / EXERCISE / "index.html").read_text(encoding="utf-8")
+    assert html.count("✓ dino_loss") == 2 and html.count("✓ ema_update") == 2
+
+
+def test_part_6_offers_the_exercise(site):
+    html = (site / "lessons/dino-connection/index.html").read_text(
+        encoding="utf-8"
+    )
+    assert "DINO&#x27;s loss and its teacher" in html or (
+        "DINO's loss and its teacher" in html
+    )
+    assert 'href="../../notebooks/dino-loss/"' in html
+
+
+def test_right_answers_pass_every_check(executed):
+    for label in ("solutions", "learner, right"):
+        printed = "".join(stdout(executed[label]))  # errors fail the fixture
+        assert printed.count("✓ dino_loss") == 2, label
+        assert printed.count("✓ ema_update") == 2, label
+        assert "teacher's gradient: None" in printed  # the stop-gradient
+
+
+def test_an_untouched_exercise_stops_at_the_first_task_and_says_so(executed):
+    error = executed["errors"]["learner, untouched"]
+    assert error.ename == "ExerciseError"
+    assert "dino_loss is not written yet" in error.evalue
+    assert "TODO cell" in error.evalue
+    assert not any("✓" in text for text in stdout(executed[STOPPED[0]]))
+
+
+def test_a_missing_stop_gradient_is_named_and_nothing_passes(executed):
+    error = executed["errors"]["learner, no stop-gradient"]
+    assert error.ename == "ExerciseError"
+    assert "the stop-gradient is missing" in error.evalue
+    assert "exercises.check_dino_loss(dino_loss)" in str(error)
+    assert not any("✓" in text for text in stdout(executed[STOPPED[1]]))
