@@ -241,11 +241,46 @@ def dino_heads():
     return object_attention_figure(images, masks, columns, patch_size=4)
 
 
-def render(path: str) -> tuple[bytes, dict]:
-    """The figure ``path`` encoded as its name ends, and what a reader's
-    eye needs to know about it: its width in inches, resolution and smallest
-    text in points. The recipe runs on one torch thread, so the bytes are
-    the same on any machine."""
+# A phone's column is 358 CSS px: a figure drawn this wide (inches) shows its
+# 9-pt text at 9 / 72 x 358 / 4.9 = 9.1 CSS px there. These figures are also
+# drawn at that width, the same drawing laid out again, and served to
+# screens up to 600 px wide (sitebuild/figures.py writes the <picture>).
+NARROW_WIDTH = 4.9
+# Only grids of panels that constrained layout can reflow: the diagrams and
+# the photograph mosaics place their text in drawing coordinates and would
+# overlap or be clipped at that width (they need a layout of their own).
+NARROW = {
+    "figures/position-embeddings.png",
+    "figures/attention-untrained.png",
+    "figures/position-embeddings-trained.png",
+    "figures/attention-trained.png",
+    "figures/dino-training.png",
+    "figures/dino-ablation.png",
+    "figures/dino-heads.png",
+}
+
+
+def narrow_path(path: str) -> str:
+    """Where the narrow drawing of the figure ``path`` is served."""
+    stem, ending = posixpath.splitext(path)
+    return f"{stem}-narrow{ending}"
+
+
+def _measure(drawn: matplotlib.figure.Figure) -> dict:
+    return {
+        "width_in": drawn.get_figwidth(),
+        "dpi": DPI,
+        "smallest_text_pt": smallest_font_size(drawn),
+    }
+
+
+def render_variants(path: str) -> tuple[dict[str, bytes], dict]:
+    """The figure ``path`` encoded as its name ends, and, for a figure of
+    :data:`NARROW`, the same drawing laid out again :data:`NARROW_WIDTH`
+    inches wide (site path -> bytes); and what a reader's eye needs to know
+    about it: its width in inches, resolution and smallest text in points
+    (under ``"narrow"``, the narrow drawing's). The recipe runs once, on one
+    torch thread, so the bytes are the same on any machine."""
     with one_torch_thread():
         drawn = FIGURES[path]()
     if not isinstance(drawn, matplotlib.figure.Figure):
@@ -253,10 +288,19 @@ def render(path: str) -> tuple[bytes, dict]:
             f"expected the recipe to return a matplotlib Figure, got "
             f"{type(drawn).__name__}"
         )
-    meta = {
-        "width_in": drawn.get_figwidth(),
-        "dpi": DPI,
-        "smallest_text_pt": smallest_font_size(drawn),
-    }
     encoding = posixpath.splitext(path)[1].removeprefix(".")
-    return figure_bytes(drawn, encoding, dpi=DPI), meta
+    meta = _measure(drawn)
+    contents = {path: figure_bytes(drawn, encoding, dpi=DPI)}
+    if path in NARROW:
+        drawn.set_figwidth(NARROW_WIDTH)  # the height stays: rows keep room
+        narrow = narrow_path(path)
+        contents[narrow] = figure_bytes(drawn, encoding, dpi=DPI)
+        meta["narrow"] = {"src": narrow, **_measure(drawn)}
+    return contents, meta
+
+
+def render(path: str) -> tuple[bytes, dict]:
+    """The figure ``path`` as the page shows it on a wide screen, and its
+    measurements (:func:`render_variants`)."""
+    contents, meta = render_variants(path)
+    return contents[path], meta

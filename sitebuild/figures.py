@@ -141,13 +141,16 @@ def check_images(files, figures: dict[str, Registration]) -> None:
                     )
 
 
-def render(path: str, registration: Registration) -> tuple[bytes, dict]:
-    """A figure drawn by its recipe; a failing recipe is one line naming
-    the recipe's line and the error."""
+def render(
+    path: str, registration: Registration
+) -> tuple[dict[str, bytes], dict]:
+    """A figure drawn by its recipe (with its narrow drawing, where it has
+    one: site path -> bytes) and its measurements; a failing recipe is one
+    line naming the recipe's line and the error."""
     try:
         from sitebuild import figure_recipes  # torch: on a cache miss only
 
-        return figure_recipes.render(path)
+        return figure_recipes.render_variants(path)
     except Exception as error:
         lines = [  # the recipe's own lines, not the dispatching render()
             frame.lineno
@@ -232,29 +235,43 @@ def on_config(config):
 
 
 def generated(figures: dict[str, Registration]) -> dict[str, bytes]:
-    """Every figure (site path -> bytes), from the cache or drawn, and
-    :data:`FIGURE_META`: what the build adds to the site, and what
-    ``python -m sitebuild`` writes."""
+    """Every figure (site path -> bytes), from the cache or drawn, with the
+    narrow drawings of those that have one, and :data:`FIGURE_META`: what
+    the build adds to the site, and what ``python -m sitebuild`` writes."""
     use_cache = os.environ.get("VITLESSON_FIGURE_CACHE", "on") != "off"
     keys = figure_keys(figures)
     start, rendered = time.perf_counter(), 0
     contents, metas = {}, {}
+    _narrow.clear()
     for path, registration in figures.items():
         folder = ROOT / ".cache" / "figures" / keys[path]
-        cached, cached_meta = folder / path, folder / f"{path}.json"
-        if use_cache and cached.exists() and cached_meta.exists():
-            contents[path] = cached.read_bytes()
-            meta = json.loads(cached_meta.read_text(encoding="utf-8"))
+        cached_meta = folder / f"{path}.json"
+        meta = (
+            json.loads(cached_meta.read_text(encoding="utf-8"))
+            if use_cache and cached_meta.exists()
+            else None
+        )
+        names = [path] + (
+            [meta["narrow"]["src"]] if meta and "narrow" in meta else []
+        )
+        if meta is not None and all(
+            (folder / name).exists() for name in names
+        ):
+            drawn = {name: (folder / name).read_bytes() for name in names}
         else:
-            contents[path], meta = render(path, registration)
+            drawn, meta = render(path, registration)
             rendered += 1
             if use_cache:
                 from vitlesson._io import write_bytes, write_text
 
-                cached.parent.mkdir(parents=True, exist_ok=True)
-                write_bytes(cached, contents[path])
+                for name, content in drawn.items():
+                    (folder / name).parent.mkdir(parents=True, exist_ok=True)
+                    write_bytes(folder / name, content)
                 write_text(cached_meta, json.dumps(meta))
+        contents |= drawn
         metas[path] = meta
+        if "narrow" in meta:
+            _narrow[path] = meta["narrow"]["src"]
     contents[FIGURE_META] = json.dumps(
         metas, indent=1, sort_keys=True
     ).encode()
@@ -263,6 +280,42 @@ def generated(figures: dict[str, Registration]) -> dict[str, bytes]:
         f"({time.perf_counter() - start:.2f} s)"
     )
     return contents
+
+
+# Figures that have a narrow drawing (site path -> its path), from generated().
+_narrow: dict[str, str] = {}
+# Where a phone gets the narrow drawing: lightbox.js and extra.css use 600 px.
+NARROW_SCREEN = "(max-width: 600px)"
+IMG = re.compile(r'<img\b[^>]*?\ssrc="(?P<src>[^"]+)"[^>]*>')
+
+
+def with_narrow_sources(html: str, page_url: str) -> str:
+    """Every <img> of a figure that has a narrow drawing, in a <picture>
+    whose <source> serves that drawing to screens up to 600 px wide (the
+    <img>, and the lightbox's link, keep the wide one)."""
+    folder = (
+        page_url
+        if page_url.endswith("/") or not page_url
+        else (posixpath.dirname(page_url))
+    )
+
+    def picture(match: re.Match) -> str:
+        src = match["src"]
+        path = posixpath.normpath(posixpath.join(folder, src))
+        if path not in _narrow:
+            return match[0]
+        narrow = src[: len(src) - len(posixpath.basename(src))]
+        narrow += posixpath.basename(_narrow[path])
+        return (
+            f'<picture><source media="{NARROW_SCREEN}" srcset="{narrow}">'
+            f"{match[0]}</picture>"
+        )
+
+    return IMG.sub(picture, html)
+
+
+def on_post_page(output, page, config):
+    return with_narrow_sources(output, page.url)
 
 
 def on_files(files, config):
