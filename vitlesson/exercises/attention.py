@@ -306,7 +306,7 @@ def check_attention(attention: Callable, *, draw: random.Random) -> None:
         )
         print(
             f"✓ attention: ViT-S's heads, q, k, v of shape (2, "
-            f"{LESSON_HEADS}, 5, {d}); every row of weights sums to 1"
+            f"{LESSON_HEADS}, 5, {d})"
         )
         for _ in range(3):
             B, h = draw.choice([1, 3]), draw.choice([1, 2, 4, 12])
@@ -314,10 +314,7 @@ def check_attention(attention: Callable, *, draw: random.Random) -> None:
             settings = f"batch {B}, {h} heads, {T} tokens, width d = {d}"
             q, k, v = torch.randn(3, B, h, T, d).unbind(0)
             _check_attention(attention, q, k, v, _drawn_note(settings))
-    print(
-        "✓ attention: also right on 3 settings drawn for this run (other "
-        "batches, heads, token counts and widths)"
-    )
+    print("✓ attention: right on 3 settings drawn for this run (other sizes)")
 
 
 # --- Task 2: split and merge the heads ---------------------------------------
@@ -503,15 +500,15 @@ def check_heads(
             if index == 0:
                 print(
                     f"✓ split_heads: (2, 5, {LESSON_WIDTH}) -> (2, "
-                    f"{LESSON_HEADS}, 5, {d}), head j is numbers j·{d} to "
-                    f"(j+1)·{d} of every token"
+                    f"{LESSON_HEADS}, 5, {d}); head j: numbers j·{d} to "
+                    f"j·{d}+{d - 1}"
                 )
                 print(
                     f"✓ merge_heads: (2, {LESSON_HEADS}, 5, {d}) -> (2, 5, "
-                    f"{LESSON_WIDTH}), and merge_heads(split_heads(x, "
-                    f"{LESSON_HEADS})) is x"
+                    f"{LESSON_WIDTH})"
                 )
-    print(
-        "✓ split_heads, merge_heads: also right on 3 settings drawn for "
-        "this run (other batches, token counts, heads and widths)"
-    )
+                print(
+                    f"✓ merge_heads(split_heads(x, {LESSON_HEADS})) is x, "
+                    "number for number"
+                )
+    print("✓ split_heads, merge_heads: right on 3 settings drawn for this run")

@@ -280,14 +280,13 @@ def check_patch_grid(patch_grid, *, draw: random.Random) -> None:
         _check_grid(patch_grid, lesson_photo(), LESSON_PATCH)
         n = LESSON_SIZE // LESSON_PATCH
         print(
-            f"✓ patch_grid: 224×224 photograph, P=16 -> ({n}, {n}, 3, 16, "
-            "16), every patch in its place"
+            f"✓ patch_grid: the 224×224 photo, P=16 -> ({n}, {n}, 3, 16, 16),"
+            " all in place"
         )
         for image, P, settings, _ in _drawn_images(draw):
             _check_grid(patch_grid, image, P, _drawn_note(settings))
         print(
-            "✓ patch_grid: also right on 3 settings drawn for this run "
-            "(other patch sizes, non-square crops, one channel)"
+            "✓ patch_grid: right on 3 crops and patch sizes drawn for this run"
         )
         P = draw.choice([5, 6, 7, 9])
         rows, cols, extra = draw.randint(2, 6), draw.randint(2, 6), 0
@@ -443,10 +442,7 @@ def check_show_patches(show_patches, *, draw: random.Random) -> None:
     finally:
         for number in set(plt.get_fignums()) - before:
             plt.close(number)
-    print(
-        "✓ show_patches: also right on 2 grids drawn for this run "
-        "(other sizes, non-square)"
-    )
+    print("✓ show_patches: right on 2 grids drawn for this run (non-square)")
 
 
 __all__ = ["check_patch_grid", "check_show_patches"]

@@ -1,0 +1,106 @@
+"""Exercise notebooks as a learner meets them: downloaded from a page of the
+built site, answers typed into their TODO cells, "Run all" in a Jupyter
+kernel, their printed lines read back."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from pathlib import Path
+
+import nbformat
+from jupyter_client.manager import AsyncKernelManager
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+from tests.support import ROOT
+
+# Run before each notebook in the shared kernel: an empty namespace.
+RESET = nbformat.v4.new_notebook(
+    cells=[nbformat.v4.new_code_cell("%reset -f")]
+)
+
+
+def downloaded(site: Path, page: str, kind: str = "download"):
+    """The notebook behind a page's download (``kind="solutions"``: its
+    solutions) button in the built ``site``, read."""
+    html = (site / page / "index.html").read_text(encoding="utf-8")
+    link = re.search(
+        rf'<a class="md-button vl-{kind}" href="([^"]+)" download', html
+    )
+    assert link, f"{page} has no {kind} link"
+    path = (site / page / link.group(1)).resolve()
+    return nbformat.read(path, as_version=4)
+
+
+def defines(cell) -> str | None:
+    """The function or class a code cell defines at its top level, if any."""
+    match = re.match(r"(?:def|class) (\w+)", cell.source)
+    return match.group(1) if cell.cell_type == "code" and match else None
+
+
+def typed_in(notebook, answers: dict[str, str], tasks: list[str]):
+    """A copy of ``notebook`` with ``answers`` (name -> code) typed into the
+    TODO cells that define those names; the TODO cells must define
+    ``tasks``, no more and no fewer."""
+    notebook = nbformat.from_dict(json.loads(json.dumps(notebook)))
+    todo = {
+        defines(cell): cell
+        for cell in notebook.cells
+        if "exercise" in cell.metadata.get("tags", [])
+    }
+    assert sorted(todo) == sorted(tasks), sorted(todo)
+    for name, code in answers.items():
+        todo[name].source = code
+    return notebook
+
+
+def printed(notebook) -> str:
+    """Everything the notebook's code cells printed."""
+    return "".join(
+        output.get("text", "")
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
+        if output.get("name") == "stdout"
+    )
+
+
+def run_all(notebooks: dict, stopped: tuple[str, ...]) -> dict:
+    """Run each notebook top to bottom, one after another in one kernel
+    whose namespace is emptied before each (torch is imported once). The
+    notebooks named in ``stopped`` must stop at an error, kept under
+    ``"errors"``; any other error fails the run."""
+    errors = {}
+
+    async def execute(notebook, km, kc) -> None:
+        client = NotebookClient(
+            notebook, km=km, timeout=600, kernel_name="python3"
+        )
+        client.kc = kc  # the shared kernel's client: none is started
+        await client.async_execute()
+
+    async def run() -> None:
+        km = AsyncKernelManager(kernel_name="python3")
+        await km.start_kernel(cwd=str(ROOT))
+        kc = km.client()
+        kc.start_channels()
+        await kc.wait_for_ready(timeout=120)
+        try:
+            for label, notebook in notebooks.items():
+                await execute(RESET, km, kc)
+                try:
+                    await execute(notebook, km, kc)
+                except CellExecutionError as error:
+                    if label not in stopped:
+                        raise
+                    errors[label] = error
+        finally:
+            kc.stop_channels()
+            await km.shutdown_kernel(now=True)
+
+    asyncio.run(run())
+    missing = set(stopped) - set(errors)
+    assert not missing, f"these ran to the end: {sorted(missing)}"
+    return {**notebooks, "errors": errors}
