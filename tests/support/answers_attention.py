@@ -264,6 +264,35 @@ def merge_written(x):
     return x.transpose(1, 2).reshape(B, N, 384)
 
 
+def split_batch_and_heads_merged(x, heads):
+    B, N, D = x.shape
+    x = right_split(x, heads)  # (B, h, N, d)
+    return x.reshape(B * heads, N, D // heads)
+
+
+def split_width_last(x, heads):
+    B, N, D = x.shape
+    return x.reshape(B, N, heads, D // heads).permute(0, 2, 3, 1)
+
+
+def merge_heads_summed(x):
+    return x.sum(dim=1)
+
+
+def merge_all_flat(x):
+    return x.transpose(1, 2).flatten(1)
+
+
+def merge_six_heads(x):
+    B, h, N, d = x.shape
+    return x.transpose(1, 2).reshape(B, N, 6 * d)
+
+
+def merge_numbers_transposed(x):
+    B, h, N, d = x.shape
+    return x.transpose(2, 3).reshape(B, N, h * d)
+
+
 HEADS_MISTAKES = {
     "split as (B, N, h, d), no permute": (
         (split_without_permute, right_merge),
@@ -297,6 +326,25 @@ HEADS_MISTAKES = {
         (lambda x, heads: None, right_merge),
         r"split_heads\(x of shape \(2, 5, 384\), heads=6\) returned None",
     ),
+    "split: batch and heads in one dimension": (
+        (split_batch_and_heads_merged, right_merge),
+        r"shape \(12, 5, 64\) has 3 dimensions, expected 4",
+    ),
+    "split: the width last": (
+        (split_width_last, right_merge),
+        r"dimensions 2 \(tokens N\) and 3 \(head width d\) are swapped",
+    ),
+    "split: the heads as a tuple": (
+        (lambda x, heads: x.chunk(heads, dim=-1), right_merge),
+        "returned a tuple object, not a torch.Tensor",
+    ),
+    "split: the tokens cut instead of the width": (
+        (
+            lambda x, heads: torch.stack(x.chunk(heads, dim=1), dim=1),
+            right_merge,
+        ),
+        r"dimension 1 \(heads h\) should be 6, got 5",
+    ),
     "merge: reshape without permute": (
         (right_split, merge_straight),
         "reshaping \\(B, h, N, d\\) straight to \\(B, N, h·d\\) without "
@@ -322,6 +370,22 @@ HEADS_MISTAKES = {
     "merge: 384 written": (
         (right_split, merge_written),
         "It passed with the lesson's settings; this run drew",
+    ),
+    "merge: heads summed": (
+        (right_split, merge_heads_summed),
+        r"dimension 2 \(width D\) should be 384, got 64",
+    ),
+    "merge: tokens flattened too": (
+        (right_split, merge_all_flat),
+        r"shape \(2, 1920\) has 2 dimensions, expected 3",
+    ),
+    "merge: 6 heads written": (
+        (right_split, merge_six_heads),
+        "It passed with the lesson's settings; this run drew",
+    ),
+    "merge: numbers and tokens transposed": (
+        (right_split, merge_numbers_transposed),
+        "inside each head, tokens and numbers are swapped",
     ),
     "merge: the package's layer": (
         (right_split, lambda x: Attention(x.shape[1] * x.shape[3])),

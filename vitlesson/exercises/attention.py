@@ -365,6 +365,10 @@ def wrong_merges(x: torch.Tensor) -> dict[str, torch.Tensor]:
         "h), so that each head's d numbers stay side by side": x.permute(
             0, 2, 3, 1
         ).reshape(B, N, h * d),
+        "inside each head, tokens and numbers are swapped: move only the "
+        "heads, .permute(0, 2, 1, 3), without transposing (N, d)": x.transpose(
+            2, 3
+        ).reshape(B, N, h * d),
         "the heads are in reverse order: head 0 comes first": x.flip(1)
         .permute(0, 2, 1, 3)
         .reshape(B, N, h * d),
