@@ -27,10 +27,11 @@
 # inputs, never write it as a number. The exercise is to write the formula,
 # so while a check runs the package's `attention_weights` and `Attention`
 # refuse to work, and so do PyTorch's ready-made
-# `F.scaled_dot_product_attention` and `nn.MultiheadAttention`; outside
-# the checks they are the right tools, and the last cell compares your
-# code with them. The solutions are folded under each TODO on the course
-# page and come as a separate download.
+# `F.scaled_dot_product_attention` and `nn.MultiheadAttention`. Outside
+# the checks they are the right tools: the last cell compares your code
+# with the package's layer and with the fused function. The solutions are
+# folded under each TODO on the course page and come as a separate
+# download.
 
 # %%
 import torch
@@ -54,9 +55,10 @@ print(f"torch {torch.__version__}")
 #
 # where $d$ is the width of the queries and keys, `q.shape[-1]`, and the
 # softmax runs over the keys, so that each row (one query) sums to 1.
-# `q`, `k` and `v` are `(T, d)` in the page's worked example and `(B, h, T,
-# d)` in a ViT (batch, heads, tokens, width): transpose only the last two
-# dimensions of `k`, with `k.transpose(-2, -1)` (`k.T` reverses all four).
+# `q`, `k` and `v` are `(T, d)` in the page's worked example and
+# `(B, h, T, d)` in a ViT (batch, heads, tokens, width): transpose only the
+# last two dimensions of `k`, with `k.transpose(-2, -1)` (`k.T` reverses
+# all four).
 
 
 # %% tags=["exercise"]
