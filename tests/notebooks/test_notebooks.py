@@ -8,7 +8,6 @@ import importlib.util
 import json
 import re
 import time
-from pathlib import Path
 
 import nbformat
 import pytest
@@ -18,6 +17,12 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 from tests.support import ROOT
+from tests.support.notebooks import (
+    defines,
+    downloaded_notebook,
+    stdout,
+    typed_in,
+)
 
 EXERCISE = "notebooks/flexible-patch-embedding"
 
@@ -75,47 +80,6 @@ UNFOLD = """def manual_patching(images, patch_size):
 """
 
 
-def downloaded_notebook(site, page: str, kind: str = "download") -> Path:
-    html = (site / page / "index.html").read_text(encoding="utf-8")
-    link = re.search(
-        rf'<a class="md-button vl-{kind}" href="([^"]+)" download', html
-    )
-    assert link, f"{page} has no {kind} link"
-    return (site / page / link.group(1)).resolve()
-
-
-def defines(cell) -> str | None:
-    """The function or class a code cell defines at its top level, if any."""
-    match = re.match(r"(?:def|class) (\w+)", cell.source)
-    return match.group(1) if cell.cell_type == "code" and match else None
-
-
-def typed_in(notebook, answers: dict[str, str]):
-    """The notebook with ``answers`` (name -> code) typed into the TODO cells that define those names."""
-    notebook = nbformat.from_dict(json.loads(json.dumps(notebook)))
-    todo = {
-        defines(cell): cell
-        for cell in notebook.cells
-        if "exercise" in cell.metadata.get("tags", [])
-    }
-    assert sorted(todo) == sorted(TASKS)
-    for name, code in answers.items():
-        todo[name].source = code
-    return notebook
-
-
-def stdout(notebook) -> list[str]:
-    return [
-        "".join(
-            o.get("text", "")
-            for o in cell.get("outputs", [])
-            if o.get("name") == "stdout"
-        )
-        for cell in notebook.cells
-        if cell.cell_type == "code"
-    ]
-
-
 # The notebooks that stop at a check, as "Run all" does.
 STOPPED = (
     "learner, channels-last",
@@ -163,14 +127,14 @@ def executed(site) -> dict[str, nbformat.NotebookNode]:
         ),
         "solutions": solutions,
         "learner, right": typed_in(
-            exercise, {**published, "manual_patching": UNFOLD}
+            exercise, {**published, "manual_patching": UNFOLD}, TASKS
         ),
         "learner, channels-last": typed_in(
-            exercise, {"manual_patching": CHANNELS_LAST}
+            exercise, {"manual_patching": CHANNELS_LAST}, TASKS
         ),
         "learner, untouched": exercise,
         "learner, package's patchify": typed_in(
-            exercise, {"manual_patching": PACKAGE_PATCHIFY}
+            exercise, {"manual_patching": PACKAGE_PATCHIFY}, TASKS
         ),
     }
     errors = {}
@@ -378,9 +342,9 @@ SITE_RELATIVE_LINK = re.compile(
 def test_no_site_relative_links_in_downloaded_notebooks(site):
     """Site-relative links (../../lessons/patches/) lead nowhere in Jupyter or Colab."""
     notebooks = sorted((site / "downloads").glob("*.ipynb"))
-    assert (
-        len(notebooks) == len(LESSON_PAGES) + 2
-    )  # every lesson, the exercise and its solutions
+    exercises = list((ROOT / "docs" / "notebooks").glob("*.py"))
+    # every lesson, every exercise and its solutions
+    assert len(notebooks) == len(LESSON_PAGES) + 2 * len(exercises)
     for path in notebooks:
         for cell in nbformat.read(path, as_version=4).cells:
             if cell.cell_type == "markdown":
