@@ -56,6 +56,7 @@ PAGES = [
     "",
     *LESSON,
     *LAB,
+    "appendix/going-further/",
     "appendix/under-the-hood/",
     "performance/",
     "glossary/",
