@@ -1,0 +1,112 @@
+"""Exercise notebooks run as a learner runs them: the notebook downloaded
+from its page, answers typed into its TODO cells, then "Run all" in a
+Jupyter kernel.
+
+``downloaded_notebook``, ``defines`` and ``stdout`` are those of
+tests/notebooks/test_notebooks.py, here so that a test file imports them
+from tests/support (no test file imports another)."""
+
+import asyncio
+import json
+import re
+from pathlib import Path
+
+import nbformat
+from jupyter_client.manager import AsyncKernelManager
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+from tests.support import ROOT
+
+# Run before each notebook in the shared kernel: an empty namespace.
+RESET = nbformat.v4.new_notebook(
+    cells=[nbformat.v4.new_code_cell("%reset -f")]
+)
+
+
+def downloaded_notebook(site, page: str, kind: str = "download") -> Path:
+    """The notebook a page's download (or solutions) button saves."""
+    html = (site / page / "index.html").read_text(encoding="utf-8")
+    link = re.search(
+        rf'<a class="md-button vl-{kind}" href="([^"]+)" download', html
+    )
+    assert link, f"{page} has no {kind} link"
+    return (site / page / link.group(1)).resolve()
+
+
+def defines(cell) -> str | None:
+    """The function or class a code cell defines at its top level, if any."""
+    match = re.match(r"(?:def|class) (\w+)", cell.source)
+    return match.group(1) if cell.cell_type == "code" and match else None
+
+
+def stdout(notebook) -> list[str]:
+    """What each code cell printed."""
+    return [
+        "".join(
+            output.get("text", "")
+            for output in cell.get("outputs", [])
+            if output.get("name") == "stdout"
+        )
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+    ]
+
+
+def todo_cells(notebook) -> dict[str, nbformat.NotebookNode]:
+    """The TODO cells, by the name each defines (``def f``/``class C``)."""
+    return {
+        defines(cell): cell
+        for cell in notebook.cells
+        if "exercise" in cell.metadata.get("tags", [])
+    }
+
+
+def typed_into(notebook, answers: dict[str, str]):
+    """A copy of ``notebook`` with ``answers`` (name -> code) typed into
+    the TODO cells that define those names."""
+    notebook = nbformat.from_dict(json.loads(json.dumps(notebook)))
+    todo = todo_cells(notebook)
+    assert set(answers) <= set(todo), (sorted(answers), sorted(todo))
+    for name, code in answers.items():
+        todo[name].source = code
+    return notebook
+
+
+def run_all(notebooks: dict, stopped: tuple[str, ...]) -> dict:
+    """Run each notebook top to bottom, one after another in one kernel
+    whose namespace is emptied before each (torch is imported once). The
+    notebooks named in ``stopped`` must stop at an error, kept under
+    ``"errors"``; any other error fails the run."""
+    errors = {}
+
+    async def execute(notebook, km, kc) -> None:
+        client = NotebookClient(
+            notebook, km=km, timeout=600, kernel_name="python3"
+        )
+        client.kc = kc  # the shared kernel's client: none is started
+        await client.async_execute()
+
+    async def run() -> None:
+        km = AsyncKernelManager(kernel_name="python3")
+        await km.start_kernel(cwd=str(ROOT))
+        kc = km.client()
+        kc.start_channels()
+        await kc.wait_for_ready(timeout=120)
+        try:
+            for label, notebook in notebooks.items():
+                await execute(RESET, km, kc)
+                try:
+                    await execute(notebook, km, kc)
+                except CellExecutionError as error:
+                    if label not in stopped:
+                        raise
+                    errors[label] = error
+            missing = set(stopped) - set(errors)
+            assert not missing, f"these ran to the end: {sorted(missing)}"
+        finally:
+            kc.stop_channels()
+            await km.shutdown_kernel(now=True)
+
+    asyncio.run(run())
+    return {**notebooks, "errors": errors}
