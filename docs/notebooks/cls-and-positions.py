@@ -83,9 +83,9 @@ exercises.check_cls_and_positions(add_cls_and_positions)
 # `(1, 1 + g·g, D)` into `(1, 1 + new_grid·new_grid, D)`:
 #
 # - keep row 0, the CLS token's, as it is: it has no place on the grid;
-# - lay the other rows out on their $g \times g$ grid as an image with $D$
-#   channels, shape `(1, D, g, g)`, with $g = \sqrt{N}$ read from the
-#   table;
+# - lay the other $N$ rows out on their $g \times g$ grid as an image with
+#   $D$ channels, shape `(1, D, g, g)`, with $g = \sqrt{N}$ and $N$ read
+#   from the table (`pos_embed.shape[1] - 1`);
 # - resize that image with
 #   `F.interpolate(..., size=(new_grid, new_grid), mode="bicubic",
 #   align_corners=False)`, the convention of Hugging Face and of the
