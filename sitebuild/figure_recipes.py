@@ -257,6 +257,7 @@ NARROW = {
     "figures/dino-training.png",
     "figures/dino-ablation.png",
     "figures/dino-heads.png",
+    "figures/dino-attention.png",
 }
 
 
@@ -274,12 +275,32 @@ def _measure(drawn: matplotlib.figure.Figure) -> dict:
     }
 
 
+def _fit_titles(drawn: matplotlib.figure.Figure) -> None:
+    """Break each panel title wider than its panel into two lines: after
+    its first comma, else at the space nearest its middle."""
+    drawn.draw_without_rendering()  # the layout the titles are measured in
+    for ax in drawn.axes:
+        title = ax.title
+        text = title.get_text()
+        if not text or "\n" in text or " " not in text:
+            continue
+        if title.get_window_extent().width <= ax.get_window_extent().width:
+            continue
+        if ", " in text:
+            title.set_text(text.replace(", ", ",\n", 1))
+            continue
+        spaces = [i for i, character in enumerate(text) if character == " "]
+        middle = min(spaces, key=lambda i: abs(i - len(text) / 2))
+        title.set_text(text[:middle] + "\n" + text[middle + 1 :])
+
+
 def render_variants(path: str) -> tuple[dict[str, bytes], dict]:
     """The figure ``path`` encoded as its name ends, and, for a figure of
     :data:`NARROW`, the same drawing laid out again :data:`NARROW_WIDTH`
-    inches wide (site path -> bytes); and what a reader's eye needs to know
-    about it: its width in inches, resolution and smallest text in points
-    (under ``"narrow"``, the narrow drawing's). The recipe runs once, on one
+    inches wide, its panel titles broken where they no longer fit (site
+    path -> bytes); and what a reader's eye needs to know about it: its
+    width in inches, resolution and smallest text in points (under
+    ``"narrow"``, the narrow drawing's). The recipe runs once, on one
     torch thread, so the bytes are the same on any machine."""
     with one_torch_thread():
         drawn = FIGURES[path]()
@@ -293,6 +314,7 @@ def render_variants(path: str) -> tuple[dict[str, bytes], dict]:
     contents = {path: figure_bytes(drawn, encoding, dpi=DPI)}
     if path in NARROW:
         drawn.set_figwidth(NARROW_WIDTH)  # the height stays: rows keep room
+        _fit_titles(drawn)
         narrow = narrow_path(path)
         contents[narrow] = figure_bytes(drawn, encoding, dpi=DPI)
         meta["narrow"] = {"src": narrow, **_measure(drawn)}

@@ -241,7 +241,8 @@ def generated(figures: dict[str, Registration]) -> dict[str, bytes]:
     use_cache = os.environ.get("VITLESSON_FIGURE_CACHE", "on") != "off"
     keys = figure_keys(figures)
     start, rendered = time.perf_counter(), 0
-    contents, metas = {}, {}
+    contents: dict[str, bytes] = {}
+    metas: dict[str, dict] = {}
     _narrow.clear()
     for path, registration in figures.items():
         folder = ROOT / ".cache" / "figures" / keys[path]
