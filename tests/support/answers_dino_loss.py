@@ -117,6 +117,17 @@ def centers_in_the_loss(
     return loss
 
 
+def normaliser_detached(
+    student_out, teacher_out, center, student_temp, teacher_temp
+):
+    """log_softmax by hand, its normaliser taken for a constant: the right
+    number, the wrong gradient."""
+    q = ((teacher_out - center) / teacher_temp).softmax(dim=-1).detach()
+    x = student_out / student_temp
+    log_p = x - torch.logsumexp(x, dim=-1, keepdim=True).detach()
+    return -(q * log_p).sum(dim=-1).mean()
+
+
 def without_return(
     student_out, teacher_out, center, student_temp, teacher_temp
 ):
@@ -136,15 +147,14 @@ LOSS_MISTAKES = {
     ),
     "the student centred too": (
         loss_with(student_log_probs=student_log_softmax(shift=-1)),
-        "the center is subtracted from the student's outputs",
+        "the center is subtracted from the student's outputs too",
     ),
     "the student centred instead of the teacher": (
         loss_with(
             teacher_probs=teacher_softmax(shift=0),
             student_log_probs=student_log_softmax(shift=-1),
         ),
-        "subtracted from the student's outputs: .*, and not from the "
-        "teacher's",
+        "subtracted from the student's outputs instead of the teacher's",
     ),
     "the center added": (
         loss_with(teacher_probs=teacher_softmax(shift=1)),
@@ -225,7 +235,8 @@ LOSS_MISTAKES = {
     ),
     "hard-coded temperatures": (
         temperatures_written,
-        "It passed with the lesson's settings; this run drew B=",
+        "the lesson's temperatures 0.1 and 0.04 are written in: .*It "
+        "passed with the lesson's settings; this run drew B=",
     ),
     "a hard-coded batch": (
         loss_with(reduce=lambda x: x.sum() / 8),
@@ -238,6 +249,11 @@ LOSS_MISTAKES = {
             ).log_softmax(-1)
         ),
         "no gradient reaches the student",
+    ),
+    "the normaliser detached": (
+        normaliser_detached,
+        r"gives the right number but a wrong gradient to the student: "
+        r"d loss / d student_out\[0, \d+\] should be",
     ),
     "the loss as a Python number": (
         lambda *args: right_loss(*args).item(),
@@ -453,7 +469,9 @@ EMA_MISTAKES = {
     ),
     "the momentum written": (
         ema_as(lambda t, s, m: 0.996 * t + 0.004 * s),
-        "It passed with the lesson's settings; this run drew momentum",
+        r"moved by the lesson's momentum 0.996, not by the momentum "
+        r"argument \(0\.\d+\)\. It passed with the lesson's settings; this "
+        "run drew momentum",
     ),
     "the package's update_teacher": (
         package_update,
