@@ -5,15 +5,16 @@ Jupyter kernel ("Run all")."""
 import nbformat
 import pytest
 
-from tests.support.exercise_notebooks import (
+from tests.support.learner_notebooks import run_all
+from tests.support.notebooks import (
     defines,
     downloaded_notebook,
-    run_all,
     stdout,
-    typed_into,
+    typed_in,
 )
 
 EXERCISE = "notebooks/encoder-block"
+TASKS = ["EncoderBlock"]  # what the TODO cell defines
 
 # A right block that is not the published one: fused attention, PyTorch's
 # default LayerNorm eps, nn.GELU.
@@ -76,10 +77,12 @@ def executed(site) -> dict:
                 downloaded_notebook(site, EXERCISE, "solutions"),
                 as_version=4,
             ),
-            "learner, right": typed_into(exercise, {"EncoderBlock": FUSED}),
+            "learner, right": typed_in(
+                exercise, {"EncoderBlock": FUSED}, TASKS
+            ),
             "learner, untouched": exercise,
-            "learner, post-norm": typed_into(
-                exercise, {"EncoderBlock": POST_NORM}
+            "learner, post-norm": typed_in(
+                exercise, {"EncoderBlock": POST_NORM}, TASKS
             ),
         },
         STOPPED,
@@ -93,7 +96,7 @@ def test_the_download_has_no_solution_and_the_solutions_no_todo(site):
     )
     for notebook, todo in ((exercise, True), (solutions, False)):
         defined = [defines(cell) for cell in notebook.cells if defines(cell)]
-        assert defined == ["EncoderBlock"]  # defined once
+        assert defined == TASKS  # defined once
         for cell in notebook.cells:
             if defines(cell):
                 assert ("raise NotImplementedError" in cell.source) == todo

@@ -5,12 +5,12 @@ Jupyter kernel ("Run all")."""
 import nbformat
 import pytest
 
-from tests.support.exercise_notebooks import (
+from tests.support.learner_notebooks import run_all
+from tests.support.notebooks import (
     defines,
     downloaded_notebook,
-    run_all,
     stdout,
-    typed_into,
+    typed_in,
 )
 
 EXERCISE = "notebooks/cls-and-positions"
@@ -53,7 +53,7 @@ def executed(site) -> dict:
                 downloaded_notebook(site, EXERCISE, "solutions"),
                 as_version=4,
             ),
-            "learner, right": typed_into(
+            "learner, right": typed_in(
                 exercise,
                 {
                     "add_cls_and_positions": REPEAT,
@@ -61,8 +61,8 @@ def executed(site) -> dict:
                 },
             ),
             "learner, untouched": exercise,
-            "learner, CLS at the end": typed_into(
-                exercise, {"add_cls_and_positions": CLS_AT_THE_END}
+            "learner, CLS at the end": typed_in(
+                exercise, {"add_cls_and_positions": CLS_AT_THE_END}, TASKS
             ),
         },
         STOPPED,
