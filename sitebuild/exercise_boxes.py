@@ -9,7 +9,8 @@ its exercise notebook with one line,
 which becomes a box with the exercise's title (the notebook's ``# Exercise:``
 heading), its working time (``exercise_minutes`` in the notebook's header,
 also counted in the part's and the lesson's time by
-:mod:`sitebuild.reading`), the notebook's first paragraph, and its links:
+:mod:`sitebuild.reading`), the notebook's first paragraph (Markdown, its links
+reduced to their text), and its links:
 the exercise's page (run by the build, solutions folded), the learner's
 download, the solutions and, when published from GitHub, Colab. The downloads
 are those :mod:`sitebuild.notebooks` offers for the notebook's own page, so
@@ -34,6 +35,9 @@ MARKER = re.compile(
 )
 MINUTES = "exercise_minutes"
 TITLE = re.compile(r"^#\s+Exercise:\s*(?P<title>.+?)\s*$")
+# A link of the notebook's first paragraph: relative to the notebook's page,
+# not the part's, so the box keeps its text only.
+LINK = re.compile(r"(?<!!)\[(?P<text>[^\]]*)\]\([^)\s]+\)")
 
 
 def offered(markdown: str) -> list[str]:
@@ -75,7 +79,7 @@ def describe(path: Path) -> dict:
     return {
         "title": title["title"],
         "minutes": minutes,
-        "summary": " ".join(paragraph),
+        "summary": LINK.sub(r"\g<text>", " ".join(paragraph)),
     }
 
 
@@ -116,11 +120,10 @@ def box(source: str, page, files, config, downloads: dict) -> str:
             'target="_blank" rel="noopener">Open in Colab</a>'
         )
     title = html.escape(f"Exercise · {about['minutes']} min: {about['title']}")
-    summary = html.escape(about["summary"])
     return (
         f'<div class="admonition example vl-exercise" markdown>\n'
-        f'<p class="admonition-title">{title}</p>\n'
-        f"<p>{summary}</p>\n"
+        f'<p class="admonition-title">{title}</p>\n\n'
+        f"{about['summary']}\n\n"
         f'<p class="vl-exercise-links">{" ".join(buttons)}</p>\n'
         "</div>"
     )

@@ -17,7 +17,7 @@ NOTEBOOK = """# ---
 # # Exercise: attention by hand
 #
 # You write scaled dot-product
-# attention and check it.
+# attention, as in [part 2](../../lessons/attention/), and check it.
 #
 # More text that is not the summary.
 """
@@ -57,9 +57,10 @@ def test_the_box_offers_the_notebooks_page_downloads_and_time(site):
         "notebooks/by-hand.py", site.page, site.files, config, site.downloads
     )
     assert "Exercise · 7 min: attention by hand" in html
-    assert (
-        "<p>You write scaled dot-product attention and check it.</p>" in html
+    summary = (
+        "You write scaled dot-product attention, as in part 2, and check it."
     )
+    assert f"\n\n{summary}\n\n" in html  # Markdown, its link now text
     assert 'href="../../notebooks/by-hand/"' in html
     assert (
         'class="md-button vl-download" href="../../downloads/by-hand.ipynb"'
