@@ -15,9 +15,7 @@
 # You write the two pieces of a DINO training step: the loss between the
 # teacher's centred, sharpened distribution and the student's, and the
 # teacher's update, an exponential moving average (EMA) of the student's
-# weights. Both are described in
-# [part 6](../../lessons/dino-connection/), which shows what centering and
-# sharpening do to one output.
+# weights.
 #
 # **How to work through it.** Each task has a **TODO** cell for your code,
 # then a **check** from `vitlesson.exercises` that runs *your* code: it
@@ -29,6 +27,11 @@
 # `update_teacher` refuse to work, so nothing can stand in for your code.
 # The solutions are folded under each TODO on the course page and come as a
 # separate download.
+#
+# Reminder from [part 6](../../lessons/dino-connection/): the teacher's
+# outputs are **centred** (a running mean of them, the center, is
+# subtracted) and **sharpened** (divided by a temperature lower than the
+# student's) before their softmax.
 
 # %%
 import torch
