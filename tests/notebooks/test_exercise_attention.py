@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.support.learner_notebooks import (
+from tests.support.notebooks import (
     defines,
     downloaded,
     printed,

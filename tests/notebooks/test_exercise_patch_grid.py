@@ -4,7 +4,7 @@ Jupyter kernel ("Run all")."""
 
 import pytest
 
-from tests.support.learner_notebooks import (
+from tests.support.notebooks import (
     defines,
     downloaded,
     printed,

@@ -5,10 +5,10 @@ Jupyter kernel ("Run all")."""
 import nbformat
 import pytest
 
-from tests.support.learner_notebooks import run_all
 from tests.support.notebooks import (
     defines,
     downloaded_notebook,
+    run_all,
     stdout,
     typed_in,
 )

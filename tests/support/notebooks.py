@@ -1,13 +1,25 @@
 """Notebooks as a learner meets them: downloaded from a page of the built
-site, answers typed into their TODO cells, their printed lines read back."""
+site, answers typed into their TODO cells, run top to bottom in a Jupyter
+kernel ("Run all"), their printed lines read back."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from pathlib import Path
 
 import nbformat
+from jupyter_client.manager import AsyncKernelManager
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+from tests.support import ROOT
+
+# Run before each notebook in the shared kernel: an empty namespace.
+RESET = nbformat.v4.new_notebook(
+    cells=[nbformat.v4.new_code_cell("%reset -f")]
+)
 
 
 def downloaded_notebook(site, page: str, kind: str = "download") -> Path:
@@ -19,6 +31,11 @@ def downloaded_notebook(site, page: str, kind: str = "download") -> Path:
     )
     assert link, f"{page} has no {kind} link"
     return (site / page / link.group(1)).resolve()
+
+
+def downloaded(site, page: str, kind: str = "download"):
+    """The notebook behind a page's download (or solutions) button, read."""
+    return nbformat.read(downloaded_notebook(site, page, kind), as_version=4)
 
 
 def defines(cell) -> str | None:
@@ -55,3 +72,53 @@ def stdout(notebook) -> list[str]:
         for cell in notebook.cells
         if cell.cell_type == "code"
     ]
+
+
+def printed(notebook) -> str:
+    """Everything the notebook's code cells printed."""
+    return "".join(
+        output.get("text", "")
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
+        if output.get("name") == "stdout"
+    )
+
+
+def run_all(notebooks: dict, stopped: tuple[str, ...]) -> dict:
+    """Run each notebook top to bottom, one after another in one kernel
+    whose namespace is emptied before each (torch is imported once). The
+    notebooks named in ``stopped`` must stop at an error, kept under
+    ``"errors"``; any other error fails the run."""
+    errors = {}
+
+    async def execute(notebook, km, kc) -> None:
+        client = NotebookClient(
+            notebook, km=km, timeout=600, kernel_name="python3"
+        )
+        client.kc = kc  # the shared kernel's client: none is started
+        await client.async_execute()
+
+    async def run() -> None:
+        km = AsyncKernelManager(kernel_name="python3")
+        await km.start_kernel(cwd=str(ROOT))
+        kc = km.client()
+        kc.start_channels()
+        await kc.wait_for_ready(timeout=120)
+        try:
+            for label, notebook in notebooks.items():
+                await execute(RESET, km, kc)
+                try:
+                    await execute(notebook, km, kc)
+                except CellExecutionError as error:
+                    if label not in stopped:
+                        raise
+                    errors[label] = error
+        finally:
+            kc.stop_channels()
+            await km.shutdown_kernel(now=True)
+
+    asyncio.run(run())
+    missing = set(stopped) - set(errors)
+    assert not missing, f"these ran to the end: {sorted(missing)}"
+    return {**notebooks, "errors": errors}
