@@ -1,6 +1,6 @@
 # ---
 # jupyter:
-#   exercise_minutes: 10
+#   exercise_minutes: 8
 #   jupytext:
 #     formats: py:percent
 #   kernelspec:

@@ -1,6 +1,6 @@
 # ---
 # jupyter:
-#   exercise_minutes: 8
+#   exercise_minutes: 6
 #   jupytext:
 #     formats: py:percent
 #   kernelspec:

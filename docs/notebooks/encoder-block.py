@@ -1,6 +1,6 @@
 # ---
 # jupyter:
-#   exercise_minutes: 10
+#   exercise_minutes: 8
 #   jupytext:
 #     formats: py:percent
 #   kernelspec:
@@ -17,7 +17,9 @@
 # the tokens and added back to them.
 #
 # [Part 5](../../lessons/vit-encoder/) draws the block and shows the
-# package's; [part 2](../../lessons/attention/) builds the attention.
+# package's; [part 2](../../lessons/attention/) builds the attention, and
+# its exercise's `attention`, `split_heads` and `merge_heads` are most of
+# this block's attention: copy them in.
 #
 # **How to work through it.** The TODO cell is for your code; the
 # **check** from `vitlesson.exercises` below it builds *your* class, fills

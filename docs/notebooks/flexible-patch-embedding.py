@@ -1,6 +1,6 @@
 # ---
 # jupyter:
-#   exercise_minutes: 20
+#   exercise_minutes: 17
 #   jupytext:
 #     formats: py:percent
 #   kernelspec:
@@ -60,6 +60,8 @@ torch.set_num_threads(2)
 #   column: the order of a `Conv2d` weight flattened with `weight.flatten(1)`.
 #
 # Hint: `reshape` to `(B, C, H/P, P, W/P, P)`, `permute`, `reshape` again.
+# Part 1's exercise cut this grid for one image: here it gains a batch
+# dimension and is read in raster order.
 
 
 # %% tags=["exercise"]
