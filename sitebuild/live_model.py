@@ -31,7 +31,7 @@ MODELS = {
     "tiny-shapes": {"weights": "tiny-shapes.pt", "input": [3, 32, 32]},
     "dino-tiny": {"weights": "dino-tiny.pt", "input": [3, 32, 32]},
 }
-FILES = [f"live/{name}.js" for name in MODELS]
+FILES = [f"live/{name}.js" for name in MODELS] + ["live/shapes-examples.js"]
 PROG = "python -m sitebuild.live_model"
 
 

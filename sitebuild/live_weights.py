@@ -18,9 +18,14 @@ import json
 import numpy as np
 import torch
 
+from vitlesson.data.shapes import make_shapes
 from vitlesson.lab.dino.evaluation import DINO_WEIGHTS, load_backbone
-from vitlesson.lab.train import WEIGHTS, load_trained
+from vitlesson.lab.train import TEST_SEED, TEST_SIZE, WEIGHTS, load_trained
 from vitlesson.vit import VisionTransformer
+
+# The shapes model's classes, by output index (make_shapes' labels).
+SHAPES_CLASSES = ["square right of the circle", "square left of the circle"]
+EXAMPLES = 8  # test images the drawing widget can start from
 
 
 def shipped_models() -> dict[str, tuple[VisionTransformer, str]]:
@@ -76,12 +81,60 @@ def script(name: str, value: dict) -> bytes:
     ).encode()
 
 
-def render() -> dict[str, bytes]:
-    """Every live model's script: site path -> bytes."""
+def shapes_examples() -> dict:
+    """The first test images of the shapes task, each as its background
+    colour and its two shapes (the pixels each covers, row * 32 + column,
+    and its colour): the widget rebuilds every image exactly, and can move
+    and recolour its shapes."""
+    images, labels = make_shapes(TEST_SIZE, seed=TEST_SEED)
+    examples = []
+    first = zip(images[:EXAMPLES], labels[:EXAMPLES].tolist(), strict=True)
+    for image, label in first:
+        pixels = image.flatten(1).T  # (3, H, W) -> (H*W, 3)
+        colours, which = pixels.unique(dim=0, return_inverse=True)
+        counts = torch.bincount(which, minlength=len(colours))
+        if len(colours) != 3:
+            raise ValueError(f"a shapes image of {len(colours)} colours")
+        background = int(counts.argmax())
+        shapes = {}
+        for index, colour in enumerate(colours.tolist()):
+            if index == background:
+                continue
+            kind = "square" if colour[0] > colour[2] else "circle"  # warm
+            shapes[kind] = {
+                "colour": colour,
+                "pixels": (which == index).nonzero()[:, 0].tolist(),
+            }
+        examples.append(
+            {
+                "background": colours[background].tolist(),
+                "square": shapes["square"],
+                "circle": shapes["circle"],
+                "label": label,
+            }
+        )
     return {
+        "weights": WEIGHTS.name,
+        "classes": SHAPES_CLASSES,
+        "test_seed": TEST_SEED,
+        "examples": examples,
+    }
+
+
+def render() -> dict[str, bytes]:
+    """Every live model's script, and the shapes examples: site path ->
+    bytes."""
+    scripts = {
         f"live/{name}.js": script(name, exported(model, weights))
         for name, (model, weights) in shipped_models().items()
     }
+    text = json.dumps(shapes_examples(), sort_keys=True, separators=(",", ":"))
+    scripts["live/shapes-examples.js"] = (
+        "// Made by the site build (sitebuild/live_weights.py) from "
+        "vitlesson.data.shapes; do not edit.\n"
+        f"window.vlLiveShapes = {text};\n"
+    ).encode()
+    return scripts
 
 
 def read_script(content: bytes) -> tuple[dict, dict[str, torch.Tensor]]:
