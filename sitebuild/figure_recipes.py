@@ -10,6 +10,7 @@ one stops it before anything is drawn.
 
 from __future__ import annotations
 
+import inspect
 import json
 import posixpath
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from vitlesson.data.objects import make_objects  # noqa: E402
 from vitlesson.data.shapes import make_shapes, normalize_shapes  # noqa: E402
 from vitlesson.figures import diagrams  # noqa: E402
 from vitlesson.figures.plots import (  # noqa: E402
+    WIDTH,
     attention_maps_figure,
     benchmark_figure,
     figure_bytes,
@@ -51,7 +53,7 @@ from vitlesson.vit import vit_base, vit_small  # noqa: E402
 
 DPI = 150
 # site path -> recipe, filled by @figure in the order of this file.
-FIGURES: dict[str, Callable[[], matplotlib.figure.Figure]] = {}
+FIGURES: dict[str, Callable[..., matplotlib.figure.Figure]] = {}
 
 
 def figure(path: str):
@@ -65,13 +67,13 @@ def figure(path: str):
 
 
 @figure("figures/patches.webp")
-def patches():
-    return patches_figure(sample_image(224), patch_size=16)
+def patches(width: float = WIDTH):
+    return patches_figure(sample_image(224), patch_size=16, width=width)
 
 
 @figure("figures/patch-sizes.webp")
-def patch_sizes():
-    return patch_sizes_figure()
+def patch_sizes(width: float = WIDTH):
+    return patch_sizes_figure(width=width)
 
 
 @figure("figures/position-embeddings.png")
@@ -143,8 +145,10 @@ def trained_attention():
 
 
 @figure("figures/benchmarks.png")
-def benchmarks():
-    return benchmark_figure(json.loads(RECORDED.read_text(encoding="utf-8")))
+def benchmarks(width: float = WIDTH):
+    return benchmark_figure(
+        json.loads(RECORDED.read_text(encoding="utf-8")), width=width
+    )
 
 
 @figure("figures/vit-pipeline.png")
@@ -173,10 +177,10 @@ def dino_step():
 
 
 @figure("figures/dino-views.png")
-def dino_views():
+def dino_views(width: float = WIDTH):
     images, _, _ = make_objects(1, seed=dino.TEST_SEED)
     views = multi_crop(images, torch.Generator().manual_seed(0))
-    return multi_crop_figure(images[0], [v[0] for v in views])
+    return multi_crop_figure(images[0], [v[0] for v in views], width=width)
 
 
 @figure("figures/dino-training.png")
@@ -246,10 +250,16 @@ def dino_heads():
 # drawn at that width, the same drawing laid out again, and served to
 # screens up to 600 px wide (sitebuild/figures.py writes the <picture>).
 NARROW_WIDTH = 4.9
-# Only grids of panels that constrained layout can reflow: the diagrams and
-# the photograph mosaics place their text in drawing coordinates and would
-# overlap or be clipped at that width (they need a layout of their own).
+# A recipe that takes ``width`` draws its own narrow layout (more rows); the
+# others are grids of panels that constrained layout reflows, drawn once and
+# laid out again. The diagrams are not here: they place their text in
+# drawing coordinates and would overlap at that width (they need a layout
+# of their own).
 NARROW = {
+    "figures/patches.webp",
+    "figures/patch-sizes.webp",
+    "figures/benchmarks.png",
+    "figures/dino-views.png",
     "figures/position-embeddings.png",
     "figures/attention-untrained.png",
     "figures/position-embeddings-trained.png",
@@ -296,12 +306,13 @@ def _fit_titles(drawn: matplotlib.figure.Figure) -> None:
 
 def render_variants(path: str) -> tuple[dict[str, bytes], dict]:
     """The figure ``path`` encoded as its name ends, and, for a figure of
-    :data:`NARROW`, the same drawing laid out again :data:`NARROW_WIDTH`
-    inches wide, its panel titles broken where they no longer fit (site
-    path -> bytes); and what a reader's eye needs to know about it: its
-    width in inches, resolution and smallest text in points (under
-    ``"narrow"``, the narrow drawing's). The recipe runs once, on one
-    torch thread, so the bytes are the same on any machine."""
+    :data:`NARROW`, its :data:`NARROW_WIDTH`-inch drawing: drawn by a
+    recipe that takes ``width``, else the same drawing laid out again, its
+    panel titles broken where they no longer fit (site path -> bytes); and
+    what a reader's eye needs to know about it: its width in inches,
+    resolution and smallest text in points (under ``"narrow"``, the narrow
+    drawing's). The recipes run on one torch thread, so the bytes are the
+    same on any machine."""
     with one_torch_thread():
         drawn = FIGURES[path]()
     if not isinstance(drawn, matplotlib.figure.Figure):
@@ -312,9 +323,16 @@ def render_variants(path: str) -> tuple[dict[str, bytes], dict]:
     encoding = posixpath.splitext(path)[1].removeprefix(".")
     meta = _measure(drawn)
     contents = {path: figure_bytes(drawn, encoding, dpi=DPI)}
-    if path in NARROW:
+    if (
+        path in NARROW
+        and "width" in inspect.signature(FIGURES[path]).parameters
+    ):
+        with one_torch_thread():
+            drawn = FIGURES[path](width=NARROW_WIDTH)
+    elif path in NARROW:
         drawn.set_figwidth(NARROW_WIDTH)  # the height stays: rows keep room
         _fit_titles(drawn)
+    if path in NARROW:
         narrow = narrow_path(path)
         contents[narrow] = figure_bytes(drawn, encoding, dpi=DPI)
         meta["narrow"] = {"src": narrow, **_measure(drawn)}

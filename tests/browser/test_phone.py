@@ -45,15 +45,11 @@ MIN_FIGURE_TEXT_PX = 9  # CSS px on the phone, without panning
 # others; the test fails when one of them is fixed (remove it here) or when
 # any other figure falls under the limit.
 NOT_YET_NARROW = {
-    "figures/patches.webp",
-    "figures/patch-sizes.webp",
     "figures/vit-pipeline.png",
     "figures/patchify-axes.png",
     "figures/attention-matrix.png",
     "figures/encoder-block.png",
     "figures/dino-step.png",
-    "figures/dino-views.png",
-    "figures/benchmarks.png",
 }
 
 # A fold's toggle event is a task of its own: after it, narrow.js looks

@@ -28,6 +28,15 @@ GRID_COLOUR = "#ffd54f"
 HIGHLIGHT_COLOUR = "#ff5252"
 WIDTH = 8.0  # inches: the site's column is 688 CSS px, so 1 pt = 1.19 px
 SMALL = 9  # points: the smallest text of any figure
+# Below this width (inches) a figure that takes ``width`` lays its panels out
+# in more rows, so that its text stays large beside the panels: the site
+# draws such figures 4.9 inches wide again for phones.
+NARROW = 6.0
+
+
+def _width(width) -> float:
+    """A figure's width in inches: from 2 to :data:`WIDTH`."""
+    return check.finite_number(width, "width", low=2.0, high=WIDTH)
 
 
 def _to_numpy_image(image: torch.Tensor) -> np.ndarray:
@@ -88,23 +97,32 @@ def smallest_font_size(fig: Figure) -> float:
 
 
 def patches_figure(
-    image: torch.Tensor, patch_size: int = 16, n_tokens: int = 14
+    image: torch.Tensor,
+    patch_size: int = 16,
+    n_tokens: int = 14,
+    *,
+    width: float = WIDTH,
 ) -> Figure:
-    """The image, its patch grid, the patches apart, and the first tokens."""
+    """The image, its patch grid, the patches apart, and the first tokens
+    (``width`` in inches; a narrow figure breaks its captions into more
+    lines)."""
+    width = _width(width)
+    narrow = width < NARROW
     pixels = _to_numpy_image(image)
-    height, width = pixels.shape[:2]
+    height, image_width = pixels.shape[:2]
     P = check.positive_int(patch_size, "patch_size")
-    rows, cols = check.patch_grid((height, width), P)
+    rows, cols = check.patch_grid((height, image_width), P)
     n_tokens = min(check.positive_int(n_tokens, "n_tokens"), rows * cols)
     tokens = patchify(image[None].float(), P)[0]  # (N, 3*P*P), raster order
 
-    fig = Figure(figsize=(WIDTH, 4.3), layout="constrained")
+    fig = Figure(figsize=(width, 3.6 if narrow else 4.3), layout="constrained")
     top, bottom = fig.subfigures(2, 1, height_ratios=[3.1, 1])  # type: ignore[misc]  # an array of two
     ax_image, ax_grid, ax_mosaic = top.subplots(1, 3)
     ax_image.imshow(pixels)
-    ax_image.set_title(f"The image:\n{height}×{width}×3 pixels")
+    title = {"fontsize": SMALL + 1} if narrow else {}  # wide: 12 pt
+    ax_image.set_title(f"The image:\n{height}×{image_width}×3 pixels", **title)
     ax_grid.imshow(pixels)
-    _draw_grid(ax_grid, height, width, P)
+    _draw_grid(ax_grid, height, image_width, P)
     for index in (0, cols - 1, (rows - 1) * cols, rows * cols - 1):
         r, c = divmod(index, cols)
         ax_grid.text(
@@ -124,17 +142,24 @@ def patches_figure(
         )
     ax_grid.add_patch(_rectangle(0, 0, P * min(n_tokens, cols), P))
     ax_grid.set_title(
-        f"{P}×{P} patches:\n{rows}×{cols} = {rows * cols} tokens"
+        f"{P}×{P} patches:\n{rows}×{cols} = {rows * cols} tokens",
+        **title,
     )
     ax_mosaic.imshow(patch_mosaic(image, P))
-    ax_mosaic.set_title("Pulled apart:\neach patch is one token")
+    ax_mosaic.set_title(
+        "Pulled apart:\neach patch is\none token"
+        if narrow
+        else "Pulled apart:\neach patch is one token",
+        **title,
+    )
     for ax in (ax_image, ax_grid, ax_mosaic):
         ax.set_axis_off()
 
     strip = bottom.subplots(1, n_tokens)
     bottom.suptitle(
-        f"…read in raster order: tokens 0–{n_tokens - 1} of {rows * cols}, "
-        f"each {tokens.shape[1]} numbers (3·{P}·{P})",
+        f"…read in raster order: tokens 0–{n_tokens - 1} of {rows * cols},"
+        + ("\n" if narrow else " ")
+        + f"each {tokens.shape[1]} numbers (3·{P}·{P})",
         fontsize=10,
     )
     for index, ax in enumerate(np.atleast_1d(strip)):
@@ -164,12 +189,25 @@ def _rectangle(x: float, y: float, width: float, height: float):
 def patch_sizes_figure(
     configs=((224, 8), (224, 16), (224, 32), (384, 16)),
     photo: torch.Tensor | None = None,
+    *,
+    width: float = WIDTH,
 ) -> Figure:
-    """One photograph cut with several (image size, patch size) pairs."""
+    """One photograph cut with several (image size, patch size) pairs, in
+    one row (``width`` in inches; a narrow figure uses two rows)."""
+    width = _width(width)
     photo = load_photo() if photo is None else photo
-    fig = Figure(figsize=(WIDTH, 2.75), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(1, len(configs)))
-    for ax, (img_size, patch_size) in zip(axes, configs, strict=True):
+    columns = len(configs) if width >= NARROW else (len(configs) + 1) // 2
+    rows_of_panels = -(-len(configs) // columns)  # ceil
+    fig = Figure(
+        figsize=(width, 2.75 * rows_of_panels * (width / WIDTH) ** 0.5),
+        layout="constrained",
+    )
+    axes = np.atleast_1d(fig.subplots(rows_of_panels, columns)).ravel()
+    for ax in axes[len(configs) :]:
+        ax.set_axis_off()
+    for ax, (img_size, patch_size) in zip(
+        axes[: len(configs)], configs, strict=True
+    ):
         image = square_crop_resize(photo, img_size)
         rows, cols = check.patch_grid(
             (image.shape[1], image.shape[2]), patch_size
@@ -325,32 +363,52 @@ def attention_maps_figure(
     return fig
 
 
-def benchmark_figure(results: dict) -> Figure:
-    """Achieved GFLOP/s of each patch-embedding form against its matmul roof, and attention cost."""
+def benchmark_figure(results: dict, *, width: float = WIDTH) -> Figure:
+    """Achieved GFLOP/s of each patch-embedding form against its matmul roof,
+    and attention cost (``width`` in inches; a narrow figure turns the
+    configurations' names and puts the legend under the bars)."""
+    width = _width(width)
+    narrow = width < NARROW
     machine = results["machine"]
     rows = results["patch_embedding"]
     forms = ["conv", "reshape + linear", "vitlesson default", "matmul roof"]
-    fig = Figure(figsize=(WIDTH, 6.4), layout="constrained")
+    fig = Figure(figsize=(width, 7.2 if narrow else 6.4), layout="constrained")
     ax_gemm, ax_time, ax_memory = fig.subplot_mosaic(
         [["gemm", "gemm"], ["time", "memory"]]
     ).values()
-    width = 0.8 / len(forms)
+    bar = 0.8 / len(forms)
     positions = np.arange(len(rows))
     for i, form in enumerate(forms):
         ax_gemm.bar(
-            positions + (i - 1.5) * width,
+            positions + (i - 1.5) * bar,
             [row["gflops_per_s"][form] for row in rows],
-            width,
+            bar,
             label=form,
         )
     ax_gemm.set_xticks(
         positions,
-        [f"{row['config']}\nbatch {row['batch']}" for row in rows],
+        [
+            f"{row['config']}"
+            + (" " if narrow else "\n")
+            + f"batch {row['batch']}"
+            for row in rows
+        ],
         fontsize=SMALL,
+        rotation=35 if narrow else 0,
+        ha="right" if narrow else "center",
+        rotation_mode="anchor",
     )
     ax_gemm.set_ylabel("GFLOP/s (higher is better)")
     ax_gemm.set_title("Patch embedding, D = 768")
-    ax_gemm.legend(fontsize=SMALL, ncols=2, loc="lower right")
+    if narrow:
+        ax_gemm.legend(
+            fontsize=SMALL,
+            ncols=2,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.42),
+        )
+    else:
+        ax_gemm.legend(fontsize=SMALL, ncols=2, loc="lower right")
     attention = results["attention"]
     tokens = [row["tokens"] for row in attention]
     for name, style in [("sdpa", "o-"), ("explicit", "s--")]:
@@ -369,7 +427,11 @@ def benchmark_figure(results: dict) -> Figure:
     )
     ax_memory.set_xlabel("tokens N + 1")
     ax_memory.set_ylabel("MiB")
-    ax_memory.set_title("One layer's attention matrices")
+    ax_memory.set_title(
+        "One layer's\nattention matrices"
+        if narrow
+        else "One layer's attention matrices"
+    )
     fig.suptitle(
         f"{machine['cpu']}, {machine['threads']} threads,\n"
         f"torch {machine['torch']}, {results['date']} ({results['mode']} run)",
@@ -379,13 +441,24 @@ def benchmark_figure(results: dict) -> Figure:
 
 
 def multi_crop_figure(
-    image: torch.Tensor, views: list[torch.Tensor]
+    image: torch.Tensor, views: list[torch.Tensor], *, width: float = WIDTH
 ) -> Figure:
     """One image and the views DINO makes of it: 2 global crops, then the
-    local ones, each (3, S, S) in [0, 1] and drawn at the same scale."""
-    fig = Figure(figsize=(WIDTH, 1.9), layout="constrained")
+    local ones, each (3, S, S) in [0, 1] and drawn at the same scale, in
+    one row (``width`` in inches; a narrow figure puts the local crops in a
+    second row)."""
+    width = _width(width)
     sizes = [image.shape[-1]] + [v.shape[-1] for v in views]
-    axes = fig.subplots(1, len(views) + 1, width_ratios=sizes)
+    if width >= NARROW:
+        fig = Figure(figsize=(width, 1.9), layout="constrained")
+        axes = fig.subplots(1, len(views) + 1, width_ratios=sizes)
+    else:
+        fig = Figure(figsize=(width, 3.0), layout="constrained")
+        top, bottom = fig.subfigures(2, 1, height_ratios=[1.4, 1])  # type: ignore[misc]  # an array of two
+        axes = [
+            *top.subplots(1, 3, width_ratios=sizes[:3]),
+            *np.atleast_1d(bottom.subplots(1, len(views) - 2)),
+        ]
     axes[0].imshow(_to_numpy_image(image))
     axes[0].set_title("image", fontsize=SMALL)
     for i, (ax, view) in enumerate(zip(axes[1:], views, strict=True)):

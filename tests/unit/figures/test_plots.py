@@ -17,6 +17,7 @@ from vitlesson.figures.plots import (
     patch_sizes_figure,
     patches_figure,
     position_embedding_figure,
+    smallest_font_size,
     training_curves_figure,
 )
 from vitlesson.position import sincos_2d_position_embedding
@@ -198,3 +199,29 @@ def test_any_mosaic_has_its_patches_and_gaps_or_is_refused(gap, patch_size):
         names=("gap", "patch_size", "patch size"),
         values=[gap, patch_size],
     )
+
+
+def test_a_narrow_figure_lays_its_panels_out_in_more_rows():
+    """At a phone's 4.9 inches the four cuts of the photograph sit two by
+    two (same titles, same order), the patches' captions take more lines,
+    and the text keeps its size: that is what makes it larger on a phone."""
+    wide, narrow = patch_sizes_figure(), patch_sizes_figure(width=4.9)
+    assert narrow.get_figwidth() == 4.9
+    assert [ax.get_title() for ax in narrow.axes] == [
+        ax.get_title() for ax in wide.axes
+    ]
+
+    def rows(fig):
+        return {ax.get_subplotspec().rowspan.start for ax in fig.axes}
+
+    assert rows(narrow) == {0, 1} and rows(wide) == {0}
+    photo = sample_image(224)
+    titles = [ax.get_title() for ax in patches_figure(photo, width=4.9).axes]
+    assert "Pulled apart:\neach patch is\none token" in titles
+    assert smallest_font_size(patches_figure(photo, width=4.9)) >= 9
+
+
+@pytest.mark.parametrize("width", [1.9, 8.5, float("nan"), "wide"])
+def test_a_width_outside_two_to_eight_inches_is_refused(width):
+    with pytest.raises((ValueError, TypeError), match=r"^width must be"):
+        patch_sizes_figure(width=width)
