@@ -117,20 +117,30 @@ def executed(site) -> dict:
 
 
 def test_the_download_has_no_solution_and_the_solutions_no_todo(site):
+    """Each task is defined once in each notebook: in its TODO cell in the
+    learner's, by its solution in the other; nothing else differs."""
     exercise = nbformat.read(downloaded_notebook(site, EXERCISE), as_version=4)
     solutions = nbformat.read(
         downloaded_notebook(site, EXERCISE, "solutions"), as_version=4
     )
     for notebook, todo in ((exercise, True), (solutions, False)):
         defined = [defines(cell) for cell in notebook.cells if defines(cell)]
-        assert sorted(defined) == sorted(TASKS)  # each task defined once
+        assert sorted(defined) == sorted(TASKS)
         for cell in notebook.cells:
             if defines(cell):
                 assert ("raise NotImplementedError" in cell.source) == todo
-        assert not any(
-            "solution" in cell.metadata.get("tags", [])
-            for cell in exercise.cells
-        )
+    assert not any(
+        "solution" in cell.metadata.get("tags", []) for cell in exercise.cells
+    )
+    rest = [
+        [
+            cell.source
+            for cell in notebook.cells[1:]
+            if not defines(cell) and cell.id != "markdown-solutions"
+        ]
+        for notebook in (exercise, solutions)
+    ]
+    assert rest[0] == rest[1]
 
 
 def test_the_exercise_page_runs_the_complete_solution(site):
