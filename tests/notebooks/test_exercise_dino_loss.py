@@ -2,22 +2,16 @@
 built site, answers typed into its TODO cells, run top to bottom in a
 Jupyter kernel ("Run all")."""
 
-import asyncio
-import json
-
 import nbformat
 import pytest
-from jupyter_client.manager import AsyncKernelManager
-from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
 
-from tests.notebooks.test_notebooks import (
-    RESET,
+from tests.support.notebooks import (
     defines,
     downloaded_notebook,
+    run_all,
     stdout,
+    typed_in,
 )
-from tests.support import ROOT
 
 EXERCISE = "notebooks/dino-loss"
 TASKS = ["dino_loss", "ema_update"]  # what the TODO cells define
@@ -45,21 +39,6 @@ NO_STOP_GRADIENT = """def dino_loss(student_out, teacher_out, center, student_te
 STOPPED = ("learner, untouched", "learner, no stop-gradient")
 
 
-def typed_into(notebook, answers: dict[str, str]):
-    """The notebook with ``answers`` (name -> code) typed into the TODO
-    cells that define those names."""
-    notebook = nbformat.from_dict(json.loads(json.dumps(notebook)))
-    todo = {
-        defines(cell): cell
-        for cell in notebook.cells
-        if "exercise" in cell.metadata.get("tags", [])
-    }
-    assert sorted(todo) == sorted(TASKS)
-    for name, code in answers.items():
-        todo[name].source = code
-    return notebook
-
-
 @pytest.fixture(scope="module")
 def executed(site) -> dict:
     """The downloaded notebooks, each run once, one after another in one
@@ -76,44 +55,15 @@ def executed(site) -> dict:
         "solutions": nbformat.read(
             downloaded_notebook(site, EXERCISE, "solutions"), as_version=4
         ),
-        "learner, right": typed_into(
-            exercise, {"dino_loss": CROSS_ENTROPY, "ema_update": LERP}
+        "learner, right": typed_in(
+            exercise, {"dino_loss": CROSS_ENTROPY, "ema_update": LERP}, TASKS
         ),
         "learner, untouched": exercise,
-        "learner, no stop-gradient": typed_into(
-            exercise, {"dino_loss": NO_STOP_GRADIENT}
+        "learner, no stop-gradient": typed_in(
+            exercise, {"dino_loss": NO_STOP_GRADIENT}, TASKS
         ),
     }
-    errors = {}
-
-    async def execute(notebook, km, kc) -> None:
-        client = NotebookClient(
-            notebook, km=km, timeout=600, kernel_name="python3"
-        )
-        client.kc = kc  # the shared kernel's client: none is started
-        await client.async_execute()
-
-    async def run_all():
-        km = AsyncKernelManager(kernel_name="python3")
-        await km.start_kernel(cwd=str(ROOT))
-        kc = km.client()
-        kc.start_channels()
-        await kc.wait_for_ready(timeout=120)
-        try:
-            for label, notebook in notebooks.items():
-                await execute(RESET, km, kc)
-                try:
-                    await execute(notebook, km, kc)
-                except CellExecutionError as error:
-                    if label not in STOPPED:
-                        raise
-                    errors[label] = error
-        finally:
-            kc.stop_channels()
-            await km.shutdown_kernel(now=True)
-
-    asyncio.run(run_all())
-    return {**notebooks, "errors": errors}
+    return run_all(notebooks, STOPPED)
 
 
 def test_the_download_has_no_solution_and_the_solutions_no_todo(site):
