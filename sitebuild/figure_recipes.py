@@ -152,8 +152,8 @@ def benchmarks(width: float = WIDTH):
 
 
 @figure("figures/vit-pipeline.png")
-def vit_pipeline():
-    return diagrams.vit_pipeline_figure(vit_base(patch_size=16))
+def vit_pipeline(width: float = WIDTH):
+    return diagrams.vit_pipeline_figure(vit_base(patch_size=16), width=width)
 
 
 @figure("figures/encoder-block.png")
@@ -167,8 +167,8 @@ def patchify_axes():
 
 
 @figure("figures/attention-matrix.png")
-def attention_matrix():
-    return diagrams.attention_matrix_figure()
+def attention_matrix(width: float = WIDTH):
+    return diagrams.attention_matrix_figure(width=width)
 
 
 @figure("figures/dino-step.png")
@@ -260,6 +260,8 @@ NARROW = {
     "figures/patch-sizes.webp",
     "figures/benchmarks.png",
     "figures/dino-views.png",
+    "figures/vit-pipeline.png",
+    "figures/attention-matrix.png",
     "figures/position-embeddings.png",
     "figures/attention-untrained.png",
     "figures/position-embeddings-trained.png",

@@ -45,9 +45,7 @@ MIN_FIGURE_TEXT_PX = 9  # CSS px on the phone, without panning
 # others; the test fails when one of them is fixed (remove it here) or when
 # any other figure falls under the limit.
 NOT_YET_NARROW = {
-    "figures/vit-pipeline.png",
     "figures/patchify-axes.png",
-    "figures/attention-matrix.png",
     "figures/encoder-block.png",
     "figures/dino-step.png",
 }

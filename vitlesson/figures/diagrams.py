@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
 from vitlesson import _validation as check
-from vitlesson.figures.plots import SMALL, WIDTH
+from vitlesson.figures.plots import NARROW, SMALL, WIDTH, _width
 from vitlesson.patching import patch_config, patchify
 from vitlesson.vit import attention_weights
 
@@ -59,8 +59,8 @@ def _arrow(ax, start, end, style="-|>", **kwargs):
     )
 
 
-def _canvas(height: float, xlim=(0, 8), ylim=None):
-    fig = Figure(figsize=(WIDTH, height))
+def _canvas(height: float, xlim=(0, 8), ylim=None, width: float = WIDTH):
+    fig = Figure(figsize=(width, height))
     ax = fig.add_axes((0, 0, 1, 1))
     ax.set_xlim(*xlim)
     ax.set_ylim(*(ylim or (0, height)))
@@ -68,12 +68,18 @@ def _canvas(height: float, xlim=(0, 8), ylim=None):
     return fig, ax
 
 
-def vit_pipeline_figure(model=None, batch: str = "B") -> Figure:
+def vit_pipeline_figure(
+    model=None, batch: str = "B", *, width: float = WIDTH
+) -> Figure:
     """The path from an image to the CLS feature, with every tensor shape.
 
     ``model`` is a :class:`~vitlesson.vit.VisionTransformer` (ViT-B/16 at
-    224 pixels by default); its sizes label the diagram.
+    224 pixels by default); its sizes label the diagram. The stages snake
+    through three columns, or two in a narrow figure (``width`` in inches,
+    below :data:`~vitlesson.figures.plots.NARROW`).
     """
+    width = _width(width)
+    narrow = width < NARROW
     if model is None:
         from vitlesson.vit import vit_base
 
@@ -96,14 +102,31 @@ def vit_pipeline_figure(model=None, batch: str = "B") -> Figure:
             f"({batch}, classes | K)",
         ),
     ]
-    fig, ax = _canvas(3.9)
-    xs, ys = (1.35, 4.0, 6.65), (3.2, 1.95, 0.7)
+    xs: tuple[float, ...]  # the columns' centres, in inches
+    ys: tuple[float, ...]  # the rows' centres
+    if narrow:  # 1 unit = 1 inch, as on the wide canvas
+        fig, ax = _canvas(6.6, xlim=(0, width), width=width)
+        xs, ys = (
+            (width / 2 - 1.3, width / 2 + 1.3),
+            (5.6, 4.35, 3.1, 1.85, 0.6),
+        )
+        box, reach = 2.2, 1.1
+    else:
+        fig, ax = _canvas(3.9)
+        xs, ys = (1.35, 4.0, 6.65), (3.2, 1.95, 0.7)
+        box, reach = 2.35, 1.2 * 0.98
+    across = len(xs)
+
+    def place(i: int) -> tuple[int, int]:
+        """Row and column of stage i: a snake that follows the arrows."""
+        row, col = divmod(i, across)
+        return row, (col if row % 2 == 0 else across - 1 - col)
+
     for i, (name, shape) in enumerate(stages):
-        row, col = divmod(i, 3)
-        col = col if row % 2 == 0 else 2 - col  # snake: follow the arrows
+        row, col = place(i)
         x, y = xs[col], ys[row]
         colour = STAGE if i in (0, 1, 7) else LAYER  # CLS: a parameter
-        _box(ax, x, y, 2.35, 0.9, "", colour)
+        _box(ax, x, y, box, 0.9, "", colour)
         ax.text(
             x,
             y + 0.17,
@@ -124,20 +147,18 @@ def vit_pipeline_figure(model=None, batch: str = "B") -> Figure:
             family="monospace",
         )
         if i + 1 < len(stages):
-            next_row, next_col = divmod(i + 1, 3)
-            next_col = next_col if next_row % 2 == 0 else 2 - next_col
+            next_row, next_col = place(i + 1)
             if next_row == row:
-                step = 1.2 if next_col > col else -1.2
-                _arrow(
-                    ax, (x + step * 0.98, y), (xs[next_col] - step * 0.98, y)
-                )
+                step = reach if next_col > col else -reach
+                _arrow(ax, (x + step, y), (xs[next_col] - step, y))
             else:
                 _arrow(ax, (x, y - 0.46), (x, ys[next_row] + 0.46))
     ax.text(
         0.15,
-        3.78,
+        6.25 if narrow else 3.78,
         "orange: learned parameters (the CLS token is one);"
-        "  blue: reshaping and selecting",
+        + ("\n" if narrow else "  ")
+        + "blue: reshaping and selecting",
         fontsize=SMALL,
         color="#444444",
     )
@@ -421,8 +442,12 @@ def attention_matrix_figure(
     dim: int = 8,
     seed: int = 0,
     configs=((224, 32), (224, 16), (384, 16), (224, 8)),
+    *,
+    width: float = WIDTH,
 ) -> Figure:
-    """The (N+1) x (N+1) attention matrix of a tiny example, and its growth.
+    """The (N+1) x (N+1) attention matrix of a tiny example, and its growth
+    (side by side, or one above the other in a narrow figure: ``width`` in
+    inches, below :data:`~vitlesson.figures.plots.NARROW`).
 
     Left: real weights from :func:`~vitlesson.vit.attention_weights` for
     ``grid * grid`` patch tokens plus CLS (random queries and keys, seeded):
@@ -436,8 +461,13 @@ def attention_matrix_figure(
     q = torch.randn(tokens, dim, generator=generator)
     k = torch.randn(tokens, dim, generator=generator)
     weights = attention_weights(q, k).numpy()  # (T, T)
-    fig = Figure(figsize=(WIDTH, 3.5), layout="constrained")
-    ax_matrix, ax_growth = fig.subplots(1, 2, width_ratios=[1, 1.15])
+    width = _width(width)
+    if width < NARROW:
+        fig = Figure(figsize=(width, 7.0), layout="constrained")
+        ax_matrix, ax_growth = fig.subplots(2, 1, height_ratios=[1.4, 1])
+    else:
+        fig = Figure(figsize=(width, 3.5), layout="constrained")
+        ax_matrix, ax_growth = fig.subplots(1, 2, width_ratios=[1, 1.15])
     image = ax_matrix.imshow(weights, cmap="Blues", vmin=0)
     labels = ["CLS"] + [str(i) for i in range(1, tokens)]
     ax_matrix.set_xticks(range(tokens), labels, fontsize=SMALL, rotation=90)

@@ -201,3 +201,35 @@ def test_attention_matrix_takes_numpy_numbers():
 
     figure = attention_matrix_figure(grid=np.int64(2), dim=np.int64(4))
     assert "2×2 patches + CLS: 5×5 weights" in figure.axes[0].get_title()
+
+
+def test_narrow_diagrams_keep_every_stage_and_panel_in_more_rows():
+    """At a phone's 4.9 inches the pipeline snakes through two columns
+    (every stage, in order, its boxes inside the canvas) and the attention
+    matrix sits above its growth chart; text keeps its size."""
+    from matplotlib.patches import FancyBboxPatch
+
+    from vitlesson.figures.diagrams import (
+        attention_matrix_figure,
+        vit_pipeline_figure,
+    )
+    from vitlesson.vit import vit_small
+
+    model = vit_small(patch_size=8)
+    wide = vit_pipeline_figure(model)
+    narrow = vit_pipeline_figure(model, width=4.9)
+    assert [t.get_text() for t in narrow.axes[0].texts][:-1] == [
+        t.get_text() for t in wide.axes[0].texts
+    ][:-1]
+    boxes = [
+        p for p in narrow.axes[0].patches if isinstance(p, FancyBboxPatch)
+    ]
+    columns = {round(b.get_x() + b.get_width() / 2, 2) for b in boxes}
+    assert len(boxes) == 9 and len(columns) == 2
+    assert all(
+        0 <= b.get_x() and b.get_x() + b.get_width() <= 4.9 for b in boxes
+    )
+    assert narrow.get_figwidth() == 4.9 and smallest_font_size(narrow) >= 9
+    matrix, growth = attention_matrix_figure(width=4.9).axes[:2]
+    assert matrix.get_subplotspec().rowspan.start == 0
+    assert growth.get_subplotspec().rowspan.start == 1
