@@ -355,11 +355,11 @@ def _check_block(cls, name, D, heads, ratio, B, T, hint="") -> None:
 def check_encoder_block(cls, *, draw: random.Random) -> None:
     """Check a learner's ``EncoderBlock(dim, heads, mlp_ratio)`` class.
 
-    On ViT-Ti's sizes (width 192, 3 heads, mlp_ratio 4, 197 tokens), then
-    on widths, head counts, ratios and token counts drawn for this run, the
-    block is built, its layers filled with numbers drawn for the run and
-    its output compared with the check's own forward pass from the same
-    numbers.
+    On ViT-Ti's width, heads and MLP ratio (192, 3, 4) with the 50 tokens
+    of a 112×112 image, then on widths, head counts, ratios and token
+    counts drawn for this run, the block is built, its layers filled with
+    numbers drawn for the run and its output compared with the check's own
+    forward pass from the same numbers.
     """
     name = getattr(cls, "__name__", "EncoderBlock")
     if not inspect.isclass(cls):
@@ -369,9 +369,9 @@ def check_encoder_block(cls, *, draw: random.Random) -> None:
             "then pass the class to the check"
         )
     with refusing_the_solution(SOLUTIONS), torch.no_grad():
-        _check_block(cls, name, 192, 3, 4.0, 2, 197)
+        _check_block(cls, name, 192, 3, 4.0, 1, 50)
         print(
-            "✓ EncoderBlock(192, 3, 4.0): (2, 197, 192), as the check's "
+            "✓ EncoderBlock(192, 3, 4.0): (1, 50, 192), as the check's "
             "own block"
         )
         for _ in range(2):
