@@ -4,11 +4,12 @@ The tree follows the course. At the top, the lesson's concepts, one module
 each: ``patching`` (images as patch tokens), ``position`` (position
 embeddings), ``embedding`` (CLS token and the embedding layer), ``vit`` (the
 encoder), ``costs`` (what a configuration costs) and ``exercises`` (the
-checks of the hands-on exercise); ``data`` and ``figures`` make the images
-and drawings the pages show. ``lab`` is what the lab trains and measures
-(``train``: the tiny ViT on shapes; ``dino``: DINO in miniature;
-``probes``), ``tools`` the standalone tools (``bench``, ``checkpoints``,
-``attention``). Modules whose names start with ``_`` are shared plumbing.
+checks of the exercise at the end of each part); ``data`` and ``figures``
+make the images and drawings the pages show. ``lab`` is what the lab trains
+and measures (``train``: the tiny ViT on shapes; ``dino``: DINO in
+miniature; ``probes``), ``tools`` the standalone tools (``bench``,
+``checkpoints``, ``attention``). Modules whose names start with ``_`` are
+shared plumbing.
 """
 
 from vitlesson import _moved
