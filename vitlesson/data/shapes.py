@@ -23,32 +23,86 @@ MIN_GAP = 2  # pixels between the two centres along x, so that no label is a coi
 MIN_SIZE = 24  # smaller images leave the largest pairs (almost) no room apart
 
 
-def _colours(
-    n: int, generator: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Random colours in three families: a dark background, a warm (red) square, a cool (blue) circle.
+COLOURS = ("families", "swapped", "grey", "random")
 
-    The families make *what* each shape is easy to see (a tiny ViT trained from scratch on a
-    CPU stalls at chance when it must also learn shapes from random colours), so what is left to
-    learn is *where* the shapes are. The colour carries no information about the answer.
+
+def _colours(
+    n: int, generator: torch.Generator, colours: str = "families"
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A dark background and the colours of the square and the circle.
+
+    ``"families"`` (the training data): a warm (red) square and a cool
+    (blue) circle. The families make *what* each shape is easy to see (a
+    tiny ViT trained from scratch on a CPU for two minutes stalls at chance
+    when it must also learn shapes from random colours), so what is left to
+    learn is *where* the shapes are. The colour carries no information
+    about the answer, but it tells the shapes apart: a model can answer
+    "is the red blob left of the blue one" and never look at an outline.
+    The other choices test for that shortcut, or remove it:
+
+    - ``"swapped"``: the same draws with the families swapped, a cool
+      square and a warm circle;
+    - ``"grey"``: each shape a grey from 0.5 to 1, drawn independently, so
+      only its outline says which shape it is;
+    - ``"random"``: each shape a random bright colour (any hue, its largest
+      channel from 0.6 to 1), drawn independently.
+
+    The background is drawn first and in the same way for all four, so a
+    seed gives the same places, sizes and background whatever the colours.
     """
     background = 0.3 * torch.rand(n, 3, generator=generator)
-    square = torch.rand(n, 3, generator=generator) * torch.tensor(
-        [0.2, 0.4, 0.3]
-    ) + torch.tensor([0.8, 0.0, 0.0])
-    circle = torch.rand(n, 3, generator=generator) * torch.tensor(
-        [0.3, 0.4, 0.2]
-    ) + torch.tensor([0.0, 0.0, 0.8])
+    if colours in ("families", "swapped"):
+        warm = torch.rand(n, 3, generator=generator) * torch.tensor(
+            [0.2, 0.4, 0.3]
+        ) + torch.tensor([0.8, 0.0, 0.0])
+        cool = torch.rand(n, 3, generator=generator) * torch.tensor(
+            [0.3, 0.4, 0.2]
+        ) + torch.tensor([0.0, 0.0, 0.8])
+        if colours == "swapped":
+            return background, cool, warm
+        return background, warm, cool
+    if colours == "grey":
+        square, circle = 0.5 + 0.5 * torch.rand(2, n, 1, generator=generator)
+        return background, square.expand(n, 3), circle.expand(n, 3)
+    hues = torch.rand(2, n, 3, generator=generator)  # "random"
+    brightest = 0.6 + 0.4 * torch.rand(2, n, 1, generator=generator)
+    square, circle = (
+        hues / hues.amax(dim=2, keepdim=True).clamp_min(1e-3) * brightest
+    )
     return background, square, circle
 
 
+def check_colours(colours) -> str:
+    """One of :data:`COLOURS`, else an error naming them."""
+    allowed = ", ".join(map(repr, COLOURS))
+    if not isinstance(colours, str):
+        raise TypeError(
+            f"colours must be a str, one of {allowed}, got "
+            f"{type(colours).__name__}"
+        )
+    if colours not in COLOURS:
+        raise ValueError(f"colours must be one of {allowed}, got {colours!r}")
+    return colours
+
+
 def make_shapes(
-    n: int, seed: int, image_size: int = IMAGE_SIZE
+    n: int,
+    seed: int,
+    image_size: int = IMAGE_SIZE,
+    colours: str = "families",
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``n`` images (n, 3, S, S) in [0, 1] and labels (n,): 1 if the square is left of the circle."""
+    """``n`` images (n, 3, S, S) in [0, 1] and labels (n,): 1 if the square
+    is left of the circle.
+
+    ``colours`` is one of :data:`COLOURS` (see :func:`_colours`):
+    ``"families"`` (warm square, cool circle: the training data),
+    ``"swapped"``, ``"grey"`` or ``"random"``. A seed gives the same
+    places, sizes, background and labels whatever the colours, so the
+    test sets differ only in the shapes' colours."""
     n = check.non_negative_int(n, "n")
     seed = _seed(seed)
     size = check.positive_int(image_size, "image_size")
+    colours = check_colours(colours)
     if size < MIN_SIZE:
         raise ValueError(
             f"image_size must be at least {MIN_SIZE} to place both shapes "
@@ -92,7 +146,7 @@ def make_shapes(
     in_circle = (xs - circle[:, None, None, 0]) ** 2 + (
         ys - circle[:, None, None, 1]
     ) ** 2 <= radius[:, None, None] ** 2
-    background, square_colour, circle_colour = _colours(n, generator)
+    background, square_colour, circle_colour = _colours(n, generator, colours)
     images = (
         background[:, :, None, None].expand(n, 3, size, size).clone()
     )  # (n, 3) -> (n, 3, S, S)

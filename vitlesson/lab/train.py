@@ -5,6 +5,11 @@ as noise (Lesson 1.2's figure) and, because the task is about *where* things are
 end up encoding the 2-D grid. The trained weights ship with the package
 (``vitlesson/weights/``, under 1 MB) together with the command, seed and results that
 produced them, so the site build never trains.
+
+``--colours random`` trains on shapes of random colours instead of a warm
+square and a cool circle: the second shipped model,
+``tiny-shapes-random-colours.pt``, for the question of what the first one
+actually learned (:func:`accuracy_by_colours`).
 """
 
 from __future__ import annotations
@@ -37,13 +42,22 @@ from vitlesson._runs import (
     state_bytes,
     write_pair,
 )
-from vitlesson.data.shapes import make_shapes, normalize_shapes
+from vitlesson.data.shapes import (
+    COLOURS,
+    check_colours,
+    make_shapes,
+    normalize_shapes,
+)
 from vitlesson.position import neighbour_similarity
 from vitlesson.vit import VisionTransformer
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "tiny-shapes.pt"
+RANDOM_COLOURS_WEIGHTS = WEIGHTS.with_name("tiny-shapes-random-colours.pt")
+SHIPPED = {"families": WEIGHTS, "random": RANDOM_COLOURS_WEIGHTS}
 TRAIN_SEED, TEST_SEED = 0, 1
 TEST_SIZE = 2000
+COLOUR_TESTS = ("families", "swapped", "grey")  # normal, swapped, grey
+CURVE_SIZE = 500  # test images per colouring at each point of the curve
 PROG = "python -m vitlesson.lab.train"
 
 
@@ -113,6 +127,35 @@ def evaluate(
     return correct / len(images)
 
 
+def accuracy_by_colours(
+    model: VisionTransformer,
+    colours: tuple[str, ...] = COLOUR_TESTS,
+    size: int = TEST_SIZE,
+    seed: int = TEST_SEED,
+) -> dict[str, float]:
+    """The model's accuracy on the same test drawings in each colouring.
+
+    The drawings (places, sizes, background, labels) are the same in every
+    colouring, only the shapes' colours change: a model that learned what
+    the shapes look like keeps its accuracy, one that learned "is the red
+    blob left of the blue one" falls to 0 with the colours swapped and to
+    chance (0.5) with both shapes grey.
+    """
+    if isinstance(colours, str) or not isinstance(colours, (tuple, list)):
+        raise TypeError(
+            f"colours must be a tuple of names from {COLOURS}, got "
+            f"{type(colours).__name__}"
+        )
+    if not colours:
+        raise ValueError(f"colours must name at least one of {COLOURS}")
+    size = check.positive_int(size, "size")
+    accuracies = {}
+    for name in colours:
+        images, labels = make_shapes(size, seed=seed, colours=name)
+        accuracies[name] = evaluate(model, images, labels)
+    return accuracies
+
+
 CHUNK = 50  # batches generated at a time
 SEEDS_APART = 1_000_003  # chunk seeds: seed * SEEDS_APART + step
 
@@ -180,6 +223,8 @@ def train(
     progress: bool = True,
     examples: int | None = None,
     device: torch.device | str = "cpu",
+    colours: str = "families",
+    curve_every: int | None = None,
 ) -> tuple[VisionTransformer, dict]:
     """AdamW with warm-up and cosine decay; every batch is freshly generated from the seed.
 
@@ -187,12 +232,28 @@ def train(
     loop learns at all: the loss on a small fixed set falls within a few dozen steps).
     The data is made on the CPU, so a seed gives the same run on any ``device``; the
     trained model is returned on the CPU.
+
+    ``colours`` is the colouring of the training images (``make_shapes``):
+    ``"random"`` takes away the colour families, so the model must tell
+    the square from the circle by its outline. ``curve_every=k`` measures
+    the learning curve: the accuracy on ``CURVE_SIZE`` test drawings in
+    each colouring of ``COLOUR_TESTS`` (and the training colours) every
+    ``k`` steps and after the last; measuring changes no weight.
     """
     steps, batch_size, lr, seed = settings(steps, batch_size, lr, seed)
     check.boolean(progress, "progress")
     if examples is not None:
         examples = check.positive_int(examples, "examples")
+    colours = check_colours(colours)
+    if curve_every is not None:
+        curve_every = check.positive_int(curve_every, "curve_every")
     device = _device(device)
+    curve_colours = tuple(dict.fromkeys((*COLOUR_TESTS, colours)))
+    curve_sets = {
+        name: make_shapes(CURVE_SIZE, seed=TEST_SEED, colours=name)
+        for name in (curve_colours if curve_every is not None else ())
+    }
+    curve: dict[str, list] = {"step": []} | {name: [] for name in curve_sets}
     with torch.random.fork_rng(devices=[]):  # the caller's RNG is left alone
         torch.manual_seed(seed)
         model = tiny_vit()
@@ -213,15 +274,20 @@ def train(
         None,
         None,
     )
+    cpu_start = time.process_time()
     for step in range(steps):
         if examples is not None:
             if step == 0:
-                images, labels = make_shapes(examples, seed=seed)
+                images, labels = make_shapes(
+                    examples, seed=seed, colours=colours
+                )
             i = (step * batch_size) % len(images)
         else:
             if step % CHUNK == 0:
                 images, labels = make_shapes(
-                    CHUNK * batch_size, seed=seed * SEEDS_APART + step
+                    CHUNK * batch_size,
+                    seed=seed * SEEDS_APART + step,
+                    colours=colours,
                 )
             i = (step % CHUNK) * batch_size
         x = normalize_shapes(images[i : i + batch_size]).to(device)
@@ -257,6 +323,16 @@ def train(
             if running_acc is None
             else 0.95 * running_acc + 0.05 * accuracy
         )
+        if curve_every is not None and (
+            (step + 1) % curve_every == 0 or step == steps - 1
+        ):
+            curve["step"].append(step + 1)
+            for name, (test_images, test_labels) in curve_sets.items():
+                curve[name].append(
+                    evaluate(
+                        model, test_images.to(device), test_labels.to(device)
+                    )
+                )
         if progress and (step % 10 == 0 or step == steps - 1):
             done = (step + 1) / steps
             bar = "#" * int(30 * done) + "-" * (30 - int(30 * done))
@@ -270,25 +346,33 @@ def train(
     if progress:
         print(file=sys.stderr)
     seconds = time.perf_counter() - start
+    cpu_seconds = time.process_time() - cpu_start
     return model.cpu(), {
         "steps": steps,
         "batch_size": batch_size,
         "lr": lr,
         "seed": seed,
+        "colours": colours,
         "train_seconds": round(seconds, 1),
+        "train_cpu_seconds": round(cpu_seconds, 1),
         "first_loss": losses[0],
         "last_loss": sum(losses[-50:]) / len(losses[-50:]),
-    }
+    } | ({"curve": curve | {"test_size": CURVE_SIZE}} if curve_sets else {})
 
 
-def results(model: VisionTransformer) -> dict:
-    """Test accuracy on the generated test split and the structure of the learned position embeddings."""
-    images, labels = make_shapes(TEST_SIZE, seed=TEST_SEED)
+def results(model: VisionTransformer, colours: str = "families") -> dict:
+    """Test accuracy on the generated test split (in the training
+    ``colours``, and in every colouring) and the structure of the learned
+    position embeddings."""
+    by_colours = accuracy_by_colours(
+        model, tuple(dict.fromkeys((*COLOUR_TESTS, colours)))
+    )
     near, far = neighbour_similarity(
         model.pos_embed[0, 1:], model.patch_embed.grid_size
     )
     return {
-        "test_accuracy": evaluate(model, images, labels),
+        "test_accuracy": by_colours[colours],
+        "accuracy_by_colours": by_colours,
         "test_size": TEST_SIZE,
         "test_seed": TEST_SEED,
         "neighbour_similarity": near,
@@ -296,10 +380,19 @@ def results(model: VisionTransformer) -> dict:
     }
 
 
-def load_trained() -> tuple[VisionTransformer, dict]:
-    """The shipped model (eval mode) and the record of how it was made;
-    ``ValueError`` in one line if the record does not name the weights."""
-    data, record = read_pair(WEIGHTS)  # the SHA-256 the record names
+def load_trained(
+    colours: str = "families",
+) -> tuple[VisionTransformer, dict]:
+    """A shipped model (eval mode) and the record of how it was made: the
+    one trained on the colour families (``"families"``), or the one
+    trained on random colours (``"random"``); ``ValueError`` in one line
+    if the record does not name the weights."""
+    if not isinstance(colours, str) or colours not in SHIPPED:
+        raise ValueError(
+            f"colours must name a shipped model, one of "
+            f"{', '.join(map(repr, SHIPPED))}, got {colours!r}"
+        )
+    data, record = read_pair(SHIPPED[colours])  # the SHA-256 it names
     model = tiny_vit()
     model.load_state_dict(
         torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
@@ -334,6 +427,21 @@ def main(argv=None) -> None:
         help=f"seed of the training data (default {TRAIN_SEED})",
     )
     parser.add_argument(
+        "--colours",
+        choices=COLOURS,
+        default="families",
+        help="colours of the training shapes: families (warm square, cool "
+        "circle, default), swapped, grey or random (any hue: the model "
+        "must tell the shapes apart by their outlines)",
+    )
+    parser.add_argument(
+        "--curve-every",
+        type=positive_int,
+        default=100,
+        help=f"measure the learning curve every N steps, on {CURVE_SIZE} "
+        "test images per colouring (default 100)",
+    )
+    parser.add_argument(
         "--threads",
         type=positive_int,
         default=2,
@@ -350,15 +458,16 @@ def main(argv=None) -> None:
     where.add_argument(
         "--output",
         type=path_type,
-        default=Path("tiny-shapes.pt"),
         help="weights file to write, its record next to it as "
-        ".json (default ./tiny-shapes.pt)",
+        ".json (default ./tiny-shapes.pt, or "
+        "./tiny-shapes-COLOURS-colours.pt with --colours)",
     )
     where.add_argument(
         "--record",
         action="store_true",
-        help=f"replace the shipped weights {WEIGHTS.name} "
-        "and their record in the package",
+        help=f"replace the shipped weights {WEIGHTS.name} (or "
+        f"{RANDOM_COLOURS_WEIGHTS.name} with --colours random) and their "
+        "record in the package",
     )
     args = parser.parse_args(argv)
     try:
@@ -369,7 +478,23 @@ def main(argv=None) -> None:
 
 
 def _run(parser, args, argv, held: contextlib.ExitStack) -> None:
-    weights = WEIGHTS if args.record else args.output
+    if args.record and args.colours not in SHIPPED:
+        parser.exit(
+            2,
+            f"{PROG}: error: --record replaces a shipped model, trained "
+            f"with --colours {' or '.join(SHIPPED)}, got --colours "
+            f"{args.colours}; write it with --output\n",
+        )
+    if args.record:
+        weights = SHIPPED[args.colours]
+    elif args.output is not None:
+        weights = args.output
+    else:
+        weights = Path(
+            "tiny-shapes.pt"
+            if args.colours == "families"
+            else f"tiny-shapes-{args.colours}-colours.pt"
+        )
     record_path = weights.with_suffix(".json")
     try:  # every user mistake is found before the training starts
         device = _arguments.device(args.device)
@@ -393,12 +518,14 @@ def _run(parser, args, argv, held: contextlib.ExitStack) -> None:
             lr=args.lr,
             seed=args.seed,
             device=device,
+            colours=args.colours,
+            curve_every=args.curve_every,
         )
     except FloatingPointError as error:  # "\n" ends the progress bar's line
         parser.exit(1, f"\n{PROG}: {error}\n")
     except KeyboardInterrupt:
         parser.exit(130, "\n" + interrupted(PROG))
-    record |= results(model) | {
+    record |= results(model, args.colours) | {
         "threads": args.threads,
         "device": device.type,
         "command": " ".join(

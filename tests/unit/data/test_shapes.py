@@ -118,3 +118,74 @@ def test_normalize_shapes_refuses_integer_images():
     with pytest.raises(TypeError, match="images must be a floating-point"):
         normalize_shapes(torch.zeros(1, 3, 4, 4, dtype=torch.uint8))
     assert normalize_shapes(torch.ones(1)).item() == 1.0
+
+
+# --- the colourings: a test for the colour shortcut --------------------------
+
+
+def _warm(images):
+    return (images[:, 0] > 0.79) & (images[:, 2] < 0.31)  # (n, S, S)
+
+
+def _cool(images):
+    return (images[:, 2] > 0.79) & (images[:, 0] < 0.31)  # (n, S, S)
+
+
+@pytest.mark.parametrize("colours", ["swapped", "grey", "random"])
+def test_a_seed_draws_the_same_scene_in_every_colouring(colours):
+    images, labels = make_shapes(60, seed=7)
+    other, other_labels = make_shapes(60, seed=7, colours=colours)
+    assert torch.equal(labels, other_labels)
+    background = images[:, :, :1, :1]  # (n, 3, 1, 1): a corner is background
+    assert torch.equal(background, other[:, :, :1, :1])
+    shapes = (images != background).any(dim=1)  # (n, S, S)
+    assert torch.equal(shapes, (other != background).any(dim=1))
+
+
+def test_swapped_colours_paint_the_square_cool_and_the_circle_warm():
+    images, _ = make_shapes(60, seed=7)
+    swapped, _ = make_shapes(60, seed=7, colours="swapped")
+    assert _warm(images).any() and _cool(images).any()
+    assert torch.equal(_warm(images), _cool(swapped))
+    assert torch.equal(_cool(images), _warm(swapped))
+
+
+def test_grey_shapes_have_equal_channels_and_differ_from_each_other():
+    images, _ = make_shapes(60, seed=7)
+    grey, _ = make_shapes(60, seed=7, colours="grey")
+    square, circle = _warm(images), _cool(images)  # where each shape is
+    for where in (square, circle):
+        pixels = grey.permute(0, 2, 3, 1)[where]  # (pixels, 3)
+        assert (pixels[:, :1] == pixels).all()
+        assert 0.5 <= pixels.min() and pixels.max() <= 1
+    first = grey[:, 0][square].unique().numel()
+    assert first > 30  # each image its own grey, not one for all
+
+
+def test_random_colours_are_bright_and_of_every_hue():
+    images, _ = make_shapes(200, seed=7)
+    coloured, _ = make_shapes(200, seed=7, colours="random")
+    for where in (_warm(images), _cool(images)):
+        pixels = coloured.permute(0, 2, 3, 1)[where]  # (pixels, 3)
+        brightest = pixels.amax(dim=1)
+        assert 0.6 <= brightest.min() and brightest.max() <= 1
+        # red, green and blue each lead in some squares and some circles
+        assert set(pixels.argmax(dim=1).tolist()) == {0, 1, 2}
+
+
+@pytest.mark.parametrize(
+    "colours,error,message",
+    [
+        (
+            "gray",
+            ValueError,
+            "'families', 'swapped', 'grey', 'random', got 'gray'",
+        ),
+        ("", ValueError, "colours must be one of 'families'"),
+        (None, TypeError, "colours must be a str, one of 'families', "),
+        (["grey"], TypeError, "got list"),
+    ],
+)
+def test_an_unknown_colouring_names_the_choices(colours, error, message):
+    with pytest.raises(error, match=message):
+        make_shapes(2, seed=0, colours=colours)

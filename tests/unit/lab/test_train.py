@@ -443,7 +443,9 @@ def test_ctrl_c_while_the_command_reports_says_the_files_are_written(
         "train",
         lambda **options: (train_module.tiny_vit(), {"steps": 0}),
     )
-    monkeypatch.setattr(train_module, "results", lambda model: {})
+    monkeypatch.setattr(
+        train_module, "results", lambda model, colours="families": {}
+    )
     monkeypatch.chdir(tmp_path)
 
     def interrupted_print(*args, **kwargs):
@@ -458,3 +460,144 @@ def test_ctrl_c_while_the_command_reports_says_the_files_are_written(
         "written in full"
     )
     assert (tmp_path / "run.pt").exists() and (tmp_path / "run.json").exists()
+
+
+# --- colours and the learning curve (issue 35 §3) ---------------------------
+
+
+def test_a_run_on_random_colours_trains_on_them_and_records_its_curve(
+    monkeypatch,
+):
+    seen = []
+
+    def spy(n, seed, image_size=32, colours="families"):
+        seen.append((n, colours))
+        return make_shapes(n, seed, image_size, colours=colours)
+
+    monkeypatch.setattr(train_module, "make_shapes", spy)
+    monkeypatch.setattr(train_module, "CURVE_SIZE", 8)
+    _, record = train_module.train(
+        steps=5,
+        batch_size=2,
+        colours="random",
+        curve_every=2,
+        progress=False,
+    )
+    training = [colours for n, colours in seen if n != 8]
+    assert training == ["random"]  # one chunk of 50 batches
+    assert record["colours"] == "random"
+    curve = record["curve"]
+    assert curve["step"] == [2, 4, 5] and curve["test_size"] == 8
+    for name in ("families", "swapped", "grey", "random"):
+        assert len(curve[name]) == 3
+        assert all(0 <= a <= 1 and a * 8 == int(a * 8) for a in curve[name])
+    assert record["train_cpu_seconds"] > 0
+
+
+def test_measuring_the_curve_changes_no_weight(monkeypatch):
+    monkeypatch.setattr(train_module, "CURVE_SIZE", 8)
+    runs = [
+        train_module.train(
+            steps=3, batch_size=2, curve_every=every, progress=False
+        )
+        for every in (None, 1)
+    ]
+    (plain, plain_record), (measured, measured_record) = runs
+    assert "curve" not in plain_record and "curve" in measured_record
+    for key, value in plain.state_dict().items():
+        assert torch.equal(value, measured.state_dict()[key]), key
+
+
+@pytest.mark.parametrize(
+    "options,error,message",
+    [
+        ({"colours": "gray"}, ValueError, "one of 'families', 'swapped'"),
+        ({"curve_every": 0}, ValueError, "curve_every must be"),
+        ({"curve_every": 1.5}, TypeError, "curve_every must be an int"),
+    ],
+)
+def test_train_refuses_bad_colours_and_curves(options, error, message):
+    with pytest.raises(error, match=message):
+        train_module.train(steps=1, batch_size=2, progress=False, **options)
+
+
+def test_accuracy_by_colours_tests_the_same_drawings_in_each_colouring():
+    torch.manual_seed(0)
+    model = tiny_vit()
+    found = train_module.accuracy_by_colours(model, size=40, seed=3)
+    assert list(found) == ["families", "swapped", "grey"]
+    for name, accuracy in found.items():
+        images, labels = make_shapes(40, seed=3, colours=name)
+        assert accuracy == evaluate(model, images, labels)
+    with pytest.raises(TypeError, match="colours must be a tuple"):
+        train_module.accuracy_by_colours(model, "grey")
+    with pytest.raises(ValueError, match="got 'gray'"):
+        train_module.accuracy_by_colours(model, ("gray",), size=4)
+    with pytest.raises(ValueError, match="at least one"):
+        train_module.accuracy_by_colours(model, ())
+
+
+def test_the_shipped_model_answers_by_colour():
+    """The finding of Lab part 1: trained on warm squares and cool
+    circles, the model fails when the colours are swapped and guesses
+    when both shapes are grey (400 drawings: 2.5 standard errors of
+    chance are 0.06)."""
+    model, _ = load_trained()
+    found = train_module.accuracy_by_colours(model, size=400)
+    print(found)
+    assert found["families"] > 0.9
+    assert found["swapped"] < 0.1
+    assert abs(found["grey"] - 0.5) < 0.1
+
+
+def test_load_trained_names_the_shipped_models():
+    with pytest.raises(ValueError, match="'families', 'random', got 'grey'"):
+        load_trained("grey")
+
+
+@pytest.mark.parametrize(
+    "argv,shown",
+    [
+        (["--colours", "purple"], "argument --colours: invalid choice"),
+        (
+            ["--record", "--colours", "grey"],
+            "--record replaces a shipped model, trained with --colours "
+            "families or random, got --colours grey",
+        ),
+        (["--curve-every", "0"], "argument --curve-every: must be a positive"),
+    ],
+)
+def test_bad_colour_flags_are_usage_errors(
+    work, capsys, never_trains, argv, shown
+):
+    assert shown in refused(capsys, [*QUICK, *argv])
+    assert list(work.iterdir()) == []
+
+
+def test_random_colours_write_their_own_pair_with_curve_and_stamp(
+    work, capsys, monkeypatch
+):
+    monkeypatch.setattr(train_module, "CURVE_SIZE", 8)
+    main([*QUICK, "--colours", "random", "--curve-every", "1"])
+    weights = work / "tiny-shapes-random-colours.pt"
+    record = json.loads(weights.with_suffix(".json").read_text())
+    assert sorted(path.name for path in work.iterdir()) == [
+        "tiny-shapes-random-colours.json",
+        "tiny-shapes-random-colours.pt",
+    ]
+    assert record["colours"] == "random"
+    assert record["command"].endswith("--colours random --curve-every 1")
+    assert record["curve"]["step"] == [1]
+    assert list(record["accuracy_by_colours"]) == [
+        "families",
+        "swapped",
+        "grey",
+        "random",
+    ]
+    assert record["test_accuracy"] == record["accuracy_by_colours"]["random"]
+    assert record["code"]["entry"] == "vitlesson.lab.train"
+    assert "vitlesson/data/shapes.py" in record["code"]["modules"]
+    assert (
+        hashlib.sha256(weights.read_bytes()).hexdigest()
+        == record["weights_sha256"]
+    )
