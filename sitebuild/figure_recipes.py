@@ -157,13 +157,13 @@ def vit_pipeline(width: float = WIDTH):
 
 
 @figure("figures/encoder-block.png")
-def encoder_block():
-    return diagrams.encoder_block_figure()
+def encoder_block(width: float = WIDTH):
+    return diagrams.encoder_block_figure(width=width)
 
 
 @figure("figures/patchify-axes.png")
-def patchify_axes():
-    return diagrams.patchify_axes_figure()
+def patchify_axes(width: float = WIDTH):
+    return diagrams.patchify_axes_figure(width=width)
 
 
 @figure("figures/attention-matrix.png")
@@ -262,6 +262,8 @@ NARROW = {
     "figures/dino-views.png",
     "figures/vit-pipeline.png",
     "figures/attention-matrix.png",
+    "figures/encoder-block.png",
+    "figures/patchify-axes.png",
     "figures/position-embeddings.png",
     "figures/attention-untrained.png",
     "figures/position-embeddings-trained.png",

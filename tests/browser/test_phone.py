@@ -45,8 +45,6 @@ MIN_FIGURE_TEXT_PX = 9  # CSS px on the phone, without panning
 # others; the test fails when one of them is fixed (remove it here) or when
 # any other figure falls under the limit.
 NOT_YET_NARROW = {
-    "figures/patchify-axes.png",
-    "figures/encoder-block.png",
     "figures/dino-step.png",
 }
 

@@ -165,12 +165,23 @@ def vit_pipeline_figure(
     return fig
 
 
-def encoder_block_figure() -> Figure:
+def encoder_block_figure(*, width: float = WIDTH) -> Figure:
     """One pre-norm encoder block, both residual connections, final LayerNorm.
 
-    The ViT paper's equations 2-4 stand beside the drawing.
+    The ViT paper's equations 2-4 stand beside the drawing, or under it in
+    a narrow figure (``width`` in inches, below
+    :data:`~vitlesson.figures.plots.NARROW`).
     """
-    fig, ax = _canvas(5.6)
+    width = _width(width)
+    narrow = width < NARROW
+    # Narrow: the notes go below the drawing, which keeps its coordinates.
+    below = 4.05 if narrow else 0.0
+    if narrow:
+        fig, ax = _canvas(
+            5.6 + below, xlim=(0, width), ylim=(-below, 5.6), width=width
+        )
+    else:
+        fig, ax = _canvas(5.6)
     x = 2.2
     levels = {
         "in": 5.25,
@@ -312,8 +323,8 @@ def encoder_block_figure() -> Figure:
     ]
     for y, text, weight in notes:
         ax.text(
-            4.55,
-            y,
+            0.2 if narrow else 4.55,
+            y - 4.95 if narrow else y,
             text,
             fontsize=11 if "$" in text else 10,
             fontweight=weight,
@@ -322,9 +333,16 @@ def encoder_block_figure() -> Figure:
     return fig
 
 
-def patchify_axes_figure(patch_size: int = 2) -> Figure:
+def patchify_axes_figure(
+    patch_size: int = 2, *, width: float = WIDTH
+) -> Figure:
     """How patchify's reshape and permute move the axes, and the order of the
-    numbers inside one patch (channel, then row, then column)."""
+    numbers inside one patch (channel, then row, then column). A narrow
+    figure (``width`` in inches, below
+    :data:`~vitlesson.figures.plots.NARROW`) puts each step's note under its
+    shape and token 0 under the three channels."""
+    width = _width(width)
+    narrow = width < NARROW
     P = patch_size
     rows, cols = patch_config(2 * P, P)
     # A 3-channel image whose every number is its own index: the flattened
@@ -332,7 +350,14 @@ def patchify_axes_figure(patch_size: int = 2) -> Figure:
     image = torch.arange(3 * 2 * P * 2 * P, dtype=torch.float32)
     image = image.reshape(1, 3, 2 * P, 2 * P)  # (1, C, H, W)
     first_patch = patchify(image, P)[0, 0]  # (C*P*P,)
-    fig, ax = _canvas(4.5)
+    # Narrow: the steps stand 1 inch apart, the patch's part below them.
+    lift = 0.8 if narrow else 0.0  # how far the patch's part sits higher
+    if narrow:
+        fig, ax = _canvas(
+            7.35, xlim=(0, width), ylim=(-0.95, 6.4), width=width
+        )
+    else:
+        fig, ax = _canvas(4.5)
     steps = [
         ("(B, C, H, W)", "the batch of images"),
         (
@@ -349,7 +374,7 @@ def patchify_axes_figure(patch_size: int = 2) -> Figure:
         ),
     ]
     for i, (shape, note) in enumerate(steps):
-        y = 4.2 - i * 0.62
+        y = 6.15 - i * 1.0 if narrow else 4.2 - i * 0.62
         ax.text(
             0.2,
             y,
@@ -359,23 +384,32 @@ def patchify_axes_figure(patch_size: int = 2) -> Figure:
             family="monospace",
             va="center",
         )
-        ax.text(4.3, y, note, fontsize=SMALL, va="center", linespacing=1.1)
-        if i:
-            _arrow(ax, (1.0, y + 0.47), (1.0, y + 0.17))
+        if narrow:
+            ax.text(0.6, y - 0.4, note, fontsize=SMALL, va="center")
+            if i:
+                _arrow(ax, (0.35, y + 0.83), (0.35, y + 0.17))
+        else:
+            ax.text(4.3, y, note, fontsize=SMALL, va="center", linespacing=1.1)
+            if i:
+                _arrow(ax, (1.0, y + 0.47), (1.0, y + 0.17))
     ax.text(
         0.2,
-        1.55,
+        1.55 + lift,
         f"Inside the first patch (P = {P}, C = 3): each "
-        "pixel holds its own index in the image",
+        + ("\n" if narrow else "")
+        + "pixel holds its own index in the image",
         fontsize=10,
         fontweight="bold",
+        va="top" if narrow else "baseline",
     )
     cell, pixels = 0.36, image[0]  # (C, H, W)
     for c in range(3):  # the first patch of each channel, as a P x P grid
         left = 0.3 + c * (P * cell + 0.25)
         for r in range(P):
             for q in range(P):
-                x0, y0 = left + q * cell, 1.0 - r * cell
+                x0, y0 = left + q * cell, 1.0 - r * cell + (lift - 0.3)
+                if not narrow:
+                    y0 = 1.0 - r * cell
                 ax.add_patch(
                     FancyBboxPatch(
                         (x0, y0),
@@ -396,21 +430,30 @@ def patchify_axes_figure(patch_size: int = 2) -> Figure:
                     fontsize=SMALL,
                 )
         ax.text(
-            left + P * cell / 2, 0.38, "RGB"[c], ha="center", fontsize=SMALL
+            left + P * cell / 2,
+            0.38 + (lift - 0.3 if narrow else 0.0),
+            "RGB"[c],
+            ha="center",
+            fontsize=SMALL,
         )
-    _arrow(ax, (2.95, 0.85), (3.3, 0.85))
+    if narrow:  # token 0 in a row of its own, under the channels
+        strip_x, strip_y, label_y = 0.3, 0.68 + lift - 1.75, 0.68 + lift - 1.3
+        _arrow(ax, (1.5, 0.38 + lift - 0.4), (1.5, label_y + 0.2))
+    else:
+        strip_x, strip_y, label_y = 3.35, 0.68, 1.2
+        _arrow(ax, (2.95, 0.85), (3.3, 0.85))
     ax.text(
-        3.35,
-        1.2,
+        strip_x,
+        label_y,
         "patchify(image, P)[0, 0]: token 0, in order",
         fontsize=SMALL,
     )
     for i, value in enumerate(first_patch.tolist()):
         c = i // (P * P)
-        x0 = 3.35 + i * cell
+        x0 = strip_x + i * cell
         ax.add_patch(
             FancyBboxPatch(
-                (x0, 0.68),
+                (x0, strip_y),
                 cell,
                 cell,
                 boxstyle="square,pad=0",
@@ -421,18 +464,20 @@ def patchify_axes_figure(patch_size: int = 2) -> Figure:
         )
         ax.text(
             x0 + cell / 2,
-            0.68 + cell / 2,
+            strip_y + cell / 2,
             str(int(value)),
             ha="center",
             va="center",
             fontsize=SMALL,
         )
     ax.text(
-        0.3,
-        0.1,
+        0.3 if not narrow else 0.2,
+        0.1 if not narrow else -0.42,
         "Read channel by channel, each channel row by row: "
-        "the order of conv.weight.flatten(1)",
+        + ("\n" if narrow else "")
+        + "the order of conv.weight.flatten(1)",
         fontsize=SMALL,
+        va="top" if narrow else "baseline",
     )
     return fig
 

@@ -233,3 +233,29 @@ def test_narrow_diagrams_keep_every_stage_and_panel_in_more_rows():
     matrix, growth = attention_matrix_figure(width=4.9).axes[:2]
     assert matrix.get_subplotspec().rowspan.start == 0
     assert growth.get_subplotspec().rowspan.start == 1
+
+
+def test_narrow_diagrams_say_everything_the_wide_ones_say():
+    """The encoder block's notes and the patchify steps move under the
+    drawing at 4.9 inches; no text is lost, long lines are broken."""
+    from vitlesson.figures.diagrams import (
+        encoder_block_figure,
+        patchify_axes_figure,
+    )
+
+    for draw in (encoder_block_figure, patchify_axes_figure):
+        wide, narrow = draw(), draw(width=4.9)
+
+        def words(fig):
+            return sorted(
+                " ".join(t.get_text() for t in fig.axes[0].texts).split()
+            )
+
+        assert words(narrow) == words(wide), draw.__name__
+        assert narrow.get_figwidth() == 4.9 and smallest_font_size(narrow) >= 9
+        canvas = narrow.axes[0].get_xlim()[1]
+        for text in narrow.axes[0].texts:  # nothing past the right edge
+            box = text.get_window_extent().transformed(
+                narrow.axes[0].transData.inverted()
+            )
+            assert box.x1 <= canvas, (draw.__name__, text.get_text())
