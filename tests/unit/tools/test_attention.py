@@ -323,19 +323,19 @@ def resident(field):  # VmRSS (now) or VmHWM (the peak), in bytes
 model = VisionTransformer(img_size=32, patch_size=4, embed_dim=384, depth=2,
                           num_heads=6, dynamic_img_size=True).eval()
 cls_attention(model, torch.rand(3, 32, 32))  # warm up
-image = torch.rand(3, 400, 400)
+image = torch.rand(3, 280, 280)
 ctypes.CDLL(None).malloc_trim(0)  # freed memory goes back to the system
 with open("/proc/self/clear_refs", "w") as refs:
     refs.write("5")  # the peak restarts from the memory in use now
 before = resident("VmRSS")
 cls_attention(model, image)
-print(resident("VmHWM") - before, attention_peak_bytes(model, 400, 400))
+print(resident("VmHWM") - before, attention_peak_bytes(model, 280, 280))
 """
 
 
 @pytest.mark.slow
 def test_the_memory_guard_covers_the_measured_peak(tmp_path):
-    """400×400 at 4-pixel patches (10,000 tokens) at ViT-S width: the
+    """280×280 at 4-pixel patches (4,900 tokens) at ViT-S width: the
     guard's estimate is at least the peak memory really added, and not
     more than twice it.
 
