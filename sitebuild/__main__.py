@@ -5,6 +5,7 @@ beyond the pages' own sources, by the very functions the MkDocs hooks call:
 
 * ``figures/*`` and ``figures/figures.json`` (:func:`figures.generated`);
 * ``explorers/*-data.js``, the explorers' data (:func:`explorers.generated`);
+* ``live/*.js``, the live models' weights (:func:`live_model.generated`);
 * ``downloads/*.ipynb``, every notebook offered (:func:`notebooks.downloads`);
 * ``pages/<page>.md``, each Markdown page as the build hands it on to be
   rendered: what each python block prints under it
@@ -42,6 +43,7 @@ def generate(config) -> dict[str, bytes]:
         explorers,
         figures,
         glossary,
+        live_model,
         notebooks,
         page_outputs,
         quizzes,
@@ -50,6 +52,7 @@ def generate(config) -> dict[str, bytes]:
     try:
         out = figures.generated(figures.registered())
         out |= explorers.generated()
+        out |= live_model.generated()
         files = get_files(config)
         for path, content in out.items():  # the figures notebooks embed
             figure = File(

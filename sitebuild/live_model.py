@@ -139,23 +139,22 @@ def _numel(shape: list[int]) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    import argparse
     import statistics
 
-    parser = argparse.ArgumentParser(
+    from vitlesson._arguments import Parser, positive_int
+
+    parser = Parser(
         prog=PROG,
         description="Milliseconds per forward pass of the page's live "
         "models in Chromium (docs/javascripts/vit-live.js).",
     )
     parser.add_argument(
         "--repeats",
-        type=int,
+        type=positive_int,
         default=30,
         help="timed passes per model (default 30)",
     )
     args = parser.parse_args(argv)
-    if args.repeats < 1:
-        parser.error(f"--repeats must be at least 1, got {args.repeats}")
     try:
         times = bench(args.repeats)
     except KeyboardInterrupt:

@@ -12,7 +12,7 @@ from sitebuild.__main__ import main
 from tests.support import ROOT
 
 # What both the command and the MkDocs build write, folder by folder.
-SHARED = ("figures", "explorers", "downloads")
+SHARED = ("figures", "explorers", "live", "downloads")
 
 
 @pytest.fixture(scope="module")
