@@ -312,3 +312,18 @@ def test_a_phone_shows_input_and_attention_side_by_side(browser, base_url):
     assert second["x"] + second["width"] <= 390
     assert first["width"] >= 140  # each at least 4 CSS px per pixel
     context.close()
+
+
+def test_it_works_opened_from_disk(page, offline_site, model):
+    """The offline copy: examples and weights load as scripts from disk,
+    and the answer is PyTorch's."""
+    page.goto(
+        (offline_site / PAGE.rstrip("/")).with_suffix(".html").as_uri(),
+        wait_until="load",
+    )
+    page.click("details.example summary")
+    page.wait_for_selector(f"{WIDGET}[data-ready=true][data-idle=true]")
+    widget = page.locator(WIDGET)
+    assert widget.get_attribute("data-error") is None
+    test_images, _ = make_shapes(TEST_SIZE, seed=TEST_SEED)
+    check_answer(settled(page, widget), model, test_images[FIRST])
