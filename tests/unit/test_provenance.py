@@ -132,7 +132,9 @@ def test_the_training_command_stamps_its_record(tmp_path, monkeypatch):
         "train",
         lambda **options: (train_module.tiny_vit(), {"steps": 0}),
     )
-    monkeypatch.setattr(train_module, "results", lambda model: {})
+    monkeypatch.setattr(
+        train_module, "results", lambda model, colours="families": {}
+    )
     monkeypatch.chdir(tmp_path)
     train_module.main(["--output", "run.pt"])
     record = json.loads((tmp_path / "run.json").read_text(encoding="utf-8"))
