@@ -265,13 +265,13 @@ def link_to_a_missing_page(folder: Path):
 def link_to_a_missing_anchor(folder: Path):
     root = project_copy(folder)
     page = root / "docs/lessons/patches.md"
-    number, line = line_of(page, r"vit-encoder\.md#the-encoder-block\)")
-    edit(page, line, line.replace("encoder-block)", "encoder-blok)"))
+    number, line = line_of(page, r"going-further\.md#unpatchify\)")
+    edit(page, line, line.replace("#unpatchify)", "#unpatchfy)"))
     return root, (
         f"docs/lessons/patches.md:{number}: the link "
-        "'vit-encoder.md#the-encoder-blok' names the anchor "
-        "#the-encoder-blok, which docs/lessons/vit-encoder.md does not "
-        "have; did you mean '#the-encoder-block'?"
+        "'../appendix/going-further.md#unpatchfy' names the anchor "
+        "#unpatchfy, which docs/appendix/going-further.md does not "
+        "have; did you mean '#unpatchify'?"
     )
 
 
