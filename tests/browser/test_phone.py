@@ -21,21 +21,6 @@ from tests.support.browser import require_chromium
 
 require_chromium()
 
-PAGES = [
-    "",
-    "lessons/patches/",
-    "lessons/attention/",
-    "lessons/positions-and-cls/",
-    "notebooks/flexible-patch-embedding/",
-    "lessons/vit-encoder/",
-    "lessons/dino-connection/",
-    "lessons/learned-positions/",
-    "lessons/dino-in-miniature/",
-    "lessons/what-dino-learned/",
-    "appendix/under-the-hood/",
-    "performance/",
-    "glossary/",
-]
 PHONE = {"width": 390, "height": 844}
 MIN_FIGURE_TEXT_PX = 9  # CSS px on the phone, without panning
 
@@ -131,8 +116,15 @@ MEASURE = (
 
 
 @pytest.fixture(scope="module")
-def phone(browser, base_url) -> dict[str, dict]:
-    """Every page measured on the phone, in one tab."""
+def phone(browser, base_url, site) -> dict[str, dict]:
+    """Every page of the built site measured on the phone, in one tab."""
+    pages = sorted(
+        "" if folder == "." else f"{folder}/"
+        for folder in (
+            path.parent.relative_to(site).as_posix()
+            for path in site.rglob("index.html")
+        )
+    )
     context = browser.new_context(
         viewport=PHONE, is_mobile=True, has_touch=True
     )
@@ -140,11 +132,12 @@ def phone(browser, base_url) -> dict[str, dict]:
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     measured = {}
-    for path in PAGES:
+    for path in pages:
         page.goto(base_url + path, wait_until="networkidle")
         measured[path] = page.evaluate(MEASURE)
     context.close()
     assert errors == []
+    assert len(measured) >= 13  # the lesson, the lab, the appendix, ...
     return measured
 
 
