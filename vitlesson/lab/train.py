@@ -53,7 +53,7 @@ from vitlesson.vit import VisionTransformer
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "tiny-shapes.pt"
 RANDOM_COLOURS_WEIGHTS = WEIGHTS.with_name("tiny-shapes-random-colours.pt")
-SHIPPED = {"families": WEIGHTS, "random": RANDOM_COLOURS_WEIGHTS}
+SHIPPED = ("families", "random")  # the colours of the shipped models
 TRAIN_SEED, TEST_SEED = 0, 1
 TEST_SIZE = 2000
 COLOUR_TESTS = ("families", "swapped", "grey")  # normal, swapped, grey
@@ -380,6 +380,16 @@ def results(model: VisionTransformer, colours: str = "families") -> dict:
     }
 
 
+def shipped_weights(colours: str) -> Path:
+    """The shipped weights of the model trained on ``colours``."""
+    if not isinstance(colours, str) or colours not in SHIPPED:
+        raise ValueError(
+            f"colours must name a shipped model, one of "
+            f"{', '.join(map(repr, SHIPPED))}, got {colours!r}"
+        )
+    return WEIGHTS if colours == "families" else RANDOM_COLOURS_WEIGHTS
+
+
 def load_trained(
     colours: str = "families",
 ) -> tuple[VisionTransformer, dict]:
@@ -387,12 +397,7 @@ def load_trained(
     one trained on the colour families (``"families"``), or the one
     trained on random colours (``"random"``); ``ValueError`` in one line
     if the record does not name the weights."""
-    if not isinstance(colours, str) or colours not in SHIPPED:
-        raise ValueError(
-            f"colours must name a shipped model, one of "
-            f"{', '.join(map(repr, SHIPPED))}, got {colours!r}"
-        )
-    data, record = read_pair(SHIPPED[colours])  # the SHA-256 it names
+    data, record = read_pair(shipped_weights(colours))  # SHA-256 checked
     model = tiny_vit()
     model.load_state_dict(
         torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
@@ -486,7 +491,7 @@ def _run(parser, args, argv, held: contextlib.ExitStack) -> None:
             f"{args.colours}; write it with --output\n",
         )
     if args.record:
-        weights = SHIPPED[args.colours]
+        weights = shipped_weights(args.colours)
     elif args.output is not None:
         weights = args.output
     else:
