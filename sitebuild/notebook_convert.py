@@ -12,6 +12,7 @@ solutions, a solutions notebook. Every notebook starts with the install cell
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import posixpath
 import re
@@ -108,13 +109,22 @@ def markdown_cell(
             line = line.replace(
                 image.group(0), f"![{image['alt']}](attachment:{name})"
             )
-        if not in_fence:
-            line = absolute_links(
-                line, page_uri, site_url, source_relative=True
-            )
-        lines.append(line)
+        lines.append((line, in_fence))
+    # Links outside code, made absolute run by run: a link's text may span
+    # two lines of the page.
+    runs = [
+        "\n".join(line for line, _ in run)
+        if fenced
+        else absolute_links(
+            "\n".join(line for line, _ in run),
+            page_uri,
+            site_url,
+            source_relative=True,
+        )
+        for fenced, run in itertools.groupby(lines, key=lambda pair: pair[1])
+    ]
     cell = nbformat.v4.new_markdown_cell(
-        "\n".join(lines).strip("\n"), id=_cell_id("markdown", index)
+        "\n".join(runs).strip("\n"), id=_cell_id("markdown", index)
     )
     if attachments:
         cell.attachments = attachments

@@ -4,7 +4,11 @@
 import json
 
 from sitebuild.lesson_code import Fence, Segment
-from sitebuild.notebook_convert import code_cell, source_to_notebooks
+from sitebuild.notebook_convert import (
+    code_cell,
+    markdown_cell,
+    source_to_notebooks,
+)
 
 
 def test_package_code_is_shown_with_the_import_it_runs_with():
@@ -63,3 +67,10 @@ def test_the_learners_copy_has_no_solution_and_the_solutions_no_todo(
     assert "your code here" in learner and "return 2 * x" not in learner
     assert "your code here" not in solutions and "return 2 * x" in solutions
     assert "(https://e.org/lessons/patches/)" in learner
+
+
+def test_a_link_whose_text_spans_two_lines_points_at_the_site():
+    text = "See [Going\nfurther](../appendix/more.md#x).\n\n```python\n[a](b)\n```"
+    cell = markdown_cell(text, "lessons/page.md", None, "https://e.org/", 0)
+    assert "[Going\nfurther](https://e.org/appendix/more/#x)" in cell.source
+    assert "[a](b)" in cell.source  # code is left as it is
