@@ -168,28 +168,36 @@ def test_every_page_offering_a_notebook_opens_it_in_colab(published_site):
     lessons = sorted(
         path.stem for path in (ROOT / "docs" / "lessons").glob("*.md")
     )
+    exercises = sorted(
+        path.stem for path in (ROOT / "docs" / "notebooks").glob("*.py")
+    )
     assert sorted(pages) == sorted(
         [f"lessons/{name}" for name in lessons]
-        + ["notebooks/flexible-patch-embedding"]
+        + [f"notebooks/{name}" for name in exercises]
     )
     prefix = f"https://colab.research.google.com/github/example-owner/vitlesson-course/blob/{NOTEBOOKS_BRANCH}/"
     opened = set()
+    boxes = 0
     for page, text in pages.items():
+        # The page's own notebook first, then the exercise its box offers.
         links = COLAB_LINK.findall(text)
-        assert len(links) == 1 and links[0].startswith(prefix), (page, links)
-        path = links[0].removeprefix(prefix)
-        assert (published_site / "downloads" / path).is_file(), (
-            page,
-            path,
-        )  # produced by the build
-        download = (
-            published_site / page / DOWNLOAD_LINK.search(text).group(1)
-        ).resolve()
-        assert (
-            download == (published_site / "downloads" / path).resolve()
-        )  # the notebook the page offers
-        opened.add(path)
+        downloads = DOWNLOAD_LINK.findall(text)
+        boxed = text.count('class="admonition example vl-exercise"')
+        boxes += boxed
+        assert len(links) == len(downloads) == 1 + boxed, (page, links)
+        for link, download in zip(links, downloads):
+            assert link.startswith(prefix), (page, link)
+            path = link.removeprefix(prefix)
+            assert (published_site / "downloads" / path).is_file(), (
+                page,
+                path,
+            )  # produced by the build
+            assert (published_site / page / download).resolve() == (
+                published_site / "downloads" / path
+            ).resolve()  # the notebook the button beside it offers
+            opened.add(path)
         assert "vl-run-note" not in text
+    assert boxes == len(exercises) - 1  # part 4 is a page of the nav
     assert len(opened) == len(pages)
 
 
