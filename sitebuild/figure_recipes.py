@@ -172,8 +172,8 @@ def attention_matrix(width: float = WIDTH):
 
 
 @figure("figures/dino-step.png")
-def dino_step():
-    return diagrams.dino_step_figure()
+def dino_step(width: float = WIDTH):
+    return diagrams.dino_step_figure(width=width)
 
 
 @figure("figures/dino-views.png")
@@ -252,9 +252,8 @@ def dino_heads():
 NARROW_WIDTH = 4.9
 # A recipe that takes ``width`` draws its own narrow layout (more rows); the
 # others are grids of panels that constrained layout reflows, drawn once and
-# laid out again. The diagrams are not here: they place their text in
-# drawing coordinates and would overlap at that width (they need a layout
-# of their own).
+# laid out again. Every diagram takes ``width``: its text sits in drawing
+# coordinates and would overlap if only the figure were narrowed.
 NARROW = {
     "figures/patches.webp",
     "figures/patch-sizes.webp",
@@ -272,6 +271,7 @@ NARROW = {
     "figures/dino-ablation.png",
     "figures/dino-heads.png",
     "figures/dino-attention.png",
+    "figures/dino-step.png",
 }
 
 

@@ -566,13 +566,18 @@ def dino_step_figure(
     teacher_temp: float = 0.04,
     momentum: float = 0.996,
     center_momentum: float = 0.9,
+    *,
+    width: float = WIDTH,
 ) -> Figure:
     """One training step of DINO: student and teacher, centering and
     sharpening, where the loss sits, what gradients reach, the EMA and the
     center's update.
 
     The numbers are DINO's defaults (``main_dino.py``); pass the
-    miniature's to draw its step instead.
+    miniature's to draw its step instead. A narrow figure (``width`` in
+    inches, below :data:`~vitlesson.figures.plots.NARROW`) draws the
+    student and the teacher as two columns above the loss, and writes the
+    two update rules under the drawing.
     """
     for name, value in [
         ("student_temp", student_temp),
@@ -586,6 +591,17 @@ def dino_step_figure(
             )
         if not 0 < value <= 1:
             raise ValueError(f"{name} must be in (0, 1], got {value}")
+    width = _width(width)
+    # What both layouts write in the networks' and the outputs' boxes.
+    boxes = {
+        "student": "student\nbackbone + head\nweights θs",
+        "teacher": "teacher\nsame network\nweights θt",
+        "student softmax": f"softmax(· / τs)\nτs = {student_temp:g}",
+        "centering": "− c\ncentering",
+        "sharpening": f"softmax(· / τt)\nτt = {teacher_temp:g}\nsharpening",
+    }
+    if width < NARROW:
+        return _dino_step_narrow(width, boxes, momentum, center_momentum)
     fig, ax = _canvas(3.7)
     top, bottom, h = 2.65, 1.2, 0.78  # student row, teacher row, box height
     _box(
@@ -615,7 +631,7 @@ def dino_step_figure(
         top,
         1.5,
         h,
-        "student\nbackbone + head\nweights θs",
+        boxes["student"],
         LAYER,
         size=SMALL,
     )
@@ -625,7 +641,7 @@ def dino_step_figure(
         bottom,
         1.5,
         h,
-        "teacher\nsame network\nweights θt",
+        boxes["teacher"],
         LAYER,
         size=SMALL,
     )
@@ -635,17 +651,17 @@ def dino_step_figure(
         top,
         1.7,
         h,
-        f"softmax(· / τs)\nτs = {student_temp:g}",
+        boxes["student softmax"],
         size=SMALL,
     )
-    _box(ax, 4.0, bottom, 0.95, h, "− c\ncentering", size=SMALL)
+    _box(ax, 4.0, bottom, 0.95, h, boxes["centering"], size=SMALL)
     _box(
         ax,
         5.38,
         bottom,
         1.3,
         h,
-        f"softmax(· / τt)\nτt = {teacher_temp:g}\nsharpening",
+        boxes["sharpening"],
         size=SMALL,
     )
     _box(
@@ -749,6 +765,132 @@ def dino_step_figure(
         fontsize=SMALL,
         color="#444444",
     )
+    return fig
+
+
+def _dino_step_narrow(
+    width: float,
+    boxes: dict[str, str],
+    momentum: float,
+    center_momentum: float,
+) -> Figure:
+    """The DINO step at a phone's width: the views on top, the student
+    (left) and the teacher (right) as columns that meet in the loss, the
+    EMA rule and the center's update written out under the drawing."""
+    fig, ax = _canvas(7.3, xlim=(0, width), width=width)
+    left, right, w = 1.3, 3.6, 1.75  # the columns' centres, box width
+    grad = "#d81b60"
+    _box(
+        ax,
+        width / 2,
+        6.95,
+        3.2,
+        0.45,
+        "views of one image: 2 global, 8 local",
+        size=SMALL,
+    )
+    _arrow(ax, (left, 6.72), (left, 6.24))
+    _arrow(ax, (right, 6.72), (right, 6.24))
+    ax.text(left + 0.08, 6.44, "all", fontsize=SMALL, va="center")
+    ax.text(right + 0.08, 6.44, "global only", fontsize=SMALL, va="center")
+    row, h = 5.85, 0.78  # the networks' row, box height
+    _box(ax, left, row, w, h, boxes["student"], LAYER, size=SMALL)
+    _box(ax, right, row, w, h, boxes["teacher"], LAYER, size=SMALL)
+    # EMA: the teacher follows the student after each step (rule below)
+    _arrow(ax, (left + w / 2, row), (right - w / 2, row), linestyle=":")
+    ax.text(width / 2, row + 0.07, "EMA", fontsize=SMALL, ha="center")
+    _box(ax, left, 4.55, w, 0.6, boxes["student softmax"], size=SMALL)
+    _box(ax, right, 4.55, w, 0.6, boxes["centering"], size=SMALL)
+    _box(ax, right, 3.4, w, 0.78, boxes["sharpening"], size=SMALL)
+    _arrow(ax, (left, row - h / 2), (left, 4.85))
+    _arrow(ax, (right, row - h / 2), (right, 4.85))
+    _arrow(ax, (right, 4.25), (right, 3.79))
+    # the center: a running mean of the teacher's outputs (rule below)
+    ax.plot(
+        [right, 4.7, 4.7],
+        [5.13, 5.13, 4.55],
+        color=EDGE,
+        linewidth=1.2,
+        linestyle=":",
+    )
+    _arrow(ax, (4.7, 4.55), (right + w / 2, 4.55), linestyle=":")
+    loss_top = 2.6
+    _box(
+        ax,
+        width / 2,
+        loss_top - 0.35,
+        2.9,
+        0.7,
+        "loss: cross-entropy −Σ Pt log Ps\nover pairs of different views",
+        "#fce4ec",
+        size=SMALL,
+    )
+    _arrow(ax, (left, 4.25), (left, loss_top))
+    ax.text(left + 0.08, 3.4, "Ps", fontsize=SMALL, va="center")
+    _arrow(ax, (right, 3.01), (right, loss_top))
+    ax.text(right - 0.2, 2.8, "Pt", fontsize=SMALL, ha="right", va="center")
+    # stop-gradient: two strokes across the teacher's arrow into the loss
+    for dy in (0.0, 0.07):
+        ax.plot(
+            [right - 0.09, right + 0.09],
+            [2.73 + dy, 2.83 + dy],
+            color=grad,
+            linewidth=1.5,
+        )
+    ax.text(
+        right + 0.15,
+        2.8,
+        "stop-gradient",
+        fontsize=SMALL,
+        color=grad,
+        va="center",
+    )
+    # gradients: from the loss back to the student only
+    ax.plot(
+        [width / 2 - 1.45, 0.15, 0.15],
+        [loss_top - 0.35, loss_top - 0.35, row],
+        color=grad,
+        linewidth=1.2,
+        linestyle="--",
+    )
+    ax.add_patch(
+        FancyArrowPatch(
+            (0.15, row),
+            (left - w / 2 - 0.02, row),
+            arrowstyle="-|>",
+            mutation_scale=12,
+            color=grad,
+            linewidth=1.2,
+            linestyle="--",
+        )
+    )
+    ax.text(
+        width / 2,
+        1.68,
+        "gradients and the optimiser step: student only",
+        ha="center",
+        va="center",
+        fontsize=SMALL,
+        color=grad,
+    )
+    notes = [
+        rf"EMA, $m = {momentum:g}$:  "
+        r"$\theta_t \leftarrow m\,\theta_t + (1-m)\,\theta_s$",
+        r"center: $c \leftarrow \lambda c + (1-\lambda)\,$"
+        "batch mean of\nteacher outputs, "
+        rf"$\lambda = {center_momentum:g}$",
+        "pink: where the loss and its gradients act;\n"
+        "dotted: updates without gradients",
+    ]
+    for y, note in zip((1.4, 1.07, 0.52), notes, strict=True):
+        ax.text(
+            0.1,
+            y,
+            note,
+            fontsize=SMALL,
+            va="top",
+            color="#444444" if note.startswith("pink") else "black",
+        )
     return fig
 
 

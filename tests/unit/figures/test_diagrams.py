@@ -259,3 +259,44 @@ def test_narrow_diagrams_say_everything_the_wide_ones_say():
                 narrow.axes[0].transData.inverted()
             )
             assert box.x1 <= canvas, (draw.__name__, text.get_text())
+
+
+def test_narrow_dino_step_says_everything_the_wide_one_says():
+    """At a phone's 4.9 inches the student and the teacher stand in two
+    columns above the loss, the EMA and the center's rules under the
+    drawing: every word of the wide drawing is still there (plus a tag
+    on the EMA arrow and the center rule's name), text keeps its size,
+    and no text overlaps another or leaves the canvas."""
+    from collections import Counter
+
+    from matplotlib.patches import FancyBboxPatch
+
+    wide, narrow = dino_step_figure(), dino_step_figure(width=4.9)
+    words = Counter(_texts(narrow).split())
+    assert words - Counter(_texts(wide).split()) == {"EMA": 1, "center:": 1}
+    assert not Counter(_texts(wide).split()) - words
+    assert narrow.get_figwidth() == 4.9 and smallest_font_size(narrow) >= 9
+    ax = narrow.axes[0]
+    centres = {
+        t.get_text().split("\n")[0]: ax.transData.inverted().transform(
+            t.get_window_extent().get_points().mean(axis=0)
+        )
+        for t in ax.texts
+    }
+    student, teacher = centres["student"], centres["teacher"]
+    assert student[1] == pytest.approx(teacher[1])  # one row, two columns
+    assert student[0] < ax.get_xlim()[1] / 2 < teacher[0]
+    assert centres["softmax(· / τt)"][0] == pytest.approx(teacher[0])
+    boxes = [p for p in ax.patches if isinstance(p, FancyBboxPatch)]
+    assert len(boxes) == 7
+    extents = [t.get_window_extent() for t in ax.texts]
+    canvas = ax.get_window_extent()
+    for i, extent in enumerate(extents):
+        assert canvas.contains(*extent.p0) and canvas.contains(*extent.p1), (
+            ax.texts[i].get_text()
+        )
+        for j in range(i):
+            assert not extent.overlaps(extents[j]), (
+                ax.texts[i].get_text(),
+                ax.texts[j].get_text(),
+            )
