@@ -152,11 +152,11 @@ def render(
 
         return figure_recipes.render_variants(path)
     except Exception as error:
-        lines = [  # the recipe's own lines, not the dispatching render()
+        lines = [  # the recipe's own lines, not the dispatching ones
             frame.lineno
             for frame in traceback.extract_tb(error.__traceback__)
             if Path(frame.filename).resolve() == RECIPES
-            and frame.name != "render"
+            and frame.name not in ("render", "render_variants")
         ] or [registration.line]
         message = " ".join(str(error).split())
         raise PluginError(
