@@ -1,33 +1,36 @@
-// Figures on a phone. The build draws every figure 8 inches wide (6.5 for one) at 150 dpi with
-// text of 9 pt or more (tests/test_browser.py checks both), so fitted to a 390-px screen its
-// text is about 5 CSS px. In the lightbox on a narrow screen the figure is shown instead at
-// PHONE_SCALE of its natural size, which puts that text at 9 x 150 / 72 x 0.45 = 8.4 CSS px or
-// more, inside a box the reader pans sideways (touch or scroll); the browser tests measure it.
+// Figures in the lightbox. The build draws every figure 8 inches wide and, for screens up to
+// 600 px, again 4.9 inches wide, laid out for them (sitebuild/figure_recipes.py); the page's
+// <picture> shows a phone the narrow drawing, whose 9-pt text is 9 / 72 x 358 / 4.9 = 9.1 CSS px
+// in a 390-px screen's column. glightbox opens its link's href, the wide drawing, which a phone
+// would shrink to its width (text about 6 CSS px). So the lightbox shows the drawing the page
+// chose, the image's currentSrc: on a 390-px phone the narrow drawing at the screen's width, its
+// text about 9.9 CSS px, without panning (tests/browser/test_phone.py measures it).
 (function () {
   "use strict";
-  var PHONE_SCALE = 0.45, NARROW = 600;
 
-  function widen(image) {
-    if (document.documentElement.clientWidth >= NARROW || !image.naturalWidth) return;
-    var width = Math.round(image.naturalWidth * PHONE_SCALE);
-    if (width <= image.getBoundingClientRect().width) return;
-    image.classList.add("vl-phone-figure");
-    image.style.width = width + "px";
-    var holder = image.closest(".gslide-image");
-    if (holder) {
-      holder.classList.add("vl-phone-pan");
-      holder.setAttribute("tabindex", "0");  // a region that scrolls must be reachable by keyboard
-      holder.setAttribute("aria-label", "Figure at reading size; scroll sideways to see all of it");
+  // The image the page shows for the link that opened `image` (the same href).
+  function shownOnPage(image) {
+    var links = document.querySelectorAll("article a.glightbox");
+    for (var i = 0; i < links.length; i++) {
+      if (links[i].href === image.src) return links[i].querySelector("img");
     }
+    return null;
+  }
+
+  function showChosenDrawing(image) {
+    // An image already loaded has fired (or queued) its load event, which glightbox answers once
+    // per slide; only one still on its way is swapped, before it arrives.
+    if (image.complete) return;
+    var shown = shownOnPage(image);
+    if (shown && shown.currentSrc && shown.currentSrc !== image.src) image.src = shown.currentSrc;
   }
 
   new MutationObserver(function (changes) {
     changes.forEach(function (change) {
       change.addedNodes.forEach(function (node) {
         if (!(node instanceof Element)) return;
-        node.querySelectorAll(".gslide-image img").forEach(function (image) {
-          if (image.complete) widen(image); else image.addEventListener("load", function () { widen(image); });
-        });
+        if (node.matches(".gslide-media img")) showChosenDrawing(node);
+        node.querySelectorAll(".gslide-media img").forEach(showChosenDrawing);
       });
     });
   }).observe(document.body, { childList: true, subtree: true });

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -357,118 +356,6 @@ def test_a_learner_can_read_the_page(visits, site, path):
     assert len(text_px) == len(drawn) and all(
         px >= MIN_TEXT_PX for px in text_px.values()
     ), text_px
-
-
-PHONE = {"width": 390, "height": 844}
-
-
-MIN_PHONE_LIGHTBOX_PX = (
-    8  # smallest figure text, in CSS px, in the lightbox on a phone
-)
-
-
-INSTANT_LIGHTBOX = (
-    ".glightbox-container, .glightbox-container * "
-    "{ animation-duration: 1ms !important; transition-duration: 1ms !important; }"
-)
-# The opened figure has no animation or transition left to run, and keeps
-# its width from one frame to the next. (Under load a frame can come before
-# the zoom-in starts, so the class names alone do not tell.)
-SETTLED = """() => new Promise((done) => {
-    const image = document.querySelector('.gslide.current .gslide-image img');
-    const width = image.getBoundingClientRect().width;
-    const moving = () => document.getAnimations().some((animation) => {
-        const target = animation.effect && animation.effect.target;
-        return (animation.pending || animation.playState === 'running')
-            && target && typeof target.closest === 'function'
-            && target.closest('.glightbox-container') !== null;
-    });
-    requestAnimationFrame(() => requestAnimationFrame(() => done(
-        !moving()
-        && !document.querySelector('.glightbox-container .gzoomIn')
-        && image.getBoundingClientRect().width === width)));
-})"""
-
-
-# An image of a figure the build draws, in a page's HTML.
-DRAWN_FIGURE = re.compile(r'<img [^>]*src="[^"]*\bfigures/')
-
-
-def test_figure_text_is_readable_in_the_lightbox_on_a_phone(
-    browser, base_url, site
-):
-    """On a 390x844 phone, every build-drawn figure opened in the lightbox shows its smallest
-    text at MIN_PHONE_LIGHTBOX_PX or more (font size (pt) / 72 x shown width / figure width
-    (inches)), in a box that scrolls sideways when the figure is wider than the screen."""
-    meta = json.loads(
-        (site / "figures" / "figures.json").read_text(encoding="utf-8")
-    )
-    context = browser.new_context(
-        viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=3
-    )
-    page = context.new_page()
-    measured = {}
-    for path in PAGES:
-        html = (site / path / "index.html").read_text(encoding="utf-8")
-        if not DRAWN_FIGURE.search(html):
-            continue
-        page.goto(base_url + path, wait_until="load")
-        # The lightbox's zoom in and out take a moment per figure; what is
-        # measured is where they end, so they end at once here.
-        page.add_style_tag(content=INSTANT_LIGHTBOX)
-        links = page.locator("article a.glightbox:has(img[src*='/figures/'])")
-        for index in range(links.count()):
-            link = links.nth(index)
-            key = (
-                "figures/"
-                + link.locator("img")
-                .get_attribute("src")
-                .split("/figures/")[-1]
-            )
-            fitted = link.locator("img").bounding_box()["width"]
-            link.scroll_into_view_if_needed()
-            link.tap()
-            image = page.locator(".gslide.current .gslide-image img")
-            image.wait_for(state="visible")
-            page.wait_for_function(
-                "() => { const i = document.querySelector('.gslide.current .gslide-image img');"
-                " return i && i.complete && i.naturalWidth > 0; }"
-            )
-            page.wait_for_function(SETTLED)  # the opening animation ended
-            shown = image.evaluate("img => img.getBoundingClientRect().width")
-            pans = image.evaluate(
-                "img => { const box = img.closest('.gslide-image');"
-                " box.scrollLeft = 50; return [box.scrollWidth > box.clientWidth, box.scrollLeft > 0]; }"
-            )
-            px = (
-                meta[key]["smallest_text_pt"]
-                / 72
-                * shown
-                / meta[key]["width_in"]
-            )
-            page_px = (
-                meta[key]["smallest_text_pt"]
-                / 72
-                * fitted
-                / meta[key]["width_in"]
-            )
-            measured[key] = (round(page_px, 1), round(px, 1))
-            assert px >= MIN_PHONE_LIGHTBOX_PX, (path, key, px)
-            if shown > PHONE["width"]:
-                assert pans == [True, True], (
-                    path,
-                    key,
-                )  # the reader can pan to the rest
-            page.keyboard.press("Escape")
-            page.wait_for_selector(".glightbox-container", state="detached")
-    context.close()
-    print(
-        "smallest figure text on a 390-px phone, in CSS px (on the page, in the lightbox):",
-        measured,
-    )
-    assert set(measured) == set(meta) - {
-        "figures/figures.json"
-    }  # every figure was opened
 
 
 def test_every_built_page_is_checked(site):
