@@ -31,7 +31,10 @@ MODELS = {
     "tiny-shapes": {"weights": "tiny-shapes.pt", "input": [3, 32, 32]},
     "dino-tiny": {"weights": "dino-tiny.pt", "input": [3, 32, 32]},
 }
-FILES = [f"live/{name}.js" for name in MODELS] + ["live/shapes-examples.js"]
+FILES = [f"live/{name}.js" for name in MODELS] + [
+    "live/shapes-examples.js",
+    "live/objects-bank.js",
+]
 PROG = "python -m sitebuild.live_model"
 
 

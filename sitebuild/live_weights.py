@@ -18,14 +18,22 @@ import json
 import numpy as np
 import torch
 
-from vitlesson.data.shapes import make_shapes
-from vitlesson.lab.dino.evaluation import DINO_WEIGHTS, load_backbone
+from vitlesson.data.objects import CLASSES, make_objects
+from vitlesson.data.shapes import make_shapes, normalize_shapes
+from vitlesson.lab.dino.evaluation import (
+    BANK_SEED,
+    BANK_SIZE,
+    DINO_WEIGHTS,
+    load_backbone,
+)
+from vitlesson.lab.probes import cls_features
 from vitlesson.lab.train import TEST_SEED, TEST_SIZE, WEIGHTS, load_trained
 from vitlesson.vit import VisionTransformer
 
 # The shapes model's classes, by output index (make_shapes' labels).
 SHAPES_CLASSES = ["square right of the circle", "square left of the circle"]
 EXAMPLES = 8  # test images the drawing widget can start from
+PER_CLASS = 12  # images of each class in the page's k-NN bank
 
 
 def shipped_models() -> dict[str, tuple[VisionTransformer, str]]:
@@ -121,6 +129,47 @@ def shapes_examples() -> dict:
     }
 
 
+def bank_images() -> tuple[torch.Tensor, torch.Tensor]:
+    """The page's small k-NN bank: the first :data:`PER_CLASS` images of
+    each class in the labelled bank DINO's k-NN votes with (seed
+    ``BANK_SEED``), in bank order, stored at 8 bits per channel: images
+    (n, 3, 32, 32) as uint8, and their classes (n,)."""
+    images, _, labels = make_objects(BANK_SIZE, seed=BANK_SEED)
+    chosen = (
+        torch.cat(
+            [
+                (labels == c).nonzero()[:PER_CLASS, 0]
+                for c in range(len(CLASSES))
+            ]
+        )
+        .sort()
+        .values
+    )  # (4 * PER_CLASS,) bank indices, in bank order
+    stored = (images[chosen] * 255).round().to(torch.uint8)
+    return stored, labels[chosen]
+
+
+def objects_bank() -> dict:
+    """The bank as the page reads it: images (uint8, base64), classes,
+    and the shipped DINO teacher's unit CLS features of the images
+    (float32, base64, computed as ``cls_features`` does, on ``images /
+    255`` normalised), so the page finds neighbours without running the
+    bank; for a learner's own weights it runs it."""
+    stored, labels = bank_images()
+    model = load_backbone(DINO_WEIGHTS)
+    features = cls_features(model, normalize_shapes(stored.float() / 255))
+    return {
+        "weights": DINO_WEIGHTS.name,
+        "classes": list(CLASSES),
+        "bank_seed": BANK_SEED,
+        "labels": labels.tolist(),
+        "images": base64.b64encode(stored.numpy().tobytes()).decode(),
+        "features": base64.b64encode(
+            features.numpy().astype("<f4").tobytes()
+        ).decode(),
+    }
+
+
 def render() -> dict[str, bytes]:
     """Every live model's script, and the shapes examples: site path ->
     bytes."""
@@ -133,6 +182,13 @@ def render() -> dict[str, bytes]:
         "// Made by the site build (sitebuild/live_weights.py) from "
         "vitlesson.data.shapes; do not edit.\n"
         f"window.vlLiveShapes = {text};\n"
+    ).encode()
+    text = json.dumps(objects_bank(), sort_keys=True, separators=(",", ":"))
+    scripts["live/objects-bank.js"] = (
+        "// Made by the site build (sitebuild/live_weights.py) from "
+        "vitlesson.data.objects and vitlesson/weights/dino-tiny.pt; do not "
+        "edit.\n"
+        f"window.vlLiveObjects = {text};\n"
     ).encode()
     return scripts
 

@@ -10,70 +10,11 @@
   var SIZE = 32, SCALE = 8, PATCH = 4, GRID = SIZE / PATCH;  // the model's input and patches
   var HEADS = 4, LAYERS = 4, TOKENS = GRID * GRID + 1;
 
-  function element(tag, attributes, children) {
-    var node = document.createElement(tag);
-    Object.keys(attributes || {}).forEach(function (name) {
-      if (name === "text") node.textContent = attributes[name];
-      else node.setAttribute(name, attributes[name]);
-    });
-    (children || []).forEach(function (child) { node.append(child); });
-    return node;
-  }
-
-  function siteUrl(path) {
-    var config = JSON.parse(document.getElementById("__config").textContent);
-    return new URL(config.base + "/" + path, location.href).href;
-  }
-
-  function loadExamples() {
-    return new Promise(function (resolve, reject) {
-      if (window.vlLiveShapes) { resolve(window.vlLiveShapes); return; }
-      var tag = element("script", { src: siteUrl("live/shapes-examples.js") });
-      tag.onload = function () {
-        if (window.vlLiveShapes) resolve(window.vlLiveShapes);
-        else reject(new Error("live/shapes-examples.js did not define the examples"));
-      };
-      tag.onerror = function () { reject(new Error("live/shapes-examples.js could not be loaded")); };
-      document.head.append(tag);
-    });
-  }
-
-  function hex(colour) {
-    return "#" + colour.map(function (v) {
-      return ("0" + Math.round(Math.max(0, Math.min(1, v)) * 255).toString(16)).slice(-2);
-    }).join("");
-  }
-  function fromHex(text) {
-    return [1, 3, 5].map(function (i) { return parseInt(text.slice(i, i + 2), 16) / 255; });
-  }
-  function css(colour) { return "rgb(" + colour.map(function (v) { return Math.round(v * 255); }).join(",") + ")"; }
-
-  function heat(value) {  // 0..1 -> dark to yellow, as the attention explorer draws it
-    var stops = [[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]];
-    var x = Math.max(0, Math.min(1, value)) * (stops.length - 1), i = Math.min(Math.floor(x), stops.length - 2);
-    var f = x - i, a = stops[i], b = stops[i + 1];
-    return "rgb(" + [0, 1, 2].map(function (k) { return Math.round(a[k] + f * (b[k] - a[k])); }).join(",") + ")";
-  }
-
-  // A radio group: the keyboard's control for "one of a few".
-  function choices(root, legend, name, options, initial, onChange) {
-    var fieldset = element("fieldset", { class: "vl-choices" }, [element("legend", { text: legend })]);
-    options.forEach(function (option) {
-      var id = root.id + "-" + name + "-" + option.value;
-      var input = element("input", { type: "radio", name: root.id + "-" + name, id: id, value: option.value });
-      input.checked = option.value === initial;
-      input.addEventListener("change", function () { if (input.checked) onChange(option.value); });
-      fieldset.append(element("label", { for: id }, [input, " " + option.label]));
-    });
-    return fieldset;
-  }
-
-  function labelled(text, control) {
-    return element("label", { class: "vl-live__field" }, [text + " ", control]);
-  }
+  var ui = window.vitlessonLiveUI, element = ui.element, hex = ui.hex, fromHex = ui.fromHex;
+  var css = ui.css, heat = ui.heat, choices = ui.choices, labelled = ui.labelled;
 
   function widget(root, data) {
-    var name = root.dataset.liveWidget, classes = data.classes;
+    var shipped = root.dataset.liveWidget, name = shipped, classes = data.classes;
     root.id = root.id || "vl-live-" + name;
     // The drawing: a background colour, the two shapes (the pixels each covers where it was
     // made, its colour and how far it has been moved) and the pixels painted freehand on top.
@@ -151,32 +92,19 @@
                  element("option", { value: "rollout", text: "rollout (all layers)" }));
     heads.value = head;
 
-    var passes = 0, frame = 0, dirty = false, running = false, last = null;
+    var last = null;
+    var schedule = ui.scheduler(root, function () {  // one forward pass at most per frame
+      var x = ui.normalise(image().pixels);
+      root.liveInput = x;
+      return window.vitlessonLive.run(name, x);
+    }, function (result) {
+      last = result;
+      showAnswer();
+      drawMap();
+    }, function (error) { ui.failed(root, error); });
     function changed() {
       drawInput();
-      dirty = true;
-      root.dataset.idle = "false";
-      if (!frame) frame = requestAnimationFrame(pass);
-    }
-    function pass() {  // one forward pass at most per animation frame, one at a time
-      frame = 0;
-      if (!dirty || running) return;
-      dirty = false; running = true; passes += 1;
-      // normalize_shapes, (images - 0.5) / 0.5, in float32 as PyTorch computes it: the model
-      // receives exactly the numbers the PyTorch model would
-      var x = image().pixels.map(function (v) { return Math.fround(Math.fround(v) - 0.5) / 0.5; });
-      root.liveInput = x;
-      window.vitlessonLive.run(name, x).then(function (result) {
-        last = result;
-        root.dataset.passes = String(passes);
-        showAnswer();
-        drawMap();
-        root.dataset.ready = "true";
-      }).catch(function (error) { failed(root, error); }).then(function () {
-        running = false;
-        if (dirty && !frame) frame = requestAnimationFrame(pass);
-        if (!dirty) root.dataset.idle = "true";  // what is shown is the model's answer to what is drawn
-      });
+      schedule();
     }
 
     function showAnswer() {
@@ -259,19 +187,9 @@
 
     // ---- pointer: drag a shape, or draw ----
     var drag = null, lastPixel = null;
-    function pixelAt(event) {
-      var rect = input.getBoundingClientRect();
-      return [Math.max(0, Math.min(SIZE - 1, Math.floor((event.clientX - rect.left) / rect.width * SIZE))),
-              Math.max(0, Math.min(SIZE - 1, Math.floor((event.clientY - rect.top) / rect.height * SIZE)))];
-    }
+    function pixelAt(event) { return ui.pixelAt(input, event, SIZE); }
     function paintAt(x, y) {
       state.paint[y * SIZE + x] = brush.slice();
-    }
-    function paintLine(from, to) {  // every pixel between two pointer positions: no gaps
-      var steps = Math.max(Math.abs(to[0] - from[0]), Math.abs(to[1] - from[1]), 1);
-      for (var i = 0; i <= steps; i++) {
-        paintAt(Math.round(from[0] + (to[0] - from[0]) * i / steps), Math.round(from[1] + (to[1] - from[1]) * i / steps));
-      }
     }
     function moveTo(shape, dx, dy) {  // keep every pixel of the shape inside the image
       var box = bounds(Object.assign({}, shape, { dx: 0, dy: 0 }));
@@ -302,7 +220,7 @@
     input.addEventListener("pointermove", function (event) {
       var at = pixelAt(event);
       if (tool === "draw" && lastPixel) {
-        paintLine(lastPixel, at);
+        ui.line(lastPixel, at, paintAt);
         lastPixel = at;
         changed();
       } else if (drag) {
@@ -374,48 +292,24 @@
       element("figure", { class: "vl-explorer__map" }, [map, element("figcaption", { text: "Where the CLS token looks" })]),
     ]);
     views.style.gridTemplateColumns = "repeat(2, minmax(0, 256px))";
-    var row = function (children) {
-      var div = element("div", { class: "vl-live__row" }, children);
-      div.style.cssText = "display:flex;flex-wrap:wrap;gap:0.3em 1em;align-items:center;font-size:0.7rem;margin:0.3em 0;";
-      return div;
-    };
+    var row = ui.row;
     root.append(answer, views, readout,
       row([labelled("Start from", start), undoButton, clearButton]),
       row([shapeChoice, labelled("Its colour", shapeColour)]),
       row([toolChoice, labelled("Brush colour", brushColour)]),
       row([labelled("Attention: layer", layers), labelled("showing", heads)]));
+    ui.checkpointInput(root, shipped, "python -m vitlesson.lab.train", function (model) {
+      name = model;
+      changed();
+    }).forEach(function (node) { root.append(node); });
     answer.style.fontSize = "0.75rem";
-    root.querySelectorAll(".md-button").forEach(function (button) {
-      button.style.cssText = "padding:0.2em 0.8em;margin:0;font-size:0.7rem;";
-    });
+    ui.smallButtons(root);
     root.liveState = function () { return copy(state); };
     changed();
   }
 
-  function failed(root, error) {
-    root.dataset.error = "true";
-    root.append(element("p", { class: "vl-explorer__error", role: "alert",
-      text: "The live model could not start (" + error.message + "); reload the page, or rebuild the " +
-            "site (make build or make build-offline)." }));
-    if (window.console) console.warn("live model:", error);
-  }
-
-  // A widget inside a closed <details> starts when it is opened: the model's weights (about
-  // 1.1 MB) are loaded only for a reader who uses it.
-  function begin(root) {
-    if (root.dataset.started) return;
-    root.dataset.started = "true";
-    loadExamples().then(function (data) { widget(root, data); })
-      .catch(function (error) { failed(root, error); });
-  }
-  document$.subscribe(function () {
-    document.querySelectorAll("[data-live-widget]").forEach(function (root) {
-      var fold = root.closest("details");
-      if (fold && !fold.open) {
-        fold.addEventListener("toggle", function () { if (fold.open) begin(root); });
-      } else {
-        begin(root);
-      }
-    });
+  ui.onEveryPage("data-live-widget", function (root) {
+    ui.loadData("live/shapes-examples.js", "vlLiveShapes").then(function (data) { widget(root, data); })
+      .catch(function (error) { ui.failed(root, error); });
   });
 })();

@@ -14,6 +14,10 @@
 //                              weights, layers x heads x tokens x tokens, flat in that order.
 //   vitlessonLive.rollout(attention, depth, heads, tokens)
 //                              vitlesson.vit.attention_rollout: tokens x tokens, flat.
+//   vitlessonLive.define(name, weights, like, tensors)
+//                              adds a model: the architecture of the loaded model `like`,
+//                              with `tensors` (state-dict name -> float32 numbers) read from
+//                              the file `weights` (a learner's own checkpoint).
 (function () {
   "use strict";
 
@@ -260,5 +264,12 @@
     return result;
   }
 
-  window.vitlessonLive = { models: models, run: run, load: load, rollout: rollout };
+  function define(name, weights, like, tensors) {
+    return load(like).then(function (model) {
+      models[name] = { weights: weights, input: models[like].input.slice() };
+      loading[name] = Promise.resolve({ config: model.config, w: tensors });
+    });
+  }
+
+  window.vitlessonLive = { models: models, run: run, load: load, rollout: rollout, define: define };
 })();
