@@ -27,7 +27,7 @@ log = logging.getLogger("mkdocs.hooks.live_model")
 DATA = Path(__file__).resolve().with_name("live_weights.py")
 SCRIPT = ROOT / "docs" / "javascripts" / "vit-live.js"
 # The page's vitlessonLive.models: name -> its shipped weights and input.
-MODELS = {
+MODELS: dict[str, dict] = {
     "tiny-shapes": {"weights": "tiny-shapes.pt", "input": [3, 32, 32]},
     "dino-tiny": {"weights": "dino-tiny.pt", "input": [3, 32, 32]},
 }
