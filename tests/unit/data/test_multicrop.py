@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import pytest
 import torch
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from tests.support.data_inputs import SETTINGS
 from tests.support.refusals import expect
+from vitlesson.data import multicrop
 from vitlesson.data.multicrop import (
     MultiCropConfig,
     _grey,
@@ -474,3 +476,305 @@ def test_images_outside_0_1_are_refused_not_clamped(low_high, nan, function):
             "nan",
         ),
     )
+
+
+# --- each augmentation against a written-out reference -----------------------------------
+# The references below draw the same numbers from a generator seeded alike, in
+# the order the docstrings give, and compute each operation the long way.
+
+YIQ = torch.tensor(
+    [
+        [0.299, 0.587, 0.114],
+        [0.596, -0.274, -0.322],
+        [0.211, -0.523, 0.312],
+    ],
+    dtype=torch.float64,
+)
+
+
+def turn_hue(pixel: torch.Tensor, turns: float) -> torch.Tensor:
+    """Rotate one RGB pixel's chroma (I, Q) by ``turns`` of a circle."""
+    y, i, q = YIQ @ pixel
+    angle = 2 * math.pi * turns
+    i, q = (
+        i * math.cos(angle) - q * math.sin(angle),
+        i * math.sin(angle) + q * math.cos(angle),
+    )
+    return torch.linalg.solve(YIQ, torch.stack([y, i, q]))
+
+
+def reference_jitter(images, seed, p, hue):
+    """Brightness, contrast and saturation as torchvision blends them (with
+    black, the mean grey, the grey image), then the hue turn, each clamped
+    to [0, 1]; pixel by pixel in float64."""
+    g, n = generator(seed), len(images)
+    apply = torch.rand(n, generator=g) < p
+    brightness, contrast = 0.6 + 0.8 * torch.rand(2, n, generator=g)
+    saturation = 0.8 + 0.4 * torch.rand(n, generator=g)
+    turns = (2 * torch.rand(n, generator=g) - 1) * hue
+    out = images.double().clone()
+    for k in range(n):
+        if not apply[k]:
+            continue
+        x = (images[k].double() * brightness[k]).clamp(0, 1)
+        mean = torch.einsum("c,chw->", YIQ[0], x) / x[0].numel()
+        x = ((x - mean) * contrast[k] + mean).clamp(0, 1)
+        grey = torch.einsum("c,chw->hw", YIQ[0], x)
+        x = ((x - grey) * saturation[k] + grey).clamp(0, 1)
+        for r in range(x.shape[1]):
+            for c in range(x.shape[2]):
+                x[:, r, c] = turn_hue(x[:, r, c], turns[k].item())
+        out[k] = x.clamp(0, 1)
+    return out
+
+
+@pytest.mark.parametrize("p,hue", [(0.8, 0.1), (1.0, 0.5), (0.5, 0.3)])
+def test_colour_jitter_is_torchvisions_blends_then_a_hue_turn(p, hue):
+    images = torch.rand(6, 3, 5, 4, generator=generator(1))
+    images[:, :, 0] = 0.0  # black and white pixels, which the clamps meet
+    images[:, :, 1] = 1.0
+    jittered = colour_jitter(images, generator(7), p=p, hue=hue)
+    torch.testing.assert_close(
+        jittered.double(),
+        reference_jitter(images, 7, p, hue),
+        rtol=0,
+        atol=2e-6,
+    )
+
+
+def test_jitter_clamps_images_a_rounding_below_0():
+    """Images may be up to 1e-4 outside [0, 1] (an earlier augmentation's
+    rounding); the jitter's first step already brings them back."""
+    images = torch.full((4, 3, 2, 2), -5e-5)
+    images[:, 0] = 1.0
+    jittered = colour_jitter(images, generator(), p=1.0, hue=0.0)
+    torch.testing.assert_close(
+        jittered.double(), reference_jitter(images, 0, 1.0, 0.0)
+    )
+
+
+def test_a_quarter_hue_turn_maps_chroma_i_q_to_minus_q_i():
+    images = torch.rand(3, 3, 2, 2, generator=generator(2))
+    yiq = torch.einsum("ij,njhw->nihw", YIQ.float(), images)
+    turned = torch.einsum(
+        "ij,njhw->nihw",
+        YIQ.float(),
+        _rotate_hue(images, torch.tensor([0.25, -0.25, 0.5])),
+    )
+    y, i, q = yiq.unbind(dim=1)
+    expected = torch.stack(
+        [
+            torch.stack([y[0], -q[0], i[0]]),  # a quarter turn
+            torch.stack([y[1], q[1], -i[1]]),  # a quarter turn back
+            torch.stack([y[2], -i[2], -q[2]]),  # half a turn
+        ]
+    )
+    torch.testing.assert_close(turned, expected, atol=1e-5, rtol=0)
+    small = torch.tensor([0.01, 0.1, 0.3])  # turn, then turn back
+    back = _rotate_hue(_rotate_hue(images, small), -small)
+    torch.testing.assert_close(back, images, atol=1e-5, rtol=0)
+
+
+def test_the_blur_of_a_point_is_the_gaussian_of_the_drawn_sigma():
+    images = torch.zeros(5, 3, 9, 9)
+    images[:, :, 4, 4] = 1.0  # one white pixel in the middle
+    blurred = gaussian_blur(images, generator(3), 1.0, (0.4, 1.6))
+    g = generator(3)
+    sigma = 0.4 + torch.rand(5, generator=g) * 1.2  # drawn first
+    for k in range(5):
+        taps = torch.exp(-(torch.arange(-2.0, 3.0) ** 2) / (2 * sigma[k] ** 2))
+        taps = taps / taps.sum()  # five taps, summing to 1
+        point = torch.zeros(9, 9)
+        point[2:7, 2:7] = taps[:, None] * taps[None, :]
+        for c in range(3):
+            torch.testing.assert_close(blurred[k, c], point)
+
+
+def test_the_smallest_images_blur():
+    """3x3 images are the smallest the 5-tap kernel reflects around."""
+    flat = torch.full((2, 3, 3, 3), 0.25)
+    blurred = gaussian_blur(flat, generator(), 1.0, (0.5, 1.0))
+    torch.testing.assert_close(blurred, flat)
+    config = MultiCropConfig(global_size=3, local_size=3, local_crops=1)
+    views = multi_crop(torch.rand(2, 3, 8, 8), generator(), config)
+    assert [tuple(v.shape) for v in views] == [(2, 3, 3, 3)] * 3
+
+
+def coordinates(size: int) -> torch.Tensor:
+    """An image whose red channel is each pixel centre's x and whose green
+    channel is its y, as fractions of the width and height."""
+    centres = (torch.arange(size) + 0.5) / size
+    return torch.stack(
+        [
+            centres[None].expand(size, size),
+            centres[:, None].expand(size, size),
+            torch.zeros(size, size),
+        ]
+    )
+
+
+@pytest.mark.parametrize("scale", [(0.05, 0.4), (0.8, 1.0)])
+def test_a_crop_samples_the_box_its_draws_give(scale):
+    """Area, aspect ratio (log-uniform in 3/4 to 4/3, each side at most
+    the image's), position and flip, drawn in that order: a crop of an
+    image of its own coordinates shows the box."""
+    n, size, side = 64, 16, 8  # crops larger than the image: its borders
+    crops = random_resized_crop(
+        coordinates(side).expand(n, -1, -1, -1), size, scale, generator(4)
+    )
+    g = generator(4)
+    area = scale[0] + torch.rand(n, generator=g) * (scale[1] - scale[0])
+    log_ratio = (2 * torch.rand(n, generator=g) - 1) * math.log(4 / 3)
+    width = (area * log_ratio.exp()).sqrt().clamp(max=1)
+    height = (area / log_ratio.exp()).sqrt().clamp(max=1)
+    left = torch.rand(n, generator=g) * (1 - width)
+    top = torch.rand(n, generator=g) * (1 - height)
+    flipped = torch.rand(n, generator=g) < 0.5
+    steps = (torch.arange(size) + 0.5) / size  # output pixel centres
+    x = left[:, None] + width[:, None] * steps
+    x = torch.where(flipped[:, None], x.flip(-1), x)
+    y = top[:, None] + height[:, None] * steps
+    # bilinear sampling of a ramp gives the coordinate itself, and the
+    # border's value beyond the outermost pixel centres
+    low, high = 0.5 / side, 1 - 0.5 / side
+    torch.testing.assert_close(
+        crops[:, 0], x.clamp(low, high)[:, None, :].expand(-1, size, -1)
+    )
+    torch.testing.assert_close(
+        crops[:, 1], y.clamp(low, high)[:, :, None].expand(-1, -1, size)
+    )
+    assert (width == 1).any() == (scale[1] == 1.0)  # the clamp is met
+
+
+def test_crops_warn_nothing():
+    """affine_grid and grid_sample are told align_corners=False, which
+    they would otherwise warn about."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        random_resized_crop(torch.rand(2, 3, 8, 8), 4, (0.5, 1), generator())
+
+
+def test_the_crops_memory_guard_counts_the_pixels_and_the_grid(monkeypatch):
+    """n crops of C channels, and the (x, y) sampling grid: n·(C+2)·size²
+    numbers."""
+    counted = []
+    monkeypatch.setattr(
+        multicrop.check,
+        "fits_in_memory",
+        lambda n, what, *_: counted.append((n, what)),
+    )
+    random_resized_crop(torch.rand(4, 5, 8, 8), 6, (0.5, 1), generator())
+    assert counted == [(4 * (5 + 2) * 6 * 6, "4 crops of 5x6x6 pixels")]
+
+
+def test_one_channel_and_one_pixel_wide_images_crop_and_blur():
+    images = torch.rand(2, 1, 8, 1)
+    crops = random_resized_crop(images, 4, (0.5, 1.0), generator())
+    assert crops.shape == (2, 1, 4, 4)
+    grey = torch.rand(2, 1, 4, 4)
+    assert gaussian_blur(grey, generator(), 0.0, (0.5, 1)).equal(grey)
+
+
+def test_per_image_generators_alone_decide_the_numbers():
+    """With one generator per image, the global seed changes nothing."""
+    images = torch.rand(3, 3, 8, 8)
+    views = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        per_image = [generator(10 + k) for k in range(3)]
+        views.append(multi_crop(images, per_image, MultiCropConfig(8, 4, 1)))
+    for a, b in zip(*views, strict=True):
+        assert torch.equal(a, b)
+
+
+def test_multi_crop_is_its_steps_in_dinos_order():
+    """Both global views: crop, jitter, greyscale; the first always
+    blurred and never solarized, the second blurred with p=0.1 and
+    solarized with p=0.2; each local view blurred with p=0.5; the config's
+    hue, greyscale and blur range used throughout."""
+    config = MultiCropConfig(
+        global_size=8,
+        local_size=4,
+        local_crops=2,
+        global_scale=(0.5, 0.9),
+        local_scale=(0.1, 0.3),
+        blur_sigma=(0.3, 0.7),
+        hue=0.35,
+        greyscale=0.6,
+    )
+    images = torch.rand(16, 3, 12, 12, generator=generator(5))
+    views = multi_crop(images, generator(6), config)
+    g = generator(6)
+
+    def coloured(size, scale):
+        x = random_resized_crop(images, size, scale, g)
+        return random_greyscale(colour_jitter(x, g, hue=0.35), g, 0.6)
+
+    first = gaussian_blur(coloured(8, (0.5, 0.9)), g, 1.0, (0.3, 0.7))
+    first = random_solarize(first, g, 0.0)
+    second = gaussian_blur(coloured(8, (0.5, 0.9)), g, 0.1, (0.3, 0.7))
+    second = random_solarize(second, g, 0.2)
+    local = [
+        gaussian_blur(coloured(4, (0.1, 0.3)), g, 0.5, (0.3, 0.7))
+        for _ in range(2)
+    ]
+    for view, expected in zip(views, [first, second, *local], strict=True):
+        assert torch.equal(view, expected)
+
+
+@pytest.mark.parametrize(
+    "call,message",
+    [
+        (
+            lambda g: colour_jitter(torch.rand(2, 1, 8, 8), g),
+            "Expected 3 input channels, got 1 (images of shape (2, 1, 8, 8))",
+        ),
+        (
+            lambda g: random_greyscale(torch.rand(2, 1, 8, 8), g),
+            "Expected 3 input channels, got 1 (images of shape (2, 1, 8, 8))",
+        ),
+        (
+            lambda g: colour_jitter(torch.rand(2, 3, 8, 8), g, hue=0.6),
+            "hue must be in [0, 0.5], got 0.6",
+        ),
+        (
+            lambda g: colour_jitter(torch.rand(2, 3, 8, 8), g, hue=-0.1),
+            "hue must be in [0, 0.5], got -0.1",
+        ),
+        (
+            lambda g: gaussian_blur(torch.rand(2, 3, 8, 8), g, 1, (1.0, 0.5)),
+            "sigma must be a (low, high) pair with low <= high, got "
+            "(1.0, 0.5)",
+        ),
+        (
+            lambda g: random_resized_crop(
+                torch.rand(2, 3, 8, 8), 0, (1, 1), g
+            ),
+            "size must be positive, got 0",
+        ),
+        (
+            lambda g: random_resized_crop(
+                torch.rand(2, 0, 8, 8), 4, (1, 1), g
+            ),
+            "images must have at least one channel and one pixel, got shape "
+            "(2, 0, 8, 8)",
+        ),
+        (
+            lambda g: MultiCropConfig(global_size=2),
+            "global_size must be at least 3 pixels (the blur reflects 2 at "
+            "the border), got 2",
+        ),
+        (
+            lambda g: MultiCropConfig(global_scale=(0.4, 1.5)),
+            "global_scale[1] must be in (0, 1], got 1.5",
+        ),
+        (
+            lambda g: MultiCropConfig(greyscale=-0.1),
+            "greyscale must be in [0, 1], got -0.1",
+        ),
+    ],
+)
+def test_augmentation_refusals_word_for_word(call, message):
+    with pytest.raises(ValueError) as refused:
+        call(generator())
+    assert str(refused.value) == message
