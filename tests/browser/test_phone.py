@@ -114,17 +114,20 @@ INSTANT_LIGHTBOX = (
     "{ animation-duration: 1ms !important;"
     " transition-duration: 1ms !important; }"
 )
-# The opened figure is loaded (glightbox then marks its slide and starts the
-# zoom-in), has no animation or transition left to run, and keeps its width
-# from one frame to the next. (Under load a frame can come before the
-# zoom-in starts, so the class names alone do not tell; a drawing already
-# on the page is loaded before its slide opens, so "complete" alone does
-# not tell either.)
+# The opened figure is loaded and glightbox has answered its load (it
+# hides its spinner, then starts the zoom-in), no animation or transition
+# is left to run, the figure is shown at its layout width (no zoom-in
+# scaling it) and keeps that width from one frame to the next. (A drawing
+# the page already shows is complete before glightbox's load callback
+# runs, and under load a frame can come before the zoom-in starts: neither
+# "complete" nor the class names alone tell.)
 SETTLED = """() => new Promise((done) => {
-    const image = document.querySelector(
-        '.gslide.current.loaded .gslide-media img');
-    if (!image || !image.complete || !image.naturalWidth) return done(false);
+    const image = document.querySelector('.gslide.current .gslide-media img');
+    const spinner = document.querySelector('.glightbox-container .gloader');
+    if (!image || !image.complete || !image.naturalWidth
+        || !spinner || spinner.style.display !== 'none') return done(false);
     const width = image.getBoundingClientRect().width;
+    if (Math.abs(width - image.offsetWidth) > 0.5) return done(false);
     const moving = () => document.getAnimations().some((animation) => {
         const target = animation.effect && animation.effect.target;
         return (animation.pending || animation.playState === 'running')
@@ -161,7 +164,16 @@ def lightbox_figures(page) -> list[dict]:
         link = links.nth(index)
         link.scroll_into_view_if_needed()
         link.tap()
-        page.wait_for_function(SETTLED)
+        # page.evaluate waits for the promise (wait_for_function would take
+        # the promise itself as a true answer).
+        for _ in range(300):
+            if page.evaluate(SETTLED):
+                break
+        else:
+            raise AssertionError(
+                "the lightbox did not settle: "
+                + link.locator("img").get_attribute("src")
+            )
         shown.append(
             {"src": link.locator("img").get_attribute("src")}
             | page.evaluate(SHOWN)
