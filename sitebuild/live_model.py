@@ -3,7 +3,8 @@
 docs/javascripts/vit-live.js runs the shipped tiny ViTs in the page; it
 loads one script per model, ``live/<name>.js``, which this module adds to
 the site in memory (never committed), made by live_weights.py on a cache
-miss. The cache in ``.cache/live/`` is keyed on live_weights.py, the
+miss, with the widgets' data: the shapes examples (Lab part 1) and the
+labelled bank of object images DINO's neighbours come from (Lab part 3). The cache in ``.cache/live/`` is keyed on live_weights.py, the
 package modules it imports and the data files they read (the shipped
 weights among them: :func:`cache.code_inputs`) and library versions.
 

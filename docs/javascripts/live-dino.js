@@ -130,12 +130,13 @@
       grid.append(cell);
       heads.push({ cell: cell, attention: attention, mask: mask });
     }
-    var views = el("div", { class: "vl-live__views" }, [
-      el("figure", { class: "vl-explorer__map" }, [input, el("figcaption", { text: "Your drawing (32×32)" })]),
-      el("div", {}, [grid, el("p", { class: "vl-explorer__note",
-        text: "Last block, each head: its CLS attention (top), and the patches holding 60% of it (below)." })]),
-    ]);
-    views.style.cssText = "display:grid;grid-template-columns:minmax(0,190px) minmax(0,1fr);gap:0.8rem;align-items:start;";
+    var drawing = el("figure", { class: "vl-explorer__map" }, [input, el("figcaption", { text: "Your drawing (32×32)" })]);
+    var maps = el("div", {}, [grid, el("p", { class: "vl-explorer__note",
+      text: "Last block, each head: its CLS attention (top), and the patches holding 60% of it (below)." })]);
+    drawing.style.cssText = "flex:0 1 190px;margin:0;";
+    maps.style.cssText = "flex:1 1 290px;";  // below the drawing on a phone
+    var views = el("div", { class: "vl-live__views" }, [drawing, maps]);
+    views.style.cssText = "display:flex;flex-wrap:wrap;gap:0.8rem;align-items:start;";
     var neighbours = el("div", { class: "vl-live__neighbours", "aria-live": "polite" });
     neighbours.style.cssText = "display:grid;grid-template-columns:repeat(" + K + ",minmax(0,72px));gap:0.4rem;font-size:0.6rem;";
     var vote = el("p", { class: "vl-explorer__note vl-live__vote", "aria-live": "polite" });

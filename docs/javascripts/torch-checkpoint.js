@@ -27,6 +27,9 @@
     for (var at = buffer.byteLength - 22; at >= Math.max(0, buffer.byteLength - 65557); at--) {
       if (view.getUint32(at, true) === 0x06054b50) { end = at; break; }
     }
+    if (end < 0 && buffer.byteLength >= 4 && view.getUint32(0, true) === 0x04034b50) {
+      fail("it is a zip archive cut short (no central directory at its end): the file is not complete");
+    }
     if (end < 0) fail("it is not a zip archive, as torch.save writes (no end of central directory)");
     var count = view.getUint16(end + 10, true), offset = view.getUint32(end + 16, true);
     if (count === 0xffff || offset === 0xffffffff) {  // zip64: the real numbers are in its record
@@ -186,11 +189,15 @@
     if (raw.length !== 4 * tensor.storage.numel) fail("storage " + tensor.storage.key + " has the wrong size");
     var storage = new Float32Array(raw.slice().buffer);
     var size = tensor.size, stride = tensor.stride, total = size.reduce(function (a, b) { return a * b; }, 1);
+    var furthest = tensor.offset, d;
+    for (d = 0; d < size.length; d++) furthest += Math.max(size[d] - 1, 0) * stride[d];
+    if (total > 0 && furthest >= storage.length || total > LIMIT / 4) {  // checked before allocating
+      fail("a tensor reaches past its storage");
+    }
     var out = new Float32Array(total), index = new Array(size.length).fill(0);
     for (var n = 0; n < total; n++) {
       var at = tensor.offset;
-      for (var d = 0; d < size.length; d++) at += index[d] * stride[d];
-      if (at >= storage.length) fail("a tensor reaches past its storage");
+      for (d = 0; d < size.length; d++) at += index[d] * stride[d];
       out[n] = storage[at];
       for (d = size.length - 1; d >= 0; d--) {  // the next index, last dimension fastest
         if (++index[d] < size[d]) break;
