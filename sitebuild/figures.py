@@ -285,7 +285,7 @@ def generated(figures: dict[str, Registration]) -> dict[str, bytes]:
 
 # Figures that have a narrow drawing (site path -> its path), from generated().
 _narrow: dict[str, str] = {}
-# Where a phone gets the narrow drawing: lightbox.js and extra.css use 600 px.
+# Where a phone gets the narrow drawing (lightbox.js opens the one shown).
 NARROW_SCREEN = "(max-width: 600px)"
 IMG = re.compile(r'<img\b[^>]*?\ssrc="(?P<src>[^"]+)"[^>]*>')
 
