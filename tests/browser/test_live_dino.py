@@ -473,3 +473,46 @@ def test_part_1_takes_a_checkpoint_of_train_and_refuses_dino_s(
         theirs = load_trained()[0](x).softmax(dim=1)[0].double().numpy()
     assert np.abs(np.array(found["shown"]) - mine).max() <= TOLERANCE
     assert np.abs(mine - theirs).max() > 0.01  # it is another model
+
+
+def test_a_finger_drags_the_object(page, base_url, teacher, bank):
+    widget = open_widget(page, base_url + PAGE + "/")
+    before = shown(page, widget)["state"]["object"]
+    session = page.context.new_cdp_session(page)
+
+    def touch(kind: str, points: list) -> None:
+        session.send(
+            "Input.dispatchTouchEvent",
+            {
+                "type": kind,
+                "touchPoints": [{"x": px, "y": py} for px, py in points],
+            },
+        )
+
+    touch("touchStart", [pixel_point(widget, 16, 16)])
+    for step in range(1, 5):  # 4 pixels down, 2 left
+        touch("touchMove", [pixel_point(widget, 16 - step // 2, 16 + step)])
+    touch("touchEnd", [])
+    thing = check(page, widget, teacher, bank)["state"]["object"]
+    assert (thing["cx"], thing["cy"]) == (before["cx"] - 2, before["cy"] + 4)
+
+
+def test_the_open_widget_passes_axe_core(page, base_url):
+    """axe-core finds nothing serious in the opened widget (every control
+    and picture named), in its file input's refusal either."""
+    from tests.browser.test_pages import AXE_VERSION, axe
+    from tests.support.npm_packages import npm_package
+
+    widget = open_widget(page, base_url + PAGE + "/")
+    page.add_script_tag(
+        path=str(npm_package("axe-core", AXE_VERSION) / "axe.min.js")
+    )
+    violations = axe(page)
+    print("axe-core, widget open:", violations)
+    assert violations == []
+    assert (
+        widget.locator("input[type=file]").evaluate(
+            "node => node.labels.length"
+        )
+        == 1
+    )
