@@ -138,7 +138,7 @@
     var views = el("div", { class: "vl-live__views" }, [drawing, maps]);
     views.style.cssText = "display:flex;flex-wrap:wrap;gap:0.8rem;align-items:start;";
     var neighbours = el("div", { class: "vl-live__neighbours", "aria-live": "polite" });
-    neighbours.style.cssText = "display:grid;grid-template-columns:repeat(" + K + ",minmax(0,72px));gap:0.4rem;font-size:0.6rem;";
+    neighbours.style.cssText = "display:grid;grid-template-columns:repeat(" + K + ",minmax(0,96px));gap:0.4rem;font-size:0.6rem;";
     var vote = el("p", { class: "vl-explorer__note vl-live__vote", "aria-live": "polite" });
 
     var undoButton = el("button", { type: "button", class: "md-button", text: "Undo" });
