@@ -2,11 +2,13 @@ import functools
 import http.server
 import os
 import threading
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
+from tests.support.examples import FAST
 from tests.support.site_build import shared_build
 
 
@@ -88,11 +90,37 @@ LONGEST_FIRST = [
 ]
 
 
-def pytest_collection_modifyitems(items):
+# Under make test-fast, each exercise test that runs over a corpus (of wrong
+# answers, right alternatives or seeds) runs one case in CORPUS_SHARE; make
+# test runs every case.
+CORPUS_SHARE = 4
+
+
+def fast_corpus(config, items) -> None:
+    """Deselect, under make test-fast, all but one case in
+    :data:`CORPUS_SHARE` of each parametrized test of tests/unit/exercises."""
+    kept, dropped, seen = [], [], Counter()
+    for item in items:
+        if "exercises" in item.path.parts and hasattr(item, "callspec"):
+            function = (item.path, item.originalname)
+            keep = seen[function] % CORPUS_SHARE == 0
+            seen[function] += 1
+            (kept if keep else dropped).append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+def pytest_collection_modifyitems(config, items):
     """Mark what a test needs from the fixtures it uses: a built site
     (``site``), Chromium (``browser``), so that ``make test-fast`` (``-m "not
-    browser and not site and not slow"``) never builds the site by accident.
+    browser and not site and not slow"``) never builds the site by accident,
+    and run a share of each exercise corpus there (:func:`fast_corpus`).
     Then put the files of :data:`LONGEST_FIRST` first."""
+    if FAST:
+        fast_corpus(config, items)
 
     def rank(item) -> int:
         path = item.nodeid.split("::")[0]
