@@ -107,9 +107,6 @@ def expected(model, image: torch.Tensor, bank) -> dict:
 
 def shown(page, widget) -> dict:
     page.wait_for_selector(f"{WIDGET}[data-idle=true][data-bank=ready]")
-    page.wait_for_function(  # the pass after the bank was ready
-        "root => root.dataset.idle === 'true'", arg=widget.element_handle()
-    )
     return widget.evaluate(
         """root => ({state: root.liveState(), input: Array.from(root.liveInput),
                   masks: JSON.parse(root.dataset.masks),
@@ -247,7 +244,7 @@ def test_the_keyboard_moves_the_object_and_undo_takes_it_back(
     assert found["state"]["object"] == before
 
 
-def test_the_mask_rule_is_attention_masks_(page, base_url, teacher):
+def test_the_mask_rule_is_attention_masks(page, base_url, teacher):
     """attentionMask on PyTorch's own CLS rows of 200 held-out images
     (800 heads) keeps exactly the patches attention_masks keeps."""
     images, _, _ = make_objects(
