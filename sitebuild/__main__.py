@@ -5,7 +5,8 @@ beyond the pages' own sources, by the very functions the MkDocs hooks call:
 
 * ``figures/*`` and ``figures/figures.json`` (:func:`figures.generated`);
 * ``explorers/*-data.js``, the explorers' data (:func:`explorers.generated`);
-* ``live/*.js``, the live models' weights (:func:`live_model.generated`);
+* ``live/*.js``, the live models' weights and the DINO widget's labelled
+  bank of test images (:func:`live_model.generated`);
 * ``downloads/*.ipynb``, every notebook offered (:func:`notebooks.downloads`);
 * ``pages/<page>.md``, each Markdown page as the build hands it on to be
   rendered: what each python block prints under it

@@ -222,7 +222,7 @@ def test_figures_are_generated_not_committed(site):
     )
     metas = json.loads((site / FIGURE_META).read_text(encoding="utf-8"))
     narrow = [m["narrow"]["src"] for m in metas.values() if "narrow" in m]
-    assert narrow  # phones get narrow drawings of most figures
+    assert narrow  # phones get a narrow drawing of each figure
     assert figures == sorted([*registered(), *narrow, FIGURE_META])
     assert len(registered()) >= 4
     assert not (DOCS / "figures").exists()
