@@ -103,7 +103,7 @@ def bench(repeats: int = 30) -> dict[str, list[float]]:
     of ``repeats`` passes, from a page opened from disk."""
     from playwright.sync_api import sync_playwright
 
-    from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+    from sitebuild.chromium import CHROMIUM, CHROMIUM_ARGS
 
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)

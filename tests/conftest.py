@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
+from sitebuild.chromium import CHROMIUM, CHROMIUM_ARGS
+from tests.support.browser import require_chromium
 from tests.support.examples import FAST
 from tests.support.site_build import shared_build
 
