@@ -48,15 +48,17 @@ def _refused(*args, **kwargs):
     raise SolutionRefused("SOLUTION")
 
 
-def _refusing_code(name: str) -> types.CodeType:
+def _refusing_code(name: str, own: types.CodeType) -> types.CodeType:
     """The code of :func:`_refused`, raising for ``name``: it runs in place
-    of a function's own code, so every reference to that function refuses,
-    even one imported into the learner's notebook before the check."""
+    of a function's own code ``own``, so every reference to that function
+    refuses, even one imported into the learner's notebook before the
+    check. It keeps ``own``'s free variables, which a decorated function
+    (a wrapper closing over the original) has and Python requires."""
     code = _refused.__code__
     constants = tuple(
         name if value == "SOLUTION" else value for value in code.co_consts
     )
-    return code.replace(co_consts=constants)
+    return code.replace(co_consts=constants, co_freevars=own.co_freevars)
 
 
 def _refusing_method(name: str):
@@ -89,7 +91,7 @@ def refusing_the_solution(solutions: dict[str, Any]) -> Iterator[None]:
                     )
             else:
                 code = solution.__code__
-                solution.__code__ = _refusing_code(name)
+                solution.__code__ = _refusing_code(name, code)
                 undo.append(
                     functools.partial(setattr, solution, "__code__", code)
                 )

@@ -2,6 +2,7 @@
 learner's exceptions as messages, shapes and first wrong numbers named,
 settings seeded per run."""
 
+import functools
 import random
 
 import pytest
@@ -50,6 +51,24 @@ def test_the_solution_refuses_by_every_name_and_works_again_afterwards():
             built(torch.zeros(1))
     assert solution(1) == imported(1) == 2
     assert torch.equal(Subclass()(torch.ones(1)), torch.ones(1))
+
+
+def test_a_decorated_solution_refuses_too():
+    """A wrapper closing over the function it decorates (functools.wraps,
+    or mutmut's trampolines) has free variables its swapped code keeps."""
+
+    def decorate(function):
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            return function(*args, **kwargs)
+
+        return wrapper
+
+    decorated = decorate(solution)
+    with refusing_the_solution({"package.decorated": decorated}):
+        with pytest.raises(SolutionRefused, match="package.decorated"):
+            decorated(1)
+    assert decorated(1) == 2
 
 
 def test_the_solution_is_given_back_after_an_error():
