@@ -53,8 +53,10 @@ def _refusing_code(name: str, own: types.CodeType) -> types.CodeType:
     of a function's own code ``own``, so every reference to that function
     refuses, even one imported into the learner's notebook before the
     check. It keeps ``own``'s free variables, which a decorated function
-    (a wrapper closing over the original) has and Python requires."""
-    code = _refused.__code__
+    (a wrapper closing over the original) has and Python requires; and it
+    is :func:`_refused`'s own code even where a decorator wraps it (as
+    mutation testing does), not the wrapper's."""
+    code = inspect.unwrap(_refused).__code__
     constants = tuple(
         name if value == "SOLUTION" else value for value in code.co_consts
     )

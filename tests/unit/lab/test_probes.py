@@ -22,6 +22,7 @@ from tests.support.dino_inputs import (
 )
 from tests.support.examples import examples
 from tests.support.refusals import expect
+from vitlesson.lab import probes
 from vitlesson.lab.probes import (
     attention_iou,
     attention_masks,
@@ -613,3 +614,209 @@ def test_attention_masks_refusals_word_for_word(attention, message):
     with pytest.raises(ValueError) as refused:
         attention_masks(attention)
     assert str(refused.value) == message
+
+
+# --- the k-NN vote's numbers and refusals, word for word -----------------------------------
+
+
+def neighbours(dtype=torch.float32, label_dtype=torch.int64):
+    """One training image of class 0 at cosine 1 from the test image, two of
+    class 1 at cosine 0.9 (and one far away, class 2)."""
+    angle = math.acos(0.9)
+    train = torch.tensor(
+        [
+            [1.0, 0.0],
+            [math.cos(angle), math.sin(angle)],
+            [math.cos(angle), -math.sin(angle)],
+            [-1.0, 0.0],
+        ],
+        dtype=dtype,
+    )
+    labels = torch.tensor([0, 1, 1, 2], dtype=label_dtype)
+    return train, labels, train[:1], torch.tensor([0], dtype=label_dtype)
+
+
+def test_dinos_temperature_lets_one_close_neighbour_outvote_two():
+    """With T = 0.07 the nearest neighbour's weight is 1 and each of the
+    two at cosine 0.9 gets exp(-0.1 / 0.07) = 0.24: class 0 wins. A warm
+    T = 1 weighs them 0.90 each: class 1 wins."""
+    train, labels, test, truth = neighbours()
+    assert knn_accuracy(train, labels, test, truth, k=3) == 1.0
+    assert knn_accuracy(train, labels, test, truth, k=3, temperature=1) == 0
+    assert knn_accuracy(train, labels, test, truth, k=1) == 1.0
+
+
+@pytest.mark.parametrize(
+    "dtype,label_dtype",
+    [
+        (torch.float64, torch.int64),
+        (torch.float32, torch.int32),
+        (torch.float16, torch.int16),
+        (torch.float32, torch.uint8),
+    ],
+)
+def test_knn_takes_any_float_features_and_integer_labels(dtype, label_dtype):
+    train, labels, test, truth = neighbours(dtype, label_dtype)
+    assert knn_accuracy(train, labels, test, truth, k=3) == 1.0
+
+
+def test_knn_of_one_dimensional_features():
+    """Unit features of width 1 are +1 and -1: two groups."""
+    train = torch.tensor([[1.0], [1.0], [-1.0]])
+    labels = torch.tensor([3, 3, 1])
+    test, truth = torch.tensor([[-1.0], [1.0]]), torch.tensor([1, 3])
+    assert knn_accuracy(train, labels, test, truth, k=1) == 1.0
+
+
+def test_the_votes_memory_guard_counts_one_vote_per_test_image_and_class(
+    monkeypatch,
+):
+    counted = []
+    monkeypatch.setattr(
+        probes.check,
+        "fits_in_memory",
+        lambda n, what, *_: counted.append((n, what)),
+    )
+    train, labels, _, _ = neighbours()
+    knn_accuracy(train, labels, train[:3], labels[:3], k=2)
+    assert counted == [(3 * 3, "Votes for classes 0 to 2")]
+
+
+KNN_BANK = unit(4, 2)
+KNN_LABELS = torch.tensor([0, 1, 0, 1])
+
+
+@pytest.mark.parametrize(
+    "arguments,error,message",
+    [
+        (
+            {"train_features": "x"},
+            TypeError,
+            "train_features must be a torch.Tensor, got str",
+        ),
+        (
+            {"test_features": "x"},
+            TypeError,
+            "test_features must be a torch.Tensor, got str",
+        ),
+        (
+            {"test_features": KNN_BANK.to_sparse()},
+            TypeError,
+            "test_features must be a dense tensor, got layout "
+            "torch.sparse_coo: call x.to_dense() first",
+        ),
+        (
+            {"test_labels": KNN_LABELS.float()},
+            TypeError,
+            "test_labels must hold integer class indices, got dtype "
+            "torch.float32: call test_labels.long()",
+        ),
+        (
+            {"test_labels": [0, 1, 0, 1]},
+            TypeError,
+            "test_labels must be a torch.Tensor, got list",
+        ),
+        (
+            {"train_labels": KNN_LABELS.to(torch.complex64)},
+            TypeError,
+            "train_labels must hold integer class indices, got dtype "
+            "torch.complex64: call train_labels.long()",
+        ),
+        (
+            {"train_labels": KNN_LABELS.bool()},
+            TypeError,
+            "train_labels must hold integer class indices, got dtype "
+            "torch.bool: call train_labels.long()",
+        ),
+        (
+            {"train_labels": KNN_LABELS.to_sparse()},
+            TypeError,
+            "train_labels must be a dense tensor, got layout "
+            "torch.sparse_coo: call train_labels.to_dense()",
+        ),
+        (
+            {"test_labels": KNN_LABELS - 1},
+            ValueError,
+            "test_labels must be class indices 0, 1, ..., got -1 (in "
+            "test_labels of shape (4,))",
+        ),
+        ({"k": 0}, ValueError, "k must be positive, got 0"),
+        (
+            {"k": 5},
+            ValueError,
+            "k must be at most the number of training features (4), got 5",
+        ),
+    ],
+)
+def test_knn_refusals_word_for_word(arguments, error, message):
+    call = {
+        "train_features": KNN_BANK,
+        "train_labels": KNN_LABELS,
+        "test_features": KNN_BANK,
+        "test_labels": KNN_LABELS,
+        "k": 2,
+    } | arguments
+    with pytest.raises(error) as refused:
+        knn_accuracy(**call)
+    assert str(refused.value) == message
+
+
+def test_test_features_of_another_dtype_are_refused():
+    with pytest.raises(TypeError) as refused:
+        knn_accuracy(KNN_BANK, KNN_LABELS, KNN_BANK.double(), KNN_LABELS, 2)
+    assert str(refused.value).startswith(
+        "test_features has dtype torch.float64 but"
+    )
+
+
+# --- attention masks and distances: edges and refusals -------------------------------------
+
+
+def test_attention_masks_of_no_images_or_no_heads_are_empty():
+    assert attention_masks(torch.rand(0, 2, 3, 3)).shape == (0, 2, 2)
+    assert attention_masks(torch.rand(2, 0, 3, 3)).shape == (2, 0, 2)
+
+
+@pytest.mark.parametrize(
+    "mass,error,message",
+    [
+        (0, ValueError, "mass must be in (0, 1], got 0"),
+        (-0.1, ValueError, "mass must be in (0, 1], got -0.1"),
+        (1.5, ValueError, "mass must be in (0, 1], got 1.5"),
+        ("0.5", TypeError, "mass must be a number, got str ('0.5')"),
+    ],
+)
+def test_attention_masks_mass_refusals_word_for_word(mass, error, message):
+    with pytest.raises(error) as refused:
+        attention_masks(torch.rand(1, 1, 3, 3), mass=mass)
+    assert str(refused.value) == message
+
+
+def test_attention_distance_refuses_a_query_with_no_patch_weight():
+    """Row 2 gives the patches no weight, though every patch key gets some
+    from the other rows: the check is per query row."""
+    attention = torch.rand(1, 3, 5, 5)
+    attention[0, 1, 2, 1:] = 0
+    with pytest.raises(ValueError) as refused:
+        mean_attention_distance(attention, (2, 2), 8)
+    assert str(refused.value) == (
+        "attention gives the patches no weight in some rows (they sum to 0 "
+        "over the patch keys): there is no distance to average"
+    )
+    attention[0, 1, 2, 1:] = -1
+    with pytest.raises(ValueError) as refused:
+        mean_attention_distance(attention, (2, 2), 8)
+    assert str(refused.value).startswith(
+        "attention must hold finite weights >= 0 (a softmax), got values "
+        "from -1 to "
+    )
+
+
+def test_the_features_of_one_image_and_a_batch_of_none():
+    model, image = tiny_vit(), torch.rand(1, 3, 16, 16)
+    features = cls_features(model, image)
+    assert features.shape == (1, 16)
+    torch.testing.assert_close(features.norm(dim=1), torch.ones(1))
+    with pytest.raises(ValueError) as refused:
+        cls_features(model, image, batch=0)
+    assert str(refused.value) == "batch must be positive, got 0"

@@ -409,3 +409,74 @@ def test_head_sizes_named_and_weights_drawn_as_dinos():
     for linear in head.mlp[::2]:  # trunc_normal_(std=0.02), zero biases
         assert 0.015 < linear.weight.std().item() < 0.025
         assert not linear.bias.any()
+
+
+def test_dinos_default_widths():
+    """DINO's head: a 2048-wide MLP to a 256-wide bottleneck, 3 layers."""
+    head = DINOHead(16, 10)
+    assert [tuple(linear.weight.shape) for linear in head.mlp[::2]] == [
+        (2048, 16),
+        (2048, 2048),
+        (256, 2048),
+    ]
+    assert head.last_layer.weight.shape == (10, 256)
+    assert head.last_layer.bias is None
+
+
+def test_copying_a_head_draws_no_random_numbers():
+    """A copy gets the gain and directions it copies, so the layer it
+    builds for them is made on the meta device, drawing nothing: a copy
+    leaves the random stream of a seeded run where it was."""
+    head = DINOHead(8, 16, hidden_dim=8, bottleneck_dim=4)
+    torch.manual_seed(0)
+    copy.deepcopy(head)
+    pickle.loads(pickle.dumps(head))
+    after = torch.rand(3)
+    torch.manual_seed(0)
+    assert torch.equal(after, torch.rand(3))
+
+
+def test_the_head_size_refusals_name_the_head(monkeypatch):
+    with pytest.raises(ValueError) as refused:
+        DINOHead(8, 16, nlayers=0)
+    assert str(refused.value) == "nlayers must be positive, got 0"
+    named = []
+    monkeypatch.setattr(
+        dino.head.check, "fits_in_memory", lambda _, what: named.append(what)
+    )
+    DINOHead(7, 11, hidden_dim=5, bottleneck_dim=3, nlayers=2)
+    assert named == [
+        "A DINOHead(7, 11, hidden_dim=5, bottleneck_dim=3, nlayers=2)"
+    ]
+
+
+@pytest.mark.parametrize(
+    "views,message",
+    [
+        (
+            torch.rand(2, 3, 16, 16),
+            "views must be a non-empty list of image batches, got Tensor",
+        ),
+        (
+            (),
+            "views must be a non-empty list of image batches, got tuple "
+            "(empty)",
+        ),
+        (
+            [
+                torch.rand(2, 3, 16, 16),
+                torch.rand(2, 3, 8, 8),
+                torch.rand(3, 3, 8, 8),
+            ],
+            "every view must hold the same images: views[2] has 3 (shape "
+            "(3, 3, 8, 8)), views[0] has 2 (shape (2, 3, 16, 16))",
+        ),
+    ],
+)
+def test_wrapper_refusals_in_full(views, message):
+    model = MultiCropWrapper(
+        tiny_vit(), DINOHead(16, 8, hidden_dim=8, bottleneck_dim=4)
+    )
+    with pytest.raises((TypeError, ValueError)) as refused:
+        model(views)
+    assert str(refused.value) == message
