@@ -76,6 +76,12 @@ RECORDS = (
         ),
     ),
     Record(
+        "vitlesson/weights/tiny-shapes-random-colours.json",
+        "vitlesson/lab/train.py",
+        "The tiny ViT's run on random colours",
+        ("RANDOM_COLOURS_WEIGHTS",),
+    ),
+    Record(
         "vitlesson/weights/dino-tiny.json",
         "vitlesson/lab/dino/command.py",
         "The shipped DINO run",
