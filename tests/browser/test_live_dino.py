@@ -497,13 +497,10 @@ def test_a_finger_drags_the_object(page, base_url, teacher, bank):
 def test_the_open_widget_passes_axe_core(page, base_url):
     """axe-core finds nothing serious in the opened widget (every control
     and picture named), in its file input's refusal either."""
-    from tests.browser.test_pages import AXE_VERSION, axe
-    from tests.support.npm_packages import npm_package
+    from tests.support.axe import axe, axe_script
 
     widget = open_widget(page, base_url + PAGE + "/")
-    page.add_script_tag(
-        path=str(npm_package("axe-core", AXE_VERSION) / "axe.min.js")
-    )
+    page.add_script_tag(path=str(axe_script()))
     violations = axe(page)
     print("axe-core, widget open:", violations)
     assert violations == []

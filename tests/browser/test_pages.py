@@ -16,12 +16,9 @@ from urllib.parse import urlparse
 import pytest
 
 from tests.support import ROOT
+from tests.support.axe import axe, axe_script
 from tests.support.browser import require_chromium
-from tests.support.npm_packages import npm_package
 from tests.support.page_layout import MEASURE
-
-AXE_VERSION = "4.14.1"
-
 
 # Screenshots for a reader of the test run, on request (nothing asserts on
 # them; 26 first screens cost about 1 s of CPU, the full pages 6 s more):
@@ -151,22 +148,6 @@ def contrast(page, text_selector: str) -> float:
         }""",
         text_selector,
     )
-
-
-def axe(page, rules: list[str] | None = None) -> list[dict]:
-    """axe-core's violations of serious or critical impact on the page
-    (``rules``: only those rules)."""
-    violations = page.evaluate(
-        """async (rules) => {
-            const options = rules ? {resultTypes: ['violations'], runOnly: {type: 'rule', values: rules}}
-                                  : {resultTypes: ['violations']};
-            return (await axe.run(document, options)).violations
-             .map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.length,
-                         targets: v.nodes.slice(0, 3).map(n => n.target.join(' '))}));
-        }""",
-        rules,
-    )
-    return [v for v in violations if v["impact"] in ("serious", "critical")]
 
 
 def readable_selectors(path: str) -> list[str]:
@@ -434,9 +415,9 @@ def test_dark_system_preference_opens_the_dark_scheme(browser, base_url):
     assert scheme == "slate"
 
 
-@pytest.fixture(scope="module")
-def axe_script() -> Path:
-    return npm_package("axe-core", AXE_VERSION) / "axe.min.js"
+@pytest.fixture(scope="module", name="axe_script")
+def axe_script_fixture() -> Path:
+    return axe_script()
 
 
 def test_the_offline_copy_works_opened_from_disk(browser, offline_site):

@@ -141,8 +141,9 @@ def test_the_shortcuts_work_again_after_a_check():
     caught(check_attention, ATTENTION_MISTAKES["nn.MultiheadAttention"][0])
     q, k, v = torch.randn(3, 1, 2, 4, 8).unbind(0)
     output, weights = reference_attention(q, k, v)
-    assert torch.allclose(F.scaled_dot_product_attention(q, k, v), output)
-    assert torch.allclose(attention_weights(q, k), weights)
+    fused = F.scaled_dot_product_attention(q, k, v)  # float32 rounding apart
+    assert torch.allclose(fused, output, atol=1e-6)
+    assert torch.allclose(attention_weights(q, k), weights, atol=1e-6)
     layer = torch.nn.MultiheadAttention(8, 2, batch_first=True)
     assert layer(q[0], k[0], v[0])[0].shape == (2, 4, 8)
 
