@@ -185,7 +185,7 @@ def test_every_page_offering_a_notebook_opens_it_in_colab(published_site):
         boxed = text.count('class="admonition example vl-exercise"')
         boxes += boxed
         assert len(links) == len(downloads) == 1 + boxed, (page, links)
-        for link, download in zip(links, downloads):
+        for link, download in zip(links, downloads, strict=True):
             assert link.startswith(prefix), (page, link)
             path = link.removeprefix(prefix)
             assert (published_site / "downloads" / path).is_file(), (
