@@ -287,8 +287,10 @@ def test_clip_gradients(clip, scale):
         for p, g in zip(model.parameters(), before, strict=True):
             # the same direction, a norm of at most the clip
             assert p.grad.norm() <= limit * (1 + 1e-5)
-            # (a clip below float32's range leaves nothing: zeros)
-            if p.grad.any():
+            # (a clip below float32's range leaves nothing: zeros; near
+            # it, subnormal numbers carry too few digits to keep the
+            # direction, measured at clip 1.4e-45: cosine 0.993)
+            if p.grad.any() and limit >= torch.finfo(torch.float32).tiny:
                 clipped, given = p.grad.double(), g.double()
                 cosine = (
                     clipped / clipped.norm() * given / given.norm()
