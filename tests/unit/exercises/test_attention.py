@@ -18,6 +18,7 @@ from tests.support.answers_attention import (
     right_merge,
     right_split,
 )
+from tests.support.exercise_checks import SEEDS, caught
 from vitlesson.exercises import ExerciseError, check_attention, check_heads
 from vitlesson.exercises.attention import (
     reference_attention,
@@ -28,18 +29,6 @@ from vitlesson.exercises.attention import (
     wrong_weights,
 )
 from vitlesson.vit import Attention, attention_weights
-
-SEEDS = [0, 1, 2]
-
-
-def caught(check, *answers, seed=0) -> str:
-    """The message ``check`` stops ``answers`` with (it must stop them)."""
-    with (
-        pytest.raises(ExerciseError) as error,
-        contextlib.redirect_stdout(io.StringIO()),
-    ):
-        check(*answers, seed=seed)
-    return str(error.value)
 
 
 def test_the_corpora_are_big_enough():

@@ -17,6 +17,7 @@ from tests.support.answers_dino_loss import (
     right_ema,
     right_loss,
 )
+from tests.support.exercise_checks import SEEDS, caught
 from vitlesson.exercises import (
     ExerciseError,
     check_dino_loss,
@@ -29,22 +30,11 @@ from vitlesson.exercises.dino_loss import (
 )
 from vitlesson.lab.dino import DINOLoss, update_teacher
 
-SEEDS = [0, 1, 2]
 # Two runs per mistake, each with its own outputs and drawn settings; for
 # the loss, seed 10 draws outputs where the loss with the teacher at the
 # student's temperature comes within float32 rounding of the right loss
 # (its gradient names it).
 LOSS_SEEDS, EMA_SEEDS = [0, 10], [0, 1]
-
-
-def caught(check, answer, seed=0) -> str:
-    """The message ``check`` stops ``answer`` with (it must stop it)."""
-    with (
-        pytest.raises(ExerciseError) as error,
-        contextlib.redirect_stdout(io.StringIO()),
-    ):
-        check(answer, seed=seed)
-    return str(error.value)
 
 
 def test_the_corpora_are_big_enough():
@@ -56,7 +46,7 @@ def test_the_corpora_are_big_enough():
 @pytest.mark.parametrize("mistake", LOSS_MISTAKES)
 def test_every_wrong_loss_is_caught_and_named(mistake, seed):
     answer, phrase = LOSS_MISTAKES[mistake]
-    message = caught(check_dino_loss, answer, seed)
+    message = caught(check_dino_loss, answer, seed=seed)
     assert re.search(phrase, message), message
 
 
@@ -64,7 +54,7 @@ def test_every_wrong_loss_is_caught_and_named(mistake, seed):
 @pytest.mark.parametrize("mistake", EMA_MISTAKES)
 def test_every_wrong_teacher_update_is_caught_and_named(mistake, seed):
     answer, phrase = EMA_MISTAKES[mistake]
-    message = caught(check_ema_update, answer, seed)
+    message = caught(check_ema_update, answer, seed=seed)
     assert re.search(phrase, message), message
 
 
@@ -89,25 +79,25 @@ def test_hard_coded_numbers_fail_on_every_draw(seed):
     pass."""
     for mistake in ("a hard-coded K", "hard-coded temperatures"):
         assert "It passed with the lesson's settings" in caught(
-            check_dino_loss, LOSS_MISTAKES[mistake][0], seed
+            check_dino_loss, LOSS_MISTAKES[mistake][0], seed=seed
         )
     assert "It passed with the lesson's settings" in caught(
-        check_ema_update, EMA_MISTAKES["the momentum written"][0], seed
+        check_ema_update, EMA_MISTAKES["the momentum written"][0], seed=seed
     )
 
 
 def test_the_settings_are_drawn_anew_at_each_run():
     answer = LOSS_MISTAKES["hard-coded temperatures"][0]
-    messages = {caught(check_dino_loss, answer, None) for _ in range(4)}
+    messages = {caught(check_dino_loss, answer, seed=None) for _ in range(4)}
     assert len(messages) > 1  # four runs, not all with one draw
-    assert caught(check_dino_loss, answer, 7) == caught(
-        check_dino_loss, answer, 7
+    assert caught(check_dino_loss, answer, seed=7) == caught(
+        check_dino_loss, answer, seed=7
     )  # a seed repeats a run
     answer = EMA_MISTAKES["the momentum written"][0]
-    messages = {caught(check_ema_update, answer, None) for _ in range(4)}
+    messages = {caught(check_ema_update, answer, seed=None) for _ in range(4)}
     assert len(messages) > 1
-    assert caught(check_ema_update, answer, 7) == caught(
-        check_ema_update, answer, 7
+    assert caught(check_ema_update, answer, seed=7) == caught(
+        check_ema_update, answer, seed=7
     )
 
 

@@ -13,21 +13,10 @@ from tests.support.answers_encoder_block import (
     RIGHT_BLOCKS,
     learner_block,
 )
+from tests.support.exercise_checks import SEEDS, caught
 from vitlesson import vit
 from vitlesson.exercises import ExerciseError, check_encoder_block
 from vitlesson.exercises.encoder_block import MISTAKES, reference_block
-
-SEEDS = [0, 1, 2]
-
-
-def caught(answer, seed=0) -> str:
-    """The message the check stops ``answer`` with (it must stop it)."""
-    with (
-        pytest.raises(ExerciseError) as error,
-        contextlib.redirect_stdout(io.StringIO()),
-    ):
-        check_encoder_block(answer, seed=seed)
-    return str(error.value)
 
 
 def test_the_corpus_is_big_enough():
@@ -37,7 +26,7 @@ def test_the_corpus_is_big_enough():
 @pytest.mark.parametrize("mistake", BLOCK_MISTAKES)
 def test_every_wrong_block_is_caught_and_named(mistake):
     answer, phrase = BLOCK_MISTAKES[mistake]
-    message = caught(answer)
+    message = caught(check_encoder_block, answer)
     assert re.search(phrase, message), message
 
 
@@ -52,19 +41,25 @@ def test_right_blocks_pass(answer, seed, capsys):
 def test_hard_coded_sizes_fail_on_every_draw(seed):
     for mistake in ("3 heads written", "hidden width 4 * dim written"):
         assert "It passed with the lesson's settings" in caught(
-            BLOCK_MISTAKES[mistake][0], seed
+            check_encoder_block, BLOCK_MISTAKES[mistake][0], seed=seed
         )
 
 
 def test_the_settings_are_drawn_anew_at_each_run():
     answer = BLOCK_MISTAKES["hidden width 4 * dim written"][0]
-    messages = {caught(answer, None) for _ in range(5)}
+    messages = {
+        caught(check_encoder_block, answer, seed=None) for _ in range(5)
+    }
     assert len(messages) > 1  # five runs, not all with one draw
-    assert caught(answer, 7) == caught(answer, 7)  # a seed repeats a run
+    assert caught(check_encoder_block, answer, seed=7) == caught(
+        check_encoder_block, answer, seed=7
+    )  # a seed repeats a run
 
 
 def test_the_packages_block_is_refused_in_one_line():
-    message = caught(BLOCK_MISTAKES["the package's Block"][0])
+    message = caught(
+        check_encoder_block, BLOCK_MISTAKES["the package's Block"][0]
+    )
     assert message.startswith(
         "your code called vitlesson.vit.Block, the package's solution: "
         "write it yourself"
@@ -93,7 +88,7 @@ def test_a_stub_still_in_place_is_named_and_nothing_passes(capsys):
         (StubInit, "StubInit"),
         (StubForward, "StubForward.forward"),
     ):
-        assert caught(answer).startswith(
+        assert caught(check_encoder_block, answer).startswith(
             f"{name} is not written yet (it still raises "
             "NotImplementedError): write it in its TODO cell"
         )
@@ -101,13 +96,17 @@ def test_a_stub_still_in_place_is_named_and_nothing_passes(capsys):
 
 
 def test_none_and_none_returns_are_named():
-    assert "expects your class EncoderBlock itself, got None" in caught(None)
+    assert "expects your class EncoderBlock itself, got None" in caught(
+        check_encoder_block, None
+    )
 
     class Silent(learner_block()):
         def forward(self, x):
             super().forward(x)
 
-    assert "returned None: did you forget the `return`" in caught(Silent)
+    assert "returned None: did you forget the `return`" in caught(
+        check_encoder_block, Silent
+    )
 
 
 def test_a_wrong_number_is_located():
@@ -115,7 +114,9 @@ def test_a_wrong_number_is_located():
         def forward(self, x):
             return super().forward(x) * 2
 
-    assert "image 0, token 0, number 0 should be" in caught(Doubled)
+    assert "image 0, token 0, number 0 should be" in caught(
+        check_encoder_block, Doubled
+    )
 
 
 @pytest.mark.parametrize("seed", SEEDS)

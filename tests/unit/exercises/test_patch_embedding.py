@@ -19,6 +19,7 @@ from tests.support.exercise_answers import (
     right_patching,
     table,
 )
+from tests.support.exercise_checks import SEEDS, caught
 from vitlesson import exercises, patchify
 from vitlesson.exercises import (
     ExerciseError,
@@ -30,18 +31,6 @@ from vitlesson.exercises.patch_embedding import (
     reference_patches,
     wrong_patch_orders,
 )
-
-SEEDS = [0, 1, 2]
-
-
-def caught(check, answer, seed=0) -> str:
-    """The message ``check`` stops ``answer`` with (it must stop it)."""
-    with (
-        pytest.raises(ExerciseError) as error,
-        contextlib.redirect_stdout(io.StringIO()),
-    ):
-        check(answer, seed=seed)
-    return str(error.value)
 
 
 def test_the_corpora_are_big_enough():
@@ -103,21 +92,23 @@ def test_hard_coded_sizes_fail_on_every_draw(seed):
         PATCHING_MISTAKES["batch 2 written"],
     ):
         assert "It passed with the lesson's settings" in caught(
-            check_manual_patching, answer, seed
+            check_manual_patching, answer, seed=seed
         )
     assert "It passed with the lesson's settings" in caught(
         check_configuration_table,
         TABLE_MISTAKES["hard-coded numbers"][0],
-        seed,
+        seed=seed,
     )
 
 
 def test_the_settings_are_drawn_anew_at_each_run():
     answer = PATCHING_MISTAKES["batch 2 written"][0]
-    messages = {caught(check_manual_patching, answer, None) for _ in range(4)}
+    messages = {
+        caught(check_manual_patching, answer, seed=None) for _ in range(4)
+    }
     assert len(messages) > 1  # four runs, not all with one draw
-    assert caught(check_manual_patching, answer, 7) == caught(
-        check_manual_patching, answer, 7
+    assert caught(check_manual_patching, answer, seed=7) == caught(
+        check_manual_patching, answer, seed=7
     )  # a seed repeats a run
 
 

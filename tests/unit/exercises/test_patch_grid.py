@@ -17,26 +17,14 @@ from tests.support.answers_patch_grid import (
     right_drawing,
     right_grid,
 )
+from tests.support.exercise_checks import SEEDS, caught
 from vitlesson import patchify
 from vitlesson.data.images import sample_image
 from vitlesson.exercises import (
-    ExerciseError,
     check_patch_grid,
     check_show_patches,
 )
 from vitlesson.exercises.patch_grid import reference_grid, wrong_grids
-
-SEEDS = [0, 1, 2]
-
-
-def caught(check, answer, seed=0) -> str:
-    """The message ``check`` stops ``answer`` with (it must stop it)."""
-    with (
-        pytest.raises(ExerciseError) as error,
-        contextlib.redirect_stdout(io.StringIO()),
-    ):
-        check(answer, seed=seed)
-    return str(error.value)
 
 
 def test_the_corpora_are_big_enough():
@@ -87,16 +75,16 @@ def test_hard_coded_sizes_fail_on_every_draw(seed):
         GRID_MISTAKES["hard-coded 224"][0],
     ):
         assert "It passed on the lesson's 224×224 photograph" in caught(
-            check_patch_grid, answer, seed
+            check_patch_grid, answer, seed=seed
         )
 
 
 def test_the_settings_are_drawn_anew_at_each_run():
     answer = GRID_MISTAKES["hard-coded 224"][0]
-    messages = {caught(check_patch_grid, answer, None) for _ in range(4)}
+    messages = {caught(check_patch_grid, answer, seed=None) for _ in range(4)}
     assert len(messages) > 1  # four runs, not all with one draw
-    assert caught(check_patch_grid, answer, 7) == caught(
-        check_patch_grid, answer, 7
+    assert caught(check_patch_grid, answer, seed=7) == caught(
+        check_patch_grid, answer, seed=7
     )  # a seed repeats a run
 
 

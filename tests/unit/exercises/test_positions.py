@@ -16,6 +16,7 @@ from tests.support.answers_positions import (
     add_cls_and_positions,
     resize_positions,
 )
+from tests.support.exercise_checks import SEEDS, caught
 from vitlesson import VisionTransformerEmbedding, resample_position_embedding
 from vitlesson.exercises import (
     ExerciseError,
@@ -27,18 +28,6 @@ from vitlesson.exercises.positions import (
     reference_sequence,
     wrong_resizes,
 )
-
-SEEDS = [0, 1, 2]
-
-
-def caught(check, answer, seed=0) -> str:
-    """The message ``check`` stops ``answer`` with (it must stop it)."""
-    with (
-        pytest.raises(ExerciseError) as error,
-        contextlib.redirect_stdout(io.StringIO()),
-    ):
-        check(answer, seed=seed)
-    return str(error.value)
 
 
 def test_the_corpora_are_big_enough():
@@ -84,16 +73,18 @@ def test_hard_coded_sizes_fail_on_every_draw(seed):
         (check_resize_positions, RESIZE_MISTAKES["14 written"][0]),
     ):
         assert "It passed with the lesson's settings" in caught(
-            check, answer, seed
+            check, answer, seed=seed
         )
 
 
 def test_the_settings_are_drawn_anew_at_each_run():
     answer = RESIZE_MISTAKES["14 written"][0]
-    messages = {caught(check_resize_positions, answer, None) for _ in range(5)}
+    messages = {
+        caught(check_resize_positions, answer, seed=None) for _ in range(5)
+    }
     assert len(messages) > 1  # five runs, not all with one draw
-    assert caught(check_resize_positions, answer, 7) == caught(
-        check_resize_positions, answer, 7
+    assert caught(check_resize_positions, answer, seed=7) == caught(
+        check_resize_positions, answer, seed=7
     )  # a seed repeats a run
 
 
