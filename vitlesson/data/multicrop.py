@@ -191,9 +191,12 @@ def random_resized_crop(
     theta[:, 0, 2] = 2 * left + width - 1
     theta[:, 1, 1] = height
     theta[:, 1, 2] = 2 * top + height - 1
+    # The grid at float32 precision or more (torch's CPU affine_grid has no
+    # half-precision kernel for a 1-pixel output), then in the images' dtype.
+    grid_dtype = torch.promote_types(images.dtype, torch.float32)
     grid = F.affine_grid(
-        theta.to(images.dtype), [n, channels, size, size], align_corners=False
-    )
+        theta.to(grid_dtype), [n, channels, size, size], align_corners=False
+    ).to(images.dtype)
     return F.grid_sample(
         images,
         grid,

@@ -778,3 +778,14 @@ def test_augmentation_refusals_word_for_word(call, message):
     with pytest.raises(ValueError) as refused:
         call(generator())
     assert str(refused.value) == message
+
+
+def test_a_half_precision_batch_is_cropped_to_one_pixel():
+    """Found by the property test: torch's CPU affine_grid has no float16
+    kernel for a 1-pixel output; the grid is made in float32."""
+    images = torch.rand(2, 3, 8, 8).half()
+    crops = multicrop.random_resized_crop(
+        images, 1, (1.0, 1.0), torch.Generator().manual_seed(0)
+    )
+    assert crops.shape == (2, 3, 1, 1) and crops.dtype == torch.float16
+    assert ((crops >= 0) & (crops <= 1)).all()
