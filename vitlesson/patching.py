@@ -109,26 +109,35 @@ class PatchEmbedding(nn.Module):
 
 # --8<-- [start:patch_projection]
 class PatchProjection(nn.Conv2d):
-    """A Conv2d with kernel = stride = P, computed as one matrix product.
+    """A Conv2d with kernel = stride = P, computed the faster of two ways.
 
-    Such a conv applies one (D, C*P*P) matrix to every patch: cutting the
-    patches out and multiplying once gives its output, on the CPUs we
-    measured faster than the general convolution (see the Performance
-    page). Weights, input and output are the conv's, so checkpoints and
-    forward hooks see a Conv2d.
+    Such a conv applies one (D, C*P*P) matrix to every patch, so cutting the
+    patches out and multiplying once gives the same numbers. On the CPU we
+    measured (see the Performance page), PyTorch's convolution is the faster
+    form for patches of up to 28 pixels and about twice as slow from 32 on,
+    where the matrix product takes over. Weights, input and output are the
+    conv's either way, so checkpoints load and forward hooks see a Conv2d.
     """
 
     def __init__(self, in_channels: int, embed_dim: int, patch_size: int):
         super().__init__(in_channels, embed_dim, patch_size, patch_size)
+        self.as_matmul = patch_size >= MATMUL_FROM_PATCH_SIZE
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         P, D = self.stride[0], self.out_channels
+        if not self.as_matmul:
+            _check_patchable(images, P)  # as patchify: never a silent crop
+            return super().forward(images)  # (B, D, H/P, W/P)
         patches = patchify(images, P)  # (B, N, C*P*P), N = H/P * W/P
         B, _, H, W = images.shape  # checked by patchify
         weight = self.weight.flatten(1)  # (D, C, P, P) -> (D, C*P*P)
         tokens = F.linear(patches, weight, self.bias)  # (B, N, D)
         grid = tokens.view(B, H // P, W // P, D)  # (B, H/P, W/P, D)
         return grid.permute(0, 3, 1, 2)  # (B, D, H/P, W/P), no copy
+
+
+# The smallest patch that PatchProjection multiplies instead of convolving.
+MATMUL_FROM_PATCH_SIZE = 32
 
 
 # --8<-- [end:patch_projection]

@@ -57,18 +57,22 @@ def test_patch_embedding_defaults_and_checkpoint_layout():
     }
 
 
-def test_a_hook_on_proj_sees_the_convolution_output():
+@pytest.mark.parametrize("patch_size,as_matmul", [(8, False), (32, True)])
+def test_a_hook_on_proj_sees_the_convolution_output(patch_size, as_matmul):
     """As on DINO's, timm's and HF's models, proj runs once per forward and
     a hook on it sees the conv's (B, D, H/P, W/P) output, which forward
-    turns into the tokens without a copy."""
-    layer = PatchEmbedding(32, 8, embed_dim=16, dynamic_img_size=True)
+    turns into the tokens without a copy: computed by the convolution below
+    32-pixel patches and by one matrix product from 32 on."""
+    P = patch_size
+    layer = PatchEmbedding(4 * P, P, embed_dim=16, dynamic_img_size=True)
+    assert layer.proj.as_matmul is as_matmul
     seen = []
     layer.proj.register_forward_hook(lambda m, i, out: seen.append(out))
-    x = torch.randn(2, 3, 32, 24)
+    x = torch.randn(2, 3, 4 * P, 3 * P)
     with torch.no_grad():
         tokens = layer(x)
         conv = torch.nn.functional.conv2d(
-            x, layer.proj.weight, layer.proj.bias, stride=8
+            x, layer.proj.weight, layer.proj.bias, stride=P
         )
     assert len(seen) == 1 and seen[0].shape == (2, 16, 4, 3)
     assert torch.allclose(seen[0], conv, atol=1e-5)

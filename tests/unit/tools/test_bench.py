@@ -66,10 +66,13 @@ def test_command_writes_results_with_machine_label(small, tmp_path, capsys):
         and results["vit"]["batch"] == 1
         and results["vit"]["ratio"] > 0
     )
-    assert set(results["vit"]["page_faults_per_forward"]) == {
-        "vitlesson",
-        "transformers",
-    }
+    forms = {"vitlesson", "transformers", "transformers, second copy"}
+    assert set(results["vit"]["page_faults_per_forward"]) == forms
+    assert set(results["vit"]["ms"]) == forms
+    assert results["vit"]["same_model_ratio"] == pytest.approx(
+        results["vit"]["ms"]["transformers, second copy"]
+        / results["vit"]["ms"]["transformers"]
+    )
     fractions = [r["default_vs_roof"] for r in results["patch_embedding"]]
     summary = results["default_vs_roof"]
     assert summary["geomean"] == pytest.approx(
@@ -81,6 +84,15 @@ def test_command_writes_results_with_machine_label(small, tmp_path, capsys):
         "default/roof" in out.out and "[ 1/" in out.err
     )  # summary on stdout, progress on stderr
     assert f"worst {min(fractions):.3f} ({summary['worst_at']})" in out.out
+
+
+def test_every_other_round_runs_the_candidates_in_reverse_order():
+    calls = []
+    fns = {name: functools.partial(calls.append, name) for name in "ab"}
+    bench.median_seconds(fns, threads=1, block_seconds=1e-4, rounds=4)
+    runs = [name for i, name in enumerate(calls) if calls[i - 1 : i] != [name]]
+    # calibration a, b; then rounds a b | b a | a b | b a: neighbours merge
+    assert runs == ["a", "b", "a", "b", "a", "b", "a"]
 
 
 def test_roof_summary_names_the_worst_configuration():
