@@ -111,14 +111,17 @@ def live_results(page, name: str, inputs: torch.Tensor):
     return outputs, maps
 
 
-def check_parity(page, cases, where: str) -> None:
+def check_parity(page, cases, where: str, every: int = 1) -> None:
+    """Each model's answers on the page equal PyTorch's, on every
+    ``every``-th input of :func:`cases`."""
     for name, (inputs, results) in cases.items():
+        inputs = inputs[::every]
         got_outputs, got_maps = live_results(page, name, inputs)
         for dtype, limit in (
             (torch.float32, TOLERANCE),
             (torch.float64, EXACT),
         ):
-            outputs, maps = results[dtype]
+            outputs, maps = (r[::every] for r in results[dtype])
             assert got_outputs.shape == tuple(outputs.shape), name
             assert got_maps.shape == (len(inputs), maps[0].numel()), name
             output_gap = np.abs(got_outputs - outputs.double().numpy()).max()
@@ -152,7 +155,10 @@ def test_the_live_models_equal_pytorch_served(page, base_url, cases):
 
 def test_the_live_models_equal_pytorch_from_disk(page, offline_site, cases):
     """The copy opened from disk (file://) loads the weights as scripts
-    and gives the same numbers; nothing is requested from another host."""
+    and gives the same numbers; nothing is requested from another host.
+    The code that computes is the served page's (tested above on every
+    input): a weight loaded wrongly shows on any input, so one in eight
+    (test images and random pixels) is enough here."""
     elsewhere = []
     page.context.route(
         "**/*",
@@ -166,7 +172,7 @@ def test_the_live_models_equal_pytorch_from_disk(page, offline_site, cases):
         (offline_site / f"{PAGES['dino-tiny']}.html").as_uri(),
         wait_until="load",
     )
-    check_parity(page, cases, "from disk")
+    check_parity(page, cases, "from disk", every=8)
     assert elsewhere == []
 
 
