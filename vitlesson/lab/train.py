@@ -365,8 +365,8 @@ def results(model: VisionTransformer, colours: str = "families") -> dict:
     ``colours``, and in every colouring) and the structure of the learned
     position embeddings."""
     by_colours = accuracy_by_colours(
-        model, tuple(dict.fromkeys((*COLOUR_TESTS, colours)))
-    )
+        model, tuple(dict.fromkeys((*COLOUR_TESTS, colours))), TEST_SIZE
+    )  # the split the record names below
     near, far = neighbour_similarity(
         model.pos_embed[0, 1:], model.patch_embed.grid_size
     )

@@ -283,6 +283,7 @@ def test_training_writes_to_the_working_directory_not_the_package(
 
     shipped = WEIGHTS.read_bytes()
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(train_module, "TEST_SIZE", 16)
     main(["--steps", "2", "--batch-size", "4"])
     assert (tmp_path / "tiny-shapes.pt").is_file() and (
         tmp_path / "tiny-shapes.json"
@@ -601,3 +602,17 @@ def test_random_colours_write_their_own_pair_with_curve_and_stamp(
         hashlib.sha256(weights.read_bytes()).hexdigest()
         == record["weights_sha256"]
     )
+
+
+def test_the_record_names_the_test_split_it_was_measured_on(work, monkeypatch):
+    """results() evaluates on TEST_SIZE drawings as it reads it when
+    called (16 under the work fixture), the number its record names."""
+    drawn = []
+
+    def counted(n, **kwargs):
+        drawn.append(n)
+        return make_shapes(n, **kwargs)
+
+    monkeypatch.setattr(train_module, "make_shapes", counted)
+    record = train_module.results(tiny_vit())
+    assert record["test_size"] == 16 and drawn == [16] * len(drawn) != []
