@@ -393,11 +393,19 @@ def shipped_weights(colours: str) -> Path:
 def load_trained(
     colours: str = "families",
 ) -> tuple[VisionTransformer, dict]:
-    """A shipped model (eval mode) and the record of how it was made: the
-    one trained on the colour families (``"families"``), or the one
-    trained on random colours (``"random"``); ``ValueError`` in one line
-    if the record does not name the weights."""
-    data, record = read_pair(shipped_weights(colours))  # SHA-256 checked
+    """The shipped model trained on the colour families (eval mode) and
+    the record of how it was made; ``ValueError`` in one line if the
+    record does not name the weights. The run on random colours
+    (``"random"``) stayed at chance, so only its record ships: asking for
+    its model says so."""
+    weights = shipped_weights(colours)
+    if not weights.exists():
+        raise ValueError(
+            f"the run on {colours} colours ships its record only, "
+            f"{weights.with_suffix('.json').name}, not a model (it stayed "
+            f"at chance); train one with {PROG} --colours {colours}"
+        )
+    data, record = read_pair(weights)  # SHA-256 checked
     model = tiny_vit()
     model.load_state_dict(
         torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)

@@ -554,6 +554,14 @@ def test_the_shipped_model_answers_by_colour():
 def test_load_trained_names_the_shipped_models():
     with pytest.raises(ValueError, match="'families', 'random', got 'grey'"):
         load_trained("grey")
+    with pytest.raises(ValueError) as refused:
+        load_trained("random")
+    assert str(refused.value) == (
+        "the run on random colours ships its record only, "
+        "tiny-shapes-random-colours.json, not a model (it stayed at "
+        "chance); train one with python -m vitlesson.lab.train --colours "
+        "random"
+    )
 
 
 @pytest.mark.parametrize(
