@@ -146,11 +146,13 @@ def float_tensor(
     *,
     dtype: torch.dtype | None = None,
     device: torch.device | None = None,
+    against: str | None = None,
 ) -> torch.Tensor:
     """Require a dense floating-point tensor.
 
-    When ``dtype`` or ``device`` is given (the module's parameters'), the
-    tensor must have that dtype and be on that device.
+    When ``dtype`` or ``device`` is given, the tensor must have that dtype
+    and be on that device: those of the module's parameters, or of the
+    tensor named ``against``.
     """
     if not isinstance(x, torch.Tensor):
         raise TypeError(
@@ -172,11 +174,16 @@ def float_tensor(
             )
         )
     if dtype is not None and x.dtype != dtype:
+        has = f"{against} has" if against else "the module's parameters are"
         raise TypeError(
-            f"{name} has dtype {x.dtype} but the module's parameters are "
-            f"{dtype}: call x.to({dtype})"
+            f"{name} has dtype {x.dtype} but {has} {dtype}: call x.to({dtype})"
         )
     if device is not None and x.device != device:
+        if against:
+            raise ValueError(
+                f"{name} is on device {x.device} but {against} is on "
+                f"{device}: move one to the other, e.g. x.to('{device}')"
+            )
         raise ValueError(
             f"{name} are on device {x.device} but the module's parameters "
             f"are on {device}: move one to the other, e.g. "

@@ -416,7 +416,7 @@ def _check_maps(maps) -> None:
 def _check_query_key(q, k) -> None:
     """Check queries and keys (..., T, d) that can be multiplied."""
     check.float_tensor(q, "q")
-    check.float_tensor(k, "k", dtype=q.dtype, device=q.device)
+    check.float_tensor(k, "k", dtype=q.dtype, device=q.device, against="q")
     if (
         q.dim() < 2
         or k.dim() != q.dim()

@@ -1084,8 +1084,15 @@ def test_attention_weights_and_rollout_inputs():
         r".* got \(2, 5, 4\) and \(2, 5, 3\)",
     ):
         attention_weights(torch.randn(2, 5, 4), torch.randn(2, 5, 3))
-    with pytest.raises(TypeError, match="k has dtype torch.float64"):
+    with pytest.raises(
+        TypeError,
+        match=r"^k has dtype torch\.float64 but q has torch\.float32: ",
+    ):
         attention_weights(torch.randn(5, 4), torch.randn(5, 4).double())
+    with pytest.raises(
+        ValueError, match=r"^k is on device meta but q is on cpu: "
+    ):
+        attention_weights(torch.randn(5, 4), torch.randn(5, 4, device="meta"))
     weights = attention_weights(torch.randn(3, 4), torch.randn(6, 4))
     assert weights.shape == (3, 6)
     assert torch.allclose(weights.sum(-1), torch.ones(3))

@@ -105,7 +105,9 @@ def _knn_inputs(
         ("train_features", train_features),
         ("test_features", test_features),
     ]:
-        check.float_tensor(x, name, dtype=train_features.dtype)
+        check.float_tensor(
+            x, name, dtype=train_features.dtype, against="train_features"
+        )
         _values(x, name)
         if x.dim() != 2 or len(x) == 0 or x.shape[1] == 0:
             raise ValueError(

@@ -764,8 +764,9 @@ def test_knn_refusals_word_for_word(arguments, error, message):
 def test_test_features_of_another_dtype_are_refused():
     with pytest.raises(TypeError) as refused:
         knn_accuracy(KNN_BANK, KNN_LABELS, KNN_BANK.double(), KNN_LABELS, 2)
-    assert str(refused.value).startswith(
-        "test_features has dtype torch.float64 but"
+    assert str(refused.value) == (
+        "test_features has dtype torch.float64 but train_features has "
+        "torch.float32: call x.to(torch.float32)"
     )
 
 
