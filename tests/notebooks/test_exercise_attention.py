@@ -7,7 +7,7 @@ import re
 import pytest
 
 from tests.support.notebooks import (
-    defines,
+    check_the_two_downloads,
     downloaded,
     printed,
     run_all,
@@ -87,18 +87,7 @@ def executed(site) -> dict:
 
 
 def test_the_download_has_no_solution_and_the_solutions_no_todo(site):
-    exercise = downloaded(site, EXERCISE)
-    solutions = downloaded(site, EXERCISE, "solutions")
-    for notebook, todo in ((exercise, True), (solutions, False)):
-        defined = [defines(cell) for cell in notebook.cells if defines(cell)]
-        assert sorted(defined) == sorted(TASKS)  # each task defined once
-        for cell in notebook.cells:
-            if defines(cell):
-                assert ("raise NotImplementedError" in cell.source) == todo
-            assert not cell.get("outputs")  # shipped clean
-    assert not any(
-        "solution" in cell.metadata.get("tags", []) for cell in exercise.cells
-    )
+    check_the_two_downloads(site, EXERCISE, TASKS)
 
 
 def test_the_exercise_page_runs_the_complete_solution(site):

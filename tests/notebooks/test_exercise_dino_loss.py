@@ -2,12 +2,11 @@
 built site, answers typed into its TODO cells, run top to bottom in a
 Jupyter kernel ("Run all")."""
 
-import nbformat
 import pytest
 
 from tests.support.notebooks import (
-    defines,
-    downloaded_notebook,
+    check_the_two_downloads,
+    downloaded,
     run_all,
     stdout,
     typed_in,
@@ -50,11 +49,9 @@ def executed(site) -> dict:
     * "learner, untouched": the exercise as downloaded;
     * "learner, no stop-gradient": the teacher left attached in the loss.
     The last two stop at a check; their error is kept under "errors"."""
-    exercise = nbformat.read(downloaded_notebook(site, EXERCISE), as_version=4)
+    exercise = downloaded(site, EXERCISE)
     notebooks = {
-        "solutions": nbformat.read(
-            downloaded_notebook(site, EXERCISE, "solutions"), as_version=4
-        ),
+        "solutions": downloaded(site, EXERCISE, "solutions"),
         "learner, right": typed_in(
             exercise, {"dino_loss": CROSS_ENTROPY, "ema_update": LERP}, TASKS
         ),
@@ -67,30 +64,7 @@ def executed(site) -> dict:
 
 
 def test_the_download_has_no_solution_and_the_solutions_no_todo(site):
-    """Each task is defined once in each notebook: in its TODO cell in the
-    learner's, by its solution in the other; nothing else differs."""
-    exercise = nbformat.read(downloaded_notebook(site, EXERCISE), as_version=4)
-    solutions = nbformat.read(
-        downloaded_notebook(site, EXERCISE, "solutions"), as_version=4
-    )
-    for notebook, todo in ((exercise, True), (solutions, False)):
-        defined = [defines(cell) for cell in notebook.cells if defines(cell)]
-        assert sorted(defined) == sorted(TASKS)
-        for cell in notebook.cells:
-            if defines(cell):
-                assert ("raise NotImplementedError" in cell.source) == todo
-    assert not any(
-        "solution" in cell.metadata.get("tags", []) for cell in exercise.cells
-    )
-    rest = [
-        [
-            cell.source
-            for cell in notebook.cells[1:]
-            if not defines(cell) and cell.id != "markdown-solutions"
-        ]
-        for notebook in (exercise, solutions)
-    ]
-    assert rest[0] == rest[1]
+    check_the_two_downloads(site, EXERCISE, TASKS)
 
 
 def test_the_exercise_page_runs_the_complete_solution(site):

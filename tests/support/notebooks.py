@@ -44,6 +44,34 @@ def defines(cell) -> str | None:
     return match.group(1) if cell.cell_type == "code" and match else None
 
 
+def check_the_two_downloads(site, page: str, tasks: list[str]) -> None:
+    """A page's two notebooks, as its buttons download them: each defines
+    ``tasks`` once each and in that order, in TODO cells in the learner's
+    and by their solutions in the other; both ship without outputs; the
+    learner's has no solution cell; nothing else differs."""
+    exercise = downloaded(site, page)
+    solutions = downloaded(site, page, "solutions")
+    for notebook, todo in ((exercise, True), (solutions, False)):
+        defined = [defines(cell) for cell in notebook.cells if defines(cell)]
+        assert defined == tasks, (page, defined)
+        for cell in notebook.cells:
+            if defines(cell):
+                assert ("raise NotImplementedError" in cell.source) == todo
+            assert not cell.get("outputs")  # shipped clean
+    assert not any(
+        "solution" in cell.metadata.get("tags", []) for cell in exercise.cells
+    )
+    rest = [
+        [
+            cell.source
+            for cell in notebook.cells[1:]
+            if not defines(cell) and cell.id != "markdown-solutions"
+        ]
+        for notebook in (exercise, solutions)
+    ]
+    assert rest[0] == rest[1]
+
+
 def typed_in(notebook, answers: dict[str, str], tasks=None):
     """The notebook with ``answers`` (name -> code) typed into the TODO
     cells that define those names; ``tasks``, when given, are the names
