@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from sitebuild import glossary
+from tests.support.browser import files_only
 from vitlesson import costs
 from vitlesson.data.shapes import make_shapes, normalize_shapes
 from vitlesson.lab.train import TEST_SEED, TEST_SIZE, load_trained, tiny_vit
@@ -496,15 +497,7 @@ def test_every_explorer_draws_from_disk(browser, offline_site):  # noqa: F811
     """The offline copy opened from disk (file://): every explorer draws and shows numbers,
     nothing is requested from another host, no request fails and nothing is logged as an error."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
-    elsewhere, failed, errors = [], [], []
-    context.route(
-        "**/*",
-        lambda route: (
-            route.continue_()
-            if route.request.url.startswith(("file:", "data:", "blob:"))
-            else (elsewhere.append(route.request.url), route.abort())
-        ),
-    )
+    elsewhere, failed, errors = files_only(context), [], []
     page = context.new_page()
     page.on(
         "requestfailed",

@@ -24,6 +24,7 @@ import pytest
 import torch
 
 from sitebuild import live_model, live_weights
+from tests.support.browser import files_only
 from vitlesson._runs import state_bytes
 from vitlesson.data.objects import CLASSES, _shape_masks, make_objects
 from vitlesson.data.shapes import make_shapes, normalize_shapes
@@ -144,19 +145,6 @@ def open_widget(page, url: str):
     ).click()
     page.wait_for_selector(f"{WIDGET}[data-ready=true][data-idle=true]")
     return page.locator(WIDGET)
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(
-        viewport={"width": 1280, "height": 900}, has_touch=True
-    )
-    page = context.new_page()
-    page.errors = []
-    page.on("pageerror", lambda error: page.errors.append(str(error)))
-    yield page
-    context.close()
-    assert page.errors == []
 
 
 def pixel_point(widget, x: float, y: float) -> tuple[float, float]:
@@ -415,15 +403,7 @@ def test_from_disk_the_widget_and_the_file_input_work(
     page, offline_site, files, supervised, bank
 ):
     folder, _ = files
-    elsewhere = []
-    page.context.route(
-        "**/*",
-        lambda route: (
-            route.continue_()
-            if route.request.url.startswith(("file:", "data:", "blob:"))
-            else (elsewhere.append(route.request.url), route.abort())
-        ),
-    )
+    elsewhere = files_only(page.context)
     widget = open_widget(page, (offline_site / f"{PAGE}.html").as_uri())
     assert widget.get_attribute("data-error") is None
     widget.locator("input[type=file]").set_input_files(

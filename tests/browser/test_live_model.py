@@ -20,6 +20,7 @@ import pytest
 import torch
 
 from sitebuild import live_model, live_weights
+from tests.support.browser import files_only
 from vitlesson.data.objects import make_objects
 from vitlesson.data.shapes import make_shapes, normalize_shapes
 from vitlesson.lab.dino import evaluation
@@ -137,17 +138,6 @@ def check_parity(page, cases, where: str, every: int = 1) -> None:
             assert maps_gap <= limit, (name, where, dtype, maps_gap)
 
 
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.errors = []
-    page.on("pageerror", lambda error: page.errors.append(str(error)))
-    yield page
-    context.close()
-    assert page.errors == []
-
-
 def test_the_live_models_equal_pytorch_served(page, base_url, cases):
     page.goto(base_url + PAGES["tiny-shapes"] + "/", wait_until="load")
     check_parity(page, cases, "served")
@@ -159,15 +149,7 @@ def test_the_live_models_equal_pytorch_from_disk(page, offline_site, cases):
     The code that computes is the served page's (tested above on every
     input): a weight loaded wrongly shows on any input, so one in eight
     (test images and random pixels) is enough here."""
-    elsewhere = []
-    page.context.route(
-        "**/*",
-        lambda route: (
-            route.continue_()
-            if route.request.url.startswith(("file:", "data:", "blob:"))
-            else (elsewhere.append(route.request.url), route.abort())
-        ),
-    )
+    elsewhere = files_only(page.context)
     page.goto(
         (offline_site / f"{PAGES['dino-tiny']}.html").as_uri(),
         wait_until="load",

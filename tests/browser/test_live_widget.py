@@ -103,19 +103,6 @@ def centre(example: dict, kind: str) -> tuple[int, int]:
     return middle % SIZE, middle // SIZE
 
 
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(
-        viewport={"width": 1280, "height": 900}, has_touch=True
-    )
-    page = context.new_page()
-    page.errors = []
-    page.on("pageerror", lambda error: page.errors.append(str(error)))
-    yield page
-    context.close()
-    assert page.errors == []
-
-
 def test_it_starts_from_a_test_image_and_answers_as_pytorch(
     page, base_url, examples, model
 ):

@@ -29,3 +29,19 @@ def require_chromium() -> None:
         "playwright.sync_api",
         reason="playwright is not installed (pip install -r requirements.txt)",
     )
+
+
+def files_only(context) -> list[str]:
+    """Let ``context`` load only what a copy opened from disk has (file:,
+    data: and blob: addresses); every other request is refused and its
+    address added to the returned list."""
+    elsewhere: list[str] = []
+    context.route(
+        "**/*",
+        lambda route: (
+            route.continue_()
+            if route.request.url.startswith(("file:", "data:", "blob:"))
+            else (elsewhere.append(route.request.url), route.abort())
+        ),
+    )
+    return elsewhere
